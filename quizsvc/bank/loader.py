@@ -1,0 +1,362 @@
+"""Load a bank directory, validate it against ``bank/schema.json`` and the semantic rules,
+and report every problem at once with file, line, card id and field."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from quizsvc.bank.model import Bank, Card, Deck
+
+DECK_FILE = "deck.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "bank" / "schema.json"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int | None
+    card_id: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        parts = [where]
+        if self.card_id:
+            parts.append(f"card {self.card_id}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ": ".join(parts) + f": {self.message}"
+
+
+class BankError(Exception):
+    """The bank has problems; ``problems`` lists all of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.message))
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the card bank:\n{lines}")
+
+
+@cache
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def _validator(definition: str) -> jsonschema.protocols.Validator:
+    schema = load_schema()
+    sub = {**schema["$defs"][definition], "$defs": schema["$defs"]}
+    validator_class = jsonschema.validators.validator_for(schema)
+    return validator_class(sub, format_checker=validator_class.FORMAT_CHECKER)
+
+
+def normalize_text(text: str) -> str:
+    """Compare-friendly form: unicode-folded, case-folded, single-spaced."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"\s+", " ", folded).strip()
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line where each mapping starts."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.lines: dict[int, int] = {}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        self.lines[id(mapping)] = node.start_mark.line + 1
+        return mapping
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _LineLoader.construct_mapping,
+)
+
+
+@dataclass
+class _Parsed:
+    data: Any
+    lines: dict[int, int]
+
+    def line_of(self, path: Iterable[Any]) -> int | None:
+        """Line of the innermost mapping on ``path`` (a jsonschema error path)."""
+        node = self.data
+        line = self.lines.get(id(node))
+        for step in path:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                break
+            line = self.lines.get(id(node), line)
+        return line
+
+
+def _parse_yaml(path: Path, label: str, problems: list[Problem]) -> _Parsed | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(label, None, None, None, f"cannot read file: {exc}"))
+        return None
+    loader = _LineLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(label, line, None, None, f"invalid YAML: {reason}"))
+        return None
+    finally:
+        loader.dispose()
+    return _Parsed(data, loader.lines)
+
+
+def _schema_problems(parsed: _Parsed, definition: str, label: str) -> list[Problem]:
+    problems = []
+    for error in _validator(definition).iter_errors(parsed.data):
+        path = list(error.absolute_path)
+        card_id = None
+        if len(path) >= 2 and path[0] == "cards" and isinstance(path[1], int):
+            card = parsed.data["cards"][path[1]]
+            if isinstance(card, dict) and isinstance(card.get("id"), str):
+                card_id = card["id"]
+            else:
+                card_id = f"#{path[1] + 1}"
+            field_path = path[2:]
+        else:
+            field_path = path
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else None
+            field_path = [*field_path, missing] if missing else field_path
+        elif error.validator == "additionalProperties" and "'" in error.message:
+            field_path = [*field_path, error.message.split("'")[1]]
+        field_name = ".".join(str(step) for step in field_path) or None
+        problems.append(Problem(label, parsed.line_of(path), card_id, field_name, _friendly(error)))
+    return problems
+
+
+def _friendly(error: jsonschema.ValidationError) -> str:
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "pattern" and schema.get("pattern") == r"\S":
+        return "must not be blank"
+    if error.validator == "pattern" and "a-z0-9" in str(schema.get("pattern")):
+        return f"{error.instance!r} is not a slug (lower-case words joined by hyphens)"
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "additionalProperties":
+        return "is not a known field"
+    if error.validator == "minItems" and schema.get("minItems") == 1:
+        return "must not be empty"
+    return str(error.message)
+
+
+def validate_bank(root: Path) -> tuple[Bank, list[Problem]]:
+    """Load every deck under ``root`` (a bank directory or a single deck directory).
+
+    Returns the cards that loaded cleanly and the full list of problems; callers that need a
+    sound bank use :func:`load_bank`.
+    """
+    problems: list[Problem] = []
+    root = Path(root)
+    if not root.is_dir():
+        problems.append(Problem(str(root), None, None, None, "bank directory does not exist"))
+        return Bank({}, ()), problems
+    deck_dirs = (
+        [root]
+        if (root / DECK_FILE).is_file()
+        else sorted(
+            child for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")
+        )
+    )
+    if not deck_dirs:
+        problems.append(Problem(str(root), None, None, None, "no deck directories found"))
+
+    decks: dict[str, Deck] = {}
+    cards: list[_Located] = []
+    for deck_dir in deck_dirs:
+        deck, deck_cards = _load_deck(deck_dir, root, problems)
+        if deck is not None:
+            if deck.id in decks:
+                problems.append(
+                    Problem(
+                        _label(deck_dir / DECK_FILE, root),
+                        None,
+                        None,
+                        "deck",
+                        f"deck id {deck.id!r} is used by another deck directory",
+                    )
+                )
+            decks[deck.id] = deck
+        cards.extend(deck_cards)
+    problems.extend(_cross_card_problems(cards))
+    return Bank(decks, tuple(located.card for located in cards)), problems
+
+
+def load_bank(root: Path) -> Bank:
+    """The bank under ``root``; raises :class:`BankError` listing every problem."""
+    bank, problems = validate_bank(root)
+    if problems:
+        raise BankError(problems)
+    return bank
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A loaded card and where it was defined, for cross-card messages."""
+
+    card: Card
+    file: str
+    line: int | None
+
+
+def _label(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def _load_deck(
+    deck_dir: Path, root: Path, problems: list[Problem]
+) -> tuple[Deck | None, list[_Located]]:
+    deck_path = deck_dir / DECK_FILE
+    deck_label = _label(deck_path, root)
+    if not deck_path.is_file():
+        problems.append(Problem(deck_label, None, None, None, "deck.yaml is missing"))
+        return None, []
+    parsed = _parse_yaml(deck_path, deck_label, problems)
+    if parsed is None:
+        return None, []
+    schema_problems = _schema_problems(parsed, "deck_file", deck_label)
+    problems.extend(schema_problems)
+    if schema_problems:
+        return None, []
+    meta = parsed.data
+    deck = Deck(
+        id=meta["deck"],
+        title=meta["title"],
+        description=meta.get("description"),
+        source=meta.get("source"),
+        topics=dict(meta.get("topics") or {}),
+        glossary=dict(meta.get("glossary") or {}),
+    )
+    cards: list[_Located] = []
+    topic_files = sorted(p for p in deck_dir.glob("*.yaml") if p.name != DECK_FILE)
+    topic_files += sorted(deck_dir.glob("*.yml"))
+    if not topic_files:
+        problems.append(Problem(deck_label, None, None, None, "deck has no topic files"))
+    for topic_path in topic_files:
+        cards.extend(_load_topic_file(topic_path, deck, root, problems))
+    return deck, cards
+
+
+def _load_topic_file(path: Path, deck: Deck, root: Path, problems: list[Problem]) -> list[_Located]:
+    label = _label(path, root)
+    parsed = _parse_yaml(path, label, problems)
+    if parsed is None:
+        return []
+    schema_problems = _schema_problems(parsed, "topic_file", label)
+    problems.extend(schema_problems)
+    if schema_problems:
+        return []
+    topic = parsed.data["topic"]
+    if deck.topics and topic not in deck.topics:
+        problems.append(
+            Problem(
+                label,
+                parsed.line_of([]),
+                None,
+                "topic",
+                f"topic {topic!r} is not listed under 'topics' in {DECK_FILE}",
+            )
+        )
+    cards = []
+    for index, raw in enumerate(parsed.data["cards"]):
+        line = parsed.line_of(["cards", index])
+        card_problems = []
+        for key, expected in (("deck", deck.id), ("topic", topic)):
+            if key in raw and raw[key] != expected:
+                card_problems.append(
+                    Problem(
+                        label,
+                        line,
+                        raw["id"],
+                        key,
+                        f"{raw[key]!r} does not match the file's {key} {expected!r}",
+                    )
+                )
+        answer = normalize_text(raw["answer"])
+        seen_accept: set[str] = set()
+        for alias in raw.get("accept", []):
+            norm = normalize_text(alias)
+            if norm == answer:
+                card_problems.append(
+                    Problem(
+                        label,
+                        line,
+                        raw["id"],
+                        "accept",
+                        f"{alias!r} repeats the answer; list only other forms",
+                    )
+                )
+            elif norm in seen_accept:
+                card_problems.append(
+                    Problem(label, line, raw["id"], "accept", f"{alias!r} is listed twice")
+                )
+            seen_accept.add(norm)
+        seen_points: set[str] = set()
+        for point in raw["key_points"]:
+            norm = normalize_text(point)
+            if norm in seen_points:
+                card_problems.append(
+                    Problem(label, line, raw["id"], "key_points", f"{point!r} is listed twice")
+                )
+            seen_points.add(norm)
+        problems.extend(card_problems)
+        card = Card.from_dict({**raw, "deck": deck.id, "topic": topic})
+        cards.append(_Located(card, label, line))
+    return cards
+
+
+def _cross_card_problems(cards: list[_Located]) -> list[Problem]:
+    problems = []
+    first_by_id: dict[str, _Located] = {}
+    first_by_prompt: dict[tuple[str, str], _Located] = {}
+    for located in cards:
+        card = located.card
+        earlier = first_by_id.setdefault(card.id, located)
+        if earlier is not located:
+            problems.append(
+                Problem(
+                    located.file,
+                    located.line,
+                    card.id,
+                    "id",
+                    f"duplicate id (first defined at {earlier.file}:{earlier.line})",
+                )
+            )
+        twin = first_by_prompt.setdefault((card.deck, normalize_text(card.prompt)), located)
+        if twin is not located:
+            problems.append(
+                Problem(
+                    located.file,
+                    located.line,
+                    card.id,
+                    "prompt",
+                    f"same prompt as card {twin.card.id} ({twin.file}:{twin.line})",
+                )
+            )
+    return problems

@@ -1,0 +1,115 @@
+"""The card bank's data types: plain, immutable, free of any web or storage concern."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    deck: str
+    topic: str
+    prompt: str
+    answer: str
+    key_points: tuple[str, ...]
+    accept: tuple[str, ...] = ()
+    term: str | None = None
+    explanation: str | None = None
+    tags: tuple[str, ...] = ()
+    difficulty: str | None = None
+    source_note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with every field present, in schema order."""
+        return {
+            "id": self.id,
+            "deck": self.deck,
+            "topic": self.topic,
+            "prompt": self.prompt,
+            "answer": self.answer,
+            "key_points": list(self.key_points),
+            "accept": list(self.accept),
+            "term": self.term,
+            "explanation": self.explanation,
+            "tags": list(self.tags),
+            "difficulty": self.difficulty,
+            "source_note": self.source_note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Card:
+        return cls(
+            id=data["id"],
+            deck=data["deck"],
+            topic=data["topic"],
+            prompt=data["prompt"],
+            answer=data["answer"],
+            key_points=tuple(data["key_points"]),
+            accept=tuple(data.get("accept") or ()),
+            term=data.get("term"),
+            explanation=data.get("explanation"),
+            tags=tuple(data.get("tags") or ()),
+            difficulty=data.get("difficulty"),
+            source_note=data.get("source_note"),
+        )
+
+
+@dataclass(frozen=True)
+class Deck:
+    id: str
+    title: str
+    description: str | None = None
+    source: str | None = None
+    #: topic slug -> human title
+    topics: Mapping[str, str] = field(default_factory=dict)
+    #: abbreviation -> expansion, used by graders before comparing free answers
+    glossary: Mapping[str, str] = field(default_factory=dict)
+
+    def topic_title(self, topic: str) -> str:
+        return self.topics.get(topic, topic.replace("-", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class Bank:
+    decks: Mapping[str, Deck]
+    cards: tuple[Card, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {card.id: card for card in self.cards})
+
+    def __iter__(self) -> Iterator[Card]:
+        return iter(self.cards)
+
+    def __len__(self) -> int:
+        return len(self.cards)
+
+    def card(self, card_id: str) -> Card:
+        by_id: dict[str, Card] = self._by_id  # type: ignore[attr-defined]
+        return by_id[card_id]
+
+    def get(self, card_id: str) -> Card | None:
+        by_id: dict[str, Card] = self._by_id  # type: ignore[attr-defined]
+        return by_id.get(card_id)
+
+    def select(self, deck: str | None = None, topics: Iterable[str] | None = None) -> list[Card]:
+        """Cards of one deck (or all) and some topics (or all), in bank order."""
+        wanted = set(topics) if topics is not None else None
+        return [
+            card
+            for card in self.cards
+            if (deck is None or card.deck == deck) and (wanted is None or card.topic in wanted)
+        ]
+
+    def topics(self, deck: str | None = None) -> dict[str, int]:
+        """Cards per topic, in order of first appearance."""
+        counts: dict[str, int] = {}
+        for card in self.select(deck):
+            counts[card.topic] = counts.get(card.topic, 0) + 1
+        return counts
+
+    def glossary(self, deck: str) -> Mapping[str, str]:
+        found = self.decks.get(deck)
+        return found.glossary if found else {}

