@@ -29,6 +29,10 @@ class Problem:
     field: str | None
     message: str
 
+    def sort_key(self) -> tuple[str, int, str, str]:
+        """Order by place; ``sorted(problems)`` fails when some lines or ids are None."""
+        return (self.file, self.line or 0, self.card_id or "", self.message)
+
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
         parts = [where]
@@ -43,7 +47,7 @@ class BankError(Exception):
     """The bank has problems; ``problems`` lists all of them."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.message))
+        self.problems = sorted(problems, key=Problem.sort_key)
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the card bank:\n{lines}")
 
@@ -54,6 +58,7 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
     return schema
 
 
+@cache
 def _validator(definition: str) -> jsonschema.protocols.Validator:
     schema = load_schema()
     sub = {**schema["$defs"][definition], "$defs": schema["$defs"]}
@@ -68,15 +73,28 @@ def normalize_text(text: str) -> str:
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line where each mapping starts."""
+    """A safe loader that remembers where each mapping and each of its keys starts, and which
+    keys appear twice (PyYAML would silently keep the last value)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.lines: dict[int, int] = {}
+        self.key_lines: dict[tuple[int, Any], int] = {}
+        self.duplicate_keys: list[tuple[int, str]] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         mapping = super().construct_mapping(node, deep=deep)
         self.lines[id(mapping)] = node.start_mark.line + 1
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self.duplicate_keys.append((line, str(key)))
+            seen.add(key)
+            self.key_lines[(id(mapping), key)] = line
         return mapping
 
 
@@ -90,12 +108,15 @@ _LineLoader.add_constructor(
 class _Parsed:
     data: Any
     lines: dict[int, int]
+    key_lines: dict[tuple[int, Any], int]
 
     def line_of(self, path: Iterable[Any]) -> int | None:
-        """Line of the innermost mapping on ``path`` (a jsonschema error path)."""
+        """Line of the innermost mapping or key on ``path`` (a jsonschema error path)."""
         node = self.data
         line = self.lines.get(id(node))
         for step in path:
+            if isinstance(node, dict):
+                line = self.key_lines.get((id(node), step), line)
             try:
                 node = node[step]
             except (KeyError, IndexError, TypeError):
@@ -114,22 +135,50 @@ def _parse_yaml(path: Path, label: str, problems: list[Problem]) -> _Parsed | No
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(label, line, None, None, f"invalid YAML: {reason}"))
+        context = getattr(exc, "context", None)
+        context_mark = getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            # An unclosed quote or bracket is found at the end; say where it was opened.
+            context = f"{context} at line {context_mark.line + 1}"
+        detail = f"{reason} ({context})" if context else reason
+        problems.append(Problem(label, line, None, None, f"invalid YAML: {detail}"))
         return None
     finally:
         loader.dispose()
-    return _Parsed(data, loader.lines)
+    for line, key in loader.duplicate_keys:
+        problems.append(Problem(label, line, None, key, "key appears twice in the same mapping"))
+    return _Parsed(data, loader.lines, loader.key_lines)
 
 
-def _schema_problems(parsed: _Parsed, definition: str, label: str) -> list[Problem]:
-    problems = []
+def _field_name(path: Iterable[Any]) -> str | None:
+    """``["key_points", 1]`` -> ``"key_points[1]"``."""
+    name = ""
+    for step in path:
+        name += f"[{step}]" if isinstance(step, int) else (f".{step}" if name else str(step))
+    return name or None
+
+
+@dataclass
+class _SchemaCheck:
+    problems: list[Problem]
+    #: indices of cards with problems of their own
+    bad_cards: set[int]
+    #: a problem outside any single card: the file cannot be read card by card
+    file_broken: bool
+
+
+def _schema_problems(parsed: _Parsed, definition: str, label: str) -> _SchemaCheck:
+    if parsed.data is None:
+        return _SchemaCheck([Problem(label, None, None, None, "file is empty")], set(), True)
+    check = _SchemaCheck([], set(), False)
     for error in _validator(definition).iter_errors(parsed.data):
         path = list(error.absolute_path)
         card_id = None
         if len(path) >= 2 and path[0] == "cards" and isinstance(path[1], int):
+            check.bad_cards.add(path[1])
             card = parsed.data["cards"][path[1]]
             if isinstance(card, dict) and isinstance(card.get("id"), str):
                 card_id = card["id"]
@@ -137,28 +186,48 @@ def _schema_problems(parsed: _Parsed, definition: str, label: str) -> list[Probl
                 card_id = f"#{path[1] + 1}"
             field_path = path[2:]
         else:
+            # An unknown top-level key leaves the cards readable; anything else does not.
+            if error.validator != "additionalProperties" or path:
+                check.file_broken = True
             field_path = path
-        if error.validator == "required":
-            missing = error.message.split("'")[1] if "'" in error.message else None
-            field_path = [*field_path, missing] if missing else field_path
-        elif error.validator == "additionalProperties" and "'" in error.message:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            for key in error.instance:
+                if key not in known:
+                    check.problems.append(
+                        Problem(
+                            label,
+                            parsed.line_of([*path, key]),
+                            card_id,
+                            _field_name([*field_path, key]),
+                            "is not a known field",
+                        )
+                    )
+            continue
+        if error.validator == "required" and "'" in error.message:
             field_path = [*field_path, error.message.split("'")[1]]
-        field_name = ".".join(str(step) for step in field_path) or None
-        problems.append(Problem(label, parsed.line_of(path), card_id, field_name, _friendly(error)))
-    return problems
+        check.problems.append(
+            Problem(label, parsed.line_of(path), card_id, _field_name(field_path), _friendly(error))
+        )
+    return check
+
+
+def _slug_pattern() -> str:
+    pattern: str = load_schema()["$defs"]["slug"]["pattern"]
+    return pattern
 
 
 def _friendly(error: jsonschema.ValidationError) -> str:
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "pattern" and schema.get("pattern") == r"\S":
         return "must not be blank"
-    if error.validator == "pattern" and "a-z0-9" in str(schema.get("pattern")):
+    if error.validator == "pattern" and schema.get("pattern") == _slug_pattern():
         return f"{error.instance!r} is not a slug (lower-case words joined by hyphens)"
     if error.validator == "required":
         return "is required"
-    if error.validator == "additionalProperties":
-        return "is not a known field"
     if error.validator == "minItems" and schema.get("minItems") == 1:
+        return "must not be empty"
+    if error.validator == "minLength" and schema.get("minLength") == 1:
         return "must not be empty"
     return str(error.message)
 
@@ -186,6 +255,7 @@ def validate_bank(root: Path) -> tuple[Bank, list[Problem]]:
 
     decks: dict[str, Deck] = {}
     cards: list[_Located] = []
+    usable: list[Card] = []
     for deck_dir in deck_dirs:
         deck, deck_cards = _load_deck(deck_dir, root, problems)
         if deck is not None:
@@ -200,9 +270,12 @@ def validate_bank(root: Path) -> tuple[Bank, list[Problem]]:
                     )
                 )
             decks[deck.id] = deck
+            usable.extend(located.card for located in deck_cards)
+        # Cards of a deck whose deck.yaml is broken still take part in the cross-card checks,
+        # so one typo there does not hide their duplicates.
         cards.extend(deck_cards)
     problems.extend(_cross_card_problems(cards))
-    return Bank(decks, tuple(located.card for located in cards)), problems
+    return Bank(decks, tuple(usable)), problems
 
 
 def load_bank(root: Path) -> Bank:
@@ -232,52 +305,57 @@ def _label(path: Path, root: Path) -> str:
 def _load_deck(
     deck_dir: Path, root: Path, problems: list[Problem]
 ) -> tuple[Deck | None, list[_Located]]:
+    """The deck (None when deck.yaml is unusable) and the cards of its topic files."""
     deck_path = deck_dir / DECK_FILE
     deck_label = _label(deck_path, root)
     if not deck_path.is_file():
         problems.append(Problem(deck_label, None, None, None, "deck.yaml is missing"))
         return None, []
     parsed = _parse_yaml(deck_path, deck_label, problems)
-    if parsed is None:
-        return None, []
-    schema_problems = _schema_problems(parsed, "deck_file", deck_label)
-    problems.extend(schema_problems)
-    if schema_problems:
-        return None, []
-    meta = parsed.data
-    deck = Deck(
-        id=meta["deck"],
-        title=meta["title"],
-        description=meta.get("description"),
-        source=meta.get("source"),
-        topics=dict(meta.get("topics") or {}),
-        glossary=dict(meta.get("glossary") or {}),
-    )
+    deck: Deck | None = None
+    if parsed is not None:
+        check = _schema_problems(parsed, "deck_file", deck_label)
+        problems.extend(check.problems)
+        if not check.problems:
+            meta = parsed.data
+            deck = Deck(
+                id=meta["deck"],
+                title=meta["title"],
+                description=meta.get("description"),
+                source=meta.get("source"),
+                topics=dict(meta.get("topics") or {}),
+                glossary=dict(meta.get("glossary") or {}),
+            )
     cards: list[_Located] = []
     topic_files = sorted(p for p in deck_dir.glob("*.yaml") if p.name != DECK_FILE)
     topic_files += sorted(deck_dir.glob("*.yml"))
     if not topic_files:
         problems.append(Problem(deck_label, None, None, None, "deck has no topic files"))
     for topic_path in topic_files:
-        cards.extend(_load_topic_file(topic_path, deck, root, problems))
+        cards.extend(_load_topic_file(topic_path, deck, deck_dir.name, root, problems))
     return deck, cards
 
 
-def _load_topic_file(path: Path, deck: Deck, root: Path, problems: list[Problem]) -> list[_Located]:
+def _load_topic_file(
+    path: Path, deck: Deck | None, fallback_deck_id: str, root: Path, problems: list[Problem]
+) -> list[_Located]:
+    """The schema-valid cards of one topic file; ``deck`` is None when deck.yaml is broken,
+    and then the checks against it are skipped."""
     label = _label(path, root)
     parsed = _parse_yaml(path, label, problems)
     if parsed is None:
         return []
-    schema_problems = _schema_problems(parsed, "topic_file", label)
-    problems.extend(schema_problems)
-    if schema_problems:
+    check = _schema_problems(parsed, "topic_file", label)
+    problems.extend(check.problems)
+    if check.file_broken:
         return []
     topic = parsed.data["topic"]
-    if deck.topics and topic not in deck.topics:
+    deck_id = deck.id if deck is not None else fallback_deck_id
+    if deck is not None and deck.topics and topic not in deck.topics:
         problems.append(
             Problem(
                 label,
-                parsed.line_of([]),
+                parsed.line_of(["topic"]),
                 None,
                 "topic",
                 f"topic {topic!r} is not listed under 'topics' in {DECK_FILE}",
@@ -285,14 +363,17 @@ def _load_topic_file(path: Path, deck: Deck, root: Path, problems: list[Problem]
         )
     cards = []
     for index, raw in enumerate(parsed.data["cards"]):
+        if index in check.bad_cards:
+            continue
         line = parsed.line_of(["cards", index])
         card_problems = []
-        for key, expected in (("deck", deck.id), ("topic", topic)):
+        expected_values = {"topic": topic} if deck is None else {"deck": deck.id, "topic": topic}
+        for key, expected in expected_values.items():
             if key in raw and raw[key] != expected:
                 card_problems.append(
                     Problem(
                         label,
-                        line,
+                        parsed.line_of(["cards", index, key]),
                         raw["id"],
                         key,
                         f"{raw[key]!r} does not match the file's {key} {expected!r}",
@@ -300,33 +381,45 @@ def _load_topic_file(path: Path, deck: Deck, root: Path, problems: list[Problem]
                 )
         answer = normalize_text(raw["answer"])
         seen_accept: set[str] = set()
-        for alias in raw.get("accept", []):
+        for position, alias in enumerate(raw.get("accept", [])):
             norm = normalize_text(alias)
             if norm == answer:
                 card_problems.append(
                     Problem(
                         label,
-                        line,
+                        parsed.line_of(["cards", index, "accept"]),
                         raw["id"],
-                        "accept",
+                        f"accept[{position}]",
                         f"{alias!r} repeats the answer; list only other forms",
                     )
                 )
             elif norm in seen_accept:
                 card_problems.append(
-                    Problem(label, line, raw["id"], "accept", f"{alias!r} is listed twice")
+                    Problem(
+                        label,
+                        parsed.line_of(["cards", index, "accept"]),
+                        raw["id"],
+                        f"accept[{position}]",
+                        f"{alias!r} is listed twice",
+                    )
                 )
             seen_accept.add(norm)
         seen_points: set[str] = set()
-        for point in raw["key_points"]:
+        for position, point in enumerate(raw["key_points"]):
             norm = normalize_text(point)
             if norm in seen_points:
                 card_problems.append(
-                    Problem(label, line, raw["id"], "key_points", f"{point!r} is listed twice")
+                    Problem(
+                        label,
+                        parsed.line_of(["cards", index, "key_points"]),
+                        raw["id"],
+                        f"key_points[{position}]",
+                        f"{point!r} is listed twice",
+                    )
                 )
             seen_points.add(norm)
         problems.extend(card_problems)
-        card = Card.from_dict({**raw, "deck": deck.id, "topic": topic})
+        card = Card.from_dict({**raw, "deck": deck_id, "topic": topic})
         cards.append(_Located(card, label, line))
     return cards
 

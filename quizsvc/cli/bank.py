@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
-from quizsvc.bank import Bank, BankError, load_bank, validate_bank
+from quizsvc.bank import Bank, BankError, Problem, load_bank, validate_bank
+from quizsvc.bank.importers import DeckImportError, import_file, slugify
+from quizsvc.bank.loader import DECK_FILE
+from quizsvc.bank.writer import DeckExistsError, DeckWriteError, write_deck
 from quizsvc.cli.common import settings_from_env
 
 
@@ -21,7 +24,7 @@ def _bank_path(path: Path | None) -> Path:
     return path if path is not None else settings_from_env().bank_dir
 
 
-@bank.command("validate")
+@bank.command("validate", short_help="Check decks against the schema and rules.")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def bank_validate(path: Path | None) -> None:
     """Check every deck under PATH (default: the configured bank) and list all problems."""
@@ -29,7 +32,7 @@ def bank_validate(path: Path | None) -> None:
     loaded, problems = validate_bank(root)
     if problems:
         click.echo(f"{len(problems)} problem(s) in {root}:", err=True)
-        for problem in sorted(problems):
+        for problem in sorted(problems, key=Problem.sort_key):
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
     click.echo(f"{root}: {len(loaded)} cards in {len(loaded.decks)} deck(s), all valid")
@@ -47,6 +50,9 @@ def bank_stats(path: Path | None) -> None:
         for topic, count in topics.items():
             click.echo(f"  {topic:<{width}}  {count:>4}")
         click.echo(f"  {'total':<{width}}  {sum(topics.values()):>4} cards in {len(topics)} topics")
+    if len(loaded.decks) > 1:
+        topic_count = sum(len(loaded.topics(deck)) for deck in loaded.decks)
+        click.echo(f"all decks: {len(loaded)} cards in {topic_count} topics")
 
 
 @bank.command("export")
@@ -57,8 +63,96 @@ def bank_stats(path: Path | None) -> None:
 def bank_export(path: Path | None, fmt: str, deck: str | None, topics: tuple[str, ...]) -> None:
     """Print the cards as a JSON list."""
     loaded = _load(_bank_path(path))
+    if deck is not None and deck not in loaded.decks:
+        raise click.BadParameter(
+            f"no deck {deck!r}; the decks are: {', '.join(loaded.decks)}", param_hint="--deck"
+        )
+    known_topics = loaded.topics(deck)
+    unknown = [topic for topic in topics if topic not in known_topics]
+    if unknown:
+        raise click.BadParameter(
+            f"no topic {', '.join(map(repr, unknown))}; the topics are: {', '.join(known_topics)}",
+            param_hint="--topic",
+        )
     cards = loaded.select(deck, topics or None)
     click.echo(json.dumps([card.to_dict() for card in cards], indent=2, ensure_ascii=False))
+
+
+def _slug_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not slugify(value):
+        raise click.BadParameter(f"{value!r} has no letters or digits to make a slug from")
+    return value
+
+
+@bank.command("import", short_help="Import a CSV/TSV or Anki .apkg file as a new deck.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--deck",
+    "deck_name",
+    required=True,
+    callback=_slug_option,
+    help="Deck name; its slug is the deck id and directory name, e.g. 'My AWS cards'.",
+)
+@click.option(
+    "--topic",
+    callback=_slug_option,
+    help="Topic for the cards. CSV/TSV: for rows without a topic column (default: the file "
+    "name). .apkg: for all notes (default: each note's Anki deck name).",
+)
+@click.option("--title", help="Deck title (default: the --deck name).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bank directory to write the deck into (default: the configured bank).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing deck directory of that name.")
+def bank_import(
+    file: Path,
+    deck_name: str,
+    topic: str | None,
+    title: str | None,
+    out: Path | None,
+    force: bool,
+) -> None:
+    """Import FILE (CSV/TSV with front,back[,topic] columns, or an Anki .apkg) as a deck.
+
+    The deck is validated before it is written; on any problem nothing is written.
+    """
+    bank_dir = _bank_path(out)
+    if (bank_dir / DECK_FILE).exists():
+        raise click.BadParameter(
+            f"{bank_dir} is a deck directory; give the bank directory that holds decks",
+            param_hint="--out",
+        )
+    try:
+        imported = import_file(file, deck_name, topic, title)
+    except DeckImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    deck = imported.deck
+    # Card ids must be unique across the bank, so the other decks' ids are off limits.
+    existing, _ = validate_bank(bank_dir) if bank_dir.is_dir() else (Bank({}, ()), [])
+    taken = {card.id for card in existing if card.deck != deck.id}
+    try:
+        target = write_deck(deck, imported.cards, bank_dir, force=force, taken_ids=taken)
+    except DeckExistsError as exc:
+        raise click.ClickException(f"{exc}; use --force to replace it") from exc
+    except DeckWriteError as exc:
+        raise click.ClickException(f"{file.name}: the imported deck is not valid: {exc}") from exc
+
+    for line in imported.skipped:
+        click.echo(f"warning: {line}", err=True)
+    topics: dict[str, int] = {}
+    for card in imported.cards:
+        topics[card.topic] = topics.get(card.topic, 0) + 1
+    click.echo(
+        f"Imported {len(imported.cards)} card(s) from {file.name} into {target} "
+        f"(deck {deck.id}, {len(topics)} topic(s)"
+        + (f", {len(imported.skipped)} skipped" if imported.skipped else "")
+        + ")"
+    )
+    width = max(len(name) for name in topics)
+    for name, count in topics.items():
+        click.echo(f"  {name:<{width}}  {count:>4}")
 
 
 def _load(root: Path) -> Bank:
@@ -66,3 +160,30 @@ def _load(root: Path) -> Bank:
         return load_bank(root)
     except BankError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@bank.command("embed", short_help="Encode the bank once into the embedding cache.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+def bank_embed(batch: int) -> None:
+    """Encode every bank text (prompts, answers, key points, accepted forms, terms) into the
+    on-disk embedding cache, so that exam builds and grading never wait for the model."""
+    from tqdm import tqdm
+
+    from quizsvc.cli.common import configured_bank, configured_encoder
+    from quizsvc.exams import bank_texts
+    from quizsvc.runtime import EMBEDDING_CACHE_FILE
+
+    settings = settings_from_env()
+    texts = bank_texts(configured_bank(settings).cards)
+    encoder = configured_encoder(settings, show_progress=False)
+    before = encoder.misses
+    with tqdm(total=len(texts), unit="text", desc="Embedding bank") as progress:
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            encoder.encode(chunk)
+            progress.update(len(chunk))
+    encoded = encoder.misses - before
+    click.echo(
+        f"{len(texts)} bank texts: {encoded} encoded, {len(texts) - encoded} already cached "
+        f"({settings.cache_dir / EMBEDDING_CACHE_FILE})"
+    )
