@@ -126,8 +126,9 @@ class SentenceTransformerEncoder:
         except Exception as exc:
             raise ModelLoadError(f"could not load the embedding model from {path}: {exc}") from exc
         # sentence-transformers 6 renamed the accessor; older releases only have the old name.
-        get_dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dimension = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dimension = get_dimension()
         if not dimension:

@@ -73,6 +73,9 @@ class QuestionKey:
     accept: tuple[str, ...] = ()
     key_points: tuple[str, ...] = ()
     explanation: str | None = None
+    #: For choice questions: the card each option's text was taken from, parallel to
+    #: ``options`` (review and audit of distractors; never part of the delivery view).
+    option_sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class QuestionKey:
             "accept": list(self.accept),
             "key_points": list(self.key_points),
             "explanation": self.explanation,
+            "option_sources": list(self.option_sources),
         }
 
     @classmethod
@@ -105,6 +109,7 @@ class QuestionKey:
             accept=tuple(data.get("accept", ())),
             key_points=tuple(data.get("key_points", ())),
             explanation=data.get("explanation"),
+            option_sources=tuple(data.get("option_sources", ())),
         )
 
 

@@ -1,0 +1,786 @@
+"""Exams from the card bank: a blueprint in, questions in two views out.
+
+``build_exam`` drafts every question each in-scope card can make (a card that cannot make a
+good question of a kind is simply not eligible for it), assigns distinct cards to the
+requested question slots at random, settles the drafts into one consistent exam (no option
+may show what a fill-in or free-answer question of the same exam asks for), then shuffles
+options and numbers the questions.
+
+Everything random flows from the blueprint's seed through ``random.Random`` instances seeded
+with sha256 digests (never ``hash()``, which is salted per process) and every collection is
+iterated in a fixed order, so the same bank, blueprint and seed give byte-identical JSON in
+any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from quizsvc.bank.model import Card
+from quizsvc.embedding.base import Encoder
+from quizsvc.exams.cloze import BLANK, STOP_WORDS, make_fill_in, word_rarity
+from quizsvc.exams.distractors import (
+    NOTHING_TO_AVOID,
+    Avoid,
+    CandidatePool,
+    DistractorConfig,
+    OptionSource,
+    Rejection,
+    Selector,
+    SimilarityTable,
+    Target,
+    answer_forms,
+    compact,
+    mentions,
+    term_forms,
+    words,
+)
+from quizsvc.exams.model import DeliveredQuestion, Option, Question, QuestionKey, QuestionType
+
+DIFFICULTIES = ("easy", "medium", "hard")
+#: Tag that marks a card whose key points are a list of short items ("select TWO" material).
+LIST_TAG = "list"
+#: Seeds drawn when the blueprint has none; small enough to type back in.
+SEED_RANGE = 2**32
+_OPTION_LABELS = "ABCDEFGHIJ"
+_COUNT_WORDS = ("", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN")
+#: A prompt that asks for an order cannot be asked as "select N".
+_ORDERED = re.compile(r"\bin (?:the )?(?:right |correct )?order\b", re.IGNORECASE)
+_YES_OR_NO = re.compile(r"\s*(?:yes|no)\b", re.IGNORECASE)
+#: Longest key point of a non-list card offered as a multiple-response wrong option.
+MAX_ITEM_WORDS = 4
+#: An open question's answer this short ("TN", "GPU") is everyday vocabulary of the deck, not a
+#: give-away when it appears in another question.
+MIN_SECRET_LENGTH = 4
+#: Key points of an open question with at least this many words may not appear elsewhere.
+MIN_SECRET_POINT_WORDS = 3
+_STATED_COUNT = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
+
+
+class QuestionKind(StrEnum):
+    """What a blueprint asks for; reverse multiple choice is delivered as multiple choice."""
+
+    MULTIPLE_CHOICE = "multiple_choice"
+    REVERSE_MULTIPLE_CHOICE = "reverse_multiple_choice"
+    MULTIPLE_RESPONSE = "multiple_response"
+    FILL_IN = "fill_in"
+    FREE_ANSWER = "free_answer"
+
+    @property
+    def question_type(self) -> QuestionType:
+        if self is QuestionKind.REVERSE_MULTIPLE_CHOICE:
+            return QuestionType.MULTIPLE_CHOICE
+        return QuestionType(self.value)
+
+    @property
+    def is_choice(self) -> bool:
+        return self in _CHOICE_KINDS
+
+
+_CHOICE_KINDS = frozenset(
+    {
+        QuestionKind.MULTIPLE_CHOICE,
+        QuestionKind.REVERSE_MULTIPLE_CHOICE,
+        QuestionKind.MULTIPLE_RESPONSE,
+    }
+)
+
+
+class BlueprintError(ValueError):
+    """The blueprint cannot be used with this bank (unknown deck or topic, bad count)."""
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """What an exam is made of. ``topics`` empty means every topic of the deck(s)."""
+
+    counts: Mapping[QuestionType, int] = field(default_factory=dict)
+    #: Reverse multiple-choice questions (show a definition, pick the term).
+    reverse: int = 0
+    deck: str | None = None
+    topics: tuple[str, ...] = ()
+    difficulty: str | None = None
+    seed: int | None = None
+    #: Wrong options per multiple-choice question.
+    distractors: int = DistractorConfig.count
+
+    def __post_init__(self) -> None:
+        counts: dict[QuestionType, int] = {}
+        known = {question_type.value for question_type in QuestionType}
+        unknown = [str(kind) for kind in self.counts if str(kind) not in known]
+        if unknown:
+            raise BlueprintError(
+                f"unknown question type(s) {', '.join(unknown)}; use {', '.join(sorted(known))}"
+            )
+        given = {QuestionType(kind): count for kind, count in self.counts.items()}
+        for question_type in QuestionType:
+            counts[question_type] = given.get(question_type, 0)
+        for name, count in [*((str(t), n) for t, n in counts.items()), ("reverse", self.reverse)]:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise BlueprintError(f"the number of {name} questions must be >= 0, got {count!r}")
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "topics", tuple(dict.fromkeys(self.topics)))
+        if self.difficulty is not None and self.difficulty not in DIFFICULTIES:
+            raise BlueprintError(
+                f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}"
+            )
+        if not 1 <= self.distractors < len(_OPTION_LABELS):
+            raise BlueprintError(
+                f"distractors must be between 1 and {len(_OPTION_LABELS) - 1}, "
+                f"got {self.distractors}"
+            )
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise BlueprintError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def requested(self) -> dict[QuestionKind, int]:
+        """Questions asked for per kind, in exam order; kinds not asked for are left out."""
+        wanted = {kind: self.counts[kind.question_type] for kind in QuestionKind}
+        wanted[QuestionKind.REVERSE_MULTIPLE_CHOICE] = self.reverse
+        return {kind: count for kind, count in wanted.items() if count}
+
+    @property
+    def total(self) -> int:
+        return sum(self.requested().values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deck": self.deck,
+            "topics": list(self.topics),
+            "counts": {question_type.value: n for question_type, n in self.counts.items()},
+            "reverse": self.reverse,
+            "difficulty": self.difficulty,
+            "seed": self.seed,
+            "distractors": self.distractors,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Blueprint:
+        return cls(
+            counts={QuestionType(kind): n for kind, n in (data.get("counts") or {}).items()},
+            reverse=data.get("reverse", 0),
+            deck=data.get("deck"),
+            topics=tuple(data.get("topics") or ()),
+            difficulty=data.get("difficulty"),
+            seed=data.get("seed"),
+            distractors=data.get("distractors", DistractorConfig.count),
+        )
+
+
+@dataclass(frozen=True)
+class Exam:
+    """A built exam. Its blueprint carries the seed that rebuilds it."""
+
+    blueprint: Blueprint
+    questions: tuple[Question, ...]
+
+    def delivery_dict(self) -> dict[str, Any]:
+        """What a learner receives: only :class:`DeliveredQuestion` data, no key."""
+        return {
+            "blueprint": self.blueprint.to_dict(),
+            "questions": [question.delivery.to_dict() for question in self.questions],
+        }
+
+    def key_dict(self) -> dict[str, Any]:
+        """For grading and review: each question as delivered, with its key."""
+        return {
+            "blueprint": self.blueprint.to_dict(),
+            "questions": [
+                {"question": question.delivery.to_dict(), "key": question.key.to_dict()}
+                for question in self.questions
+            ],
+        }
+
+    def key_for(self, question_id: str) -> QuestionKey:
+        for question in self.questions:
+            if question.id == question_id:
+                return question.key
+        raise KeyError(question_id)
+
+
+class InsufficientQuestionsError(Exception):
+    """The bank cannot give the questions asked for.
+
+    ``available`` maps each question kind to the number of in-scope cards per topic that
+    can make such a question; ``usable_together`` is how many of the requested questions
+    could be built at once with distinct cards.
+    """
+
+    def __init__(
+        self,
+        scope: str,
+        requested: Mapping[QuestionKind, int],
+        available: Mapping[QuestionKind, Mapping[str, int]],
+        usable_together: int,
+    ) -> None:
+        self.scope = scope
+        self.requested = dict(requested)
+        self.available = {kind: dict(topics) for kind, topics in available.items()}
+        self.usable_together = usable_together
+        lines = [f"not enough questions in the bank for {scope}:"]
+        for kind in self.requested:
+            by_topic = self.available.get(kind, {})
+            total = sum(by_topic.values())
+            asked = self.requested[kind]
+            detail = ", ".join(f"{topic} {n}" for topic, n in by_topic.items() if n) or "none"
+            marker = "  <- too many" if asked > total else ""
+            lines.append(f"  {kind.value}: asked for {asked}, {total} available ({detail}){marker}")
+        asked_total = sum(self.requested.values())
+        if all(self.requested[kind] <= sum(self.available[kind].values()) for kind in requested):
+            lines.append(
+                f"  each kind alone is available, but a card appears only once per exam: "
+                f"at most {usable_together} of the {asked_total} questions can be built together"
+            )
+        super().__init__("\n".join(lines))
+
+
+def check_blueprint(cards: Iterable[Card], blueprint: Blueprint) -> None:
+    """Raise :class:`BlueprintError` if the blueprint names what the bank does not have."""
+    cards = list(cards)
+    decks = sorted({card.deck for card in cards})
+    if blueprint.deck is not None and blueprint.deck not in decks:
+        raise BlueprintError(
+            f"unknown deck {blueprint.deck!r}; the bank has: {', '.join(decks) or 'no decks'}"
+        )
+    known = list(
+        dict.fromkeys(
+            card.topic for card in cards if blueprint.deck is None or card.deck == blueprint.deck
+        )
+    )
+    unknown = [topic for topic in blueprint.topics if topic not in known]
+    if unknown:
+        raise BlueprintError(
+            f"unknown topic(s) {', '.join(unknown)}; known topics: {', '.join(known)}"
+        )
+    if blueprint.total == 0:
+        raise BlueprintError(
+            "the blueprint asks for no questions: give a count for at least one question type"
+        )
+
+
+def build_exam(
+    bank_cards: Iterable[Card],
+    blueprint: Blueprint,
+    bank_encoder: Encoder,
+    config: DistractorConfig | None = None,
+) -> Exam:
+    """Build the exam ``blueprint`` describes from ``bank_cards``.
+
+    ``bank_encoder`` should be a cached encoder: every bank text it is given is encoded once.
+    Raises :class:`BlueprintError` for an unusable blueprint and
+    :class:`InsufficientQuestionsError` when the bank cannot give what is asked.
+    """
+    cards = sorted(bank_cards, key=lambda card: card.id)
+    check_blueprint(cards, blueprint)
+    seed = blueprint.seed if blueprint.seed is not None else secrets.randbelow(SEED_RANGE)
+    blueprint = replace(blueprint, seed=seed)
+    config = replace(config or DistractorConfig(), count=blueprint.distractors)
+
+    scope = [card for card in cards if _in_scope(card, blueprint)]
+    decks = {card.deck for card in scope}
+    drafter = _Drafter([card for card in cards if card.deck in decks], bank_encoder, config, seed)
+    requested = blueprint.requested()
+    drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
+
+    excluded: set[tuple[QuestionKind, str]] = set()
+    for attempt in range(len(scope) * len(requested) + 1):
+        eligible = {
+            kind: [card_id for card_id in by_card if (kind, card_id) not in excluded]
+            for kind, by_card in drafts.items()
+        }
+        slots, usable = _assign(requested, eligible, _rng(seed, "assign", str(attempt)))
+        if slots is None:
+            available = {
+                kind: _per_topic(
+                    scope,
+                    drafts.get(kind) or drafter.eligible(kind, scope),
+                    excluded,
+                    kind,
+                )
+                for kind in QuestionKind
+            }
+            raise InsufficientQuestionsError(_describe(blueprint), requested, available, usable)
+        final = _settle(slots, drafts, drafter, excluded)
+        if final is not None:
+            questions = tuple(
+                _finalize(f"q{number}", draft, seed) for number, draft in enumerate(final, 1)
+            )
+            return Exam(blueprint=blueprint, questions=questions)
+    raise AssertionError("every retry removes a candidate, so the loop ends before this")
+
+
+def _settle(
+    slots: Sequence[tuple[QuestionKind, str]],
+    drafts: Mapping[QuestionKind, Mapping[str, _Draft]],
+    drafter: _Drafter,
+    excluded: set[tuple[QuestionKind, str]],
+) -> list[_Draft] | None:
+    """The drafts of the assigned slots, made consistent as one exam: no option shows what a
+    fill-in or free-answer question of the exam asks for. When that cannot be had, a
+    (kind, card) pair goes into ``excluded`` and None asks for a new assignment."""
+    asked_open = {card_id: kind for kind, card_id in slots if not kind.is_choice}
+    asked_answers: dict[str, tuple[QuestionKind, str]] = {}
+    for card_id, kind in asked_open.items():
+        for secret in _secrets(drafts[kind][card_id]):
+            asked_answers.setdefault(secret, (kind, card_id))
+    avoid = Avoid(cards=frozenset(asked_open), texts=tuple(asked_answers))
+    final: list[_Draft] = []
+    for kind, card_id in slots:
+        draft = drafts[kind][card_id]
+        if kind.is_choice:
+            shown = (
+                (*draft.right, draft.prompt)
+                if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
+                else draft.right
+            )
+            revealed = [
+                pair
+                for secret, pair in asked_answers.items()
+                if any(mentions(text, secret) for text in shown)
+            ]
+            if revealed:
+                # The right answer here answers an open question: that question must go.
+                excluded.add(revealed[0])
+                return None
+            if draft.sources & avoid.cards or any(avoid.reveals(w.text) for w in draft.wrong):
+                redrafted = drafter.draft(kind, draft.card, avoid)
+                if redrafted is None:
+                    excluded.add((kind, card_id))
+                    return None
+                draft = redrafted
+        final.append(draft)
+    return final
+
+
+def _secrets(draft: _Draft) -> list[str]:
+    """What an open question asks for, as far as another question could show it: accepted
+    answers, the reference and its longer key points; short or prompt-given texts excluded."""
+    card = draft.card
+    if draft.kind is QuestionKind.FILL_IN:
+        texts = list(draft.accept)
+    else:
+        texts = [card.answer, *card.accept]
+        texts += [point for point in card.key_points if len(words(point)) >= MIN_SECRET_POINT_WORDS]
+    return [
+        text
+        for text in dict.fromkeys(texts)
+        if len(text.strip()) >= MIN_SECRET_LENGTH and not mentions(card.prompt, text)
+    ]
+
+
+def bank_texts(cards: Iterable[Card]) -> list[str]:
+    """Every card text that exams and grading embed, each once, in a fixed order: prompts,
+    answers and their accepted forms, key points, terms and the parts of "name (expansion)"
+    terms. Encoding these once warms the embedding cache for every exam build."""
+    texts: dict[str, None] = {}
+    for card in sorted(cards, key=lambda card: card.id):
+        texts.update(dict.fromkeys((card.prompt, *answer_forms(card), *card.key_points)))
+        if card.term:
+            texts.update(dict.fromkeys(term_forms(card.term)))
+    return list(texts)
+
+
+def _in_scope(card: Card, blueprint: Blueprint) -> bool:
+    return (
+        (blueprint.deck is None or card.deck == blueprint.deck)
+        and (not blueprint.topics or card.topic in blueprint.topics)
+        and (blueprint.difficulty is None or card.difficulty == blueprint.difficulty)
+    )
+
+
+def _describe(blueprint: Blueprint) -> str:
+    parts = [f"deck {blueprint.deck}" if blueprint.deck else "all decks"]
+    parts.append(f"topics {', '.join(blueprint.topics)}" if blueprint.topics else "all topics")
+    if blueprint.difficulty:
+        parts.append(f"difficulty {blueprint.difficulty}")
+    return ", ".join(parts)
+
+
+def _per_topic(
+    scope: Sequence[Card],
+    drafts: Mapping[str, _Draft],
+    excluded: set[tuple[QuestionKind, str]],
+    kind: QuestionKind,
+) -> dict[str, int]:
+    counts = {card.topic: 0 for card in scope}
+    for card_id, draft in drafts.items():
+        if (kind, card_id) not in excluded:
+            counts[draft.card.topic] += 1
+    return counts
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    """An independent, reproducible stream per purpose (and per card where it matters)."""
+    digest = hashlib.sha256(":".join((str(seed), *parts)).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _assign(
+    requested: Mapping[QuestionKind, int],
+    eligible: Mapping[QuestionKind, Sequence[str]],
+    rng: random.Random,
+) -> tuple[list[tuple[QuestionKind, str]] | None, int]:
+    """Distinct cards for every requested slot, drawn at random, and the number of slots that
+    could be filled. Greedy in a shuffled order first; a slot left empty then takes a card
+    from another slot that can move (an augmenting path), so the only failure is a real one."""
+    slots = [kind for kind, count in requested.items() for _ in range(count)]
+    order = {kind: rng.sample(list(eligible[kind]), len(eligible[kind])) for kind in requested}
+    holder: dict[str, int] = {}
+    taken: list[str | None] = [None] * len(slots)
+    for slot, kind in enumerate(slots):
+        for card_id in order[kind]:
+            if card_id not in holder:
+                holder[card_id], taken[slot] = slot, card_id
+                break
+
+    def augment(slot: int, visited: set[str]) -> bool:
+        for card_id in order[slots[slot]]:
+            if card_id in visited:
+                continue
+            visited.add(card_id)
+            current = holder.get(card_id)
+            if current is None or augment(current, visited):
+                holder[card_id], taken[slot] = slot, card_id
+                return True
+        return False
+
+    for slot in range(len(slots)):
+        if taken[slot] is None:
+            augment(slot, set())
+    filled = [(kind, card_id) for kind, card_id in zip(slots, taken, strict=True) if card_id]
+    return (filled if len(filled) == len(slots) else None), len(filled)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A question before numbering and shuffling."""
+
+    kind: QuestionKind
+    card: Card
+    prompt: str
+    #: Correct option texts (choice kinds).
+    right: tuple[str, ...] = ()
+    wrong: tuple[OptionSource, ...] = ()
+    accept: tuple[str, ...] = ()
+    answer: str = ""
+    select: int | None = None
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return frozenset(source.card.id for source in self.wrong)
+
+
+class _Drafter:
+    """Drafts questions of one build; holds the similarity table of the decks in scope."""
+
+    def __init__(
+        self, deck_cards: Sequence[Card], encoder: Encoder, config: DistractorConfig, seed: int
+    ) -> None:
+        self.config = config
+        self.seed = seed
+        list_items = {card.id: _list_items(card) for card in deck_cards}
+        # Wrong options of multiple response: other lists' items, and the names that other
+        # cards answer with ("True negative rate" is a fine wrong name for recall). Other
+        # key points are facts, too often true of the question's subject as well.
+        option_items = {card.id: list_items[card.id] or _named_points(card) for card in deck_cards}
+        texts: list[str] = []
+        for card in deck_cards:
+            texts.append(card.prompt)
+            texts.extend(answer_forms(card))
+            if card.term:
+                texts.extend(term_forms(card.term))
+            texts.extend(option_items[card.id])
+        self.table = SimilarityTable(texts, encoder, config.decimals)
+        self.selector = Selector(self.table, config)
+
+        by_deck: dict[str, list[Card]] = {}
+        for card in deck_cards:
+            by_deck.setdefault(card.deck, []).append(card)
+        # Answers are pooled by shape: a list answer among sentences (or a sentence among
+        # lists) is spotted without knowing anything.
+        self.answers = {
+            (deck, is_list): CandidatePool.of(
+                (
+                    OptionSource(c.answer, c, c.prompt)
+                    for c in members
+                    if bool(list_items[c.id]) == is_list
+                ),
+                self.table,
+            )
+            for deck, members in by_deck.items()
+            for is_list in (False, True)
+        }
+        self.terms = {
+            deck: CandidatePool.of(
+                (OptionSource(c.term, c, c.prompt) for c in members if c.term), self.table
+            )
+            for deck, members in by_deck.items()
+        }
+        self.items = {
+            deck: CandidatePool.of(
+                (OptionSource(item, c, c.prompt) for c in members for item in option_items[c.id]),
+                self.table,
+            )
+            for deck, members in by_deck.items()
+        }
+        self.list_items = list_items
+        self.lists = [card for card in deck_cards if list_items[card.id]]
+        self.item_cards: dict[str, set[str]] = {}
+        for card_id, items in list_items.items():
+            for item in items:
+                self.item_cards.setdefault(compact(item), set()).add(card_id)
+        self.rarity = {deck: word_rarity(members) for deck, members in by_deck.items()}
+
+    def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> dict[str, _Draft]:
+        """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``."""
+        drafts = {}
+        for card in scope:
+            draft = self.draft(kind, card)
+            if draft is not None:
+                drafts[card.id] = draft
+        return drafts
+
+    def draft(
+        self, kind: QuestionKind, card: Card, avoid: Avoid = NOTHING_TO_AVOID
+    ) -> _Draft | None:
+        if kind is QuestionKind.MULTIPLE_CHOICE:
+            return self._multiple_choice(card, avoid)
+        if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
+            return self._reverse(card, avoid)
+        if kind is QuestionKind.MULTIPLE_RESPONSE:
+            return self._multiple_response(card, avoid)
+        if kind is QuestionKind.FILL_IN:
+            return self._fill_in(card)
+        return self._free_answer(card)
+
+    def _multiple_choice(self, card: Card, avoid: Avoid) -> _Draft | None:
+        right = answer_forms(card)
+        if any(mentions(card.prompt, form) for form in right) or _YES_OR_NO.match(card.answer):
+            # A yes/no answer has no wrong counterpart in the bank: among other cards'
+            # answers, it is the only one that answers the question at all.
+            return None
+        is_list = bool(self.list_items[card.id])
+        # An option that states one of the card's key facts is partly right; list answers
+        # are the exception, since sibling lists share items by nature and are wrong as a
+        # whole.
+        facts = () if is_list else card.key_points
+        # An option naming the card's own term points straight at itself.
+        names = term_forms(card.term) if card.term else ()
+        target = Target(
+            card,
+            right=right,
+            guard=(*facts, *names, *self._kinds_of(card, right), card.explanation or ""),
+            anchors=(card.answer,),
+            context=card.prompt,
+            answers_prompt=True,
+            lists=is_list,
+        )
+        wrong = self.selector.choose(
+            target, self.answers[card.deck, is_list], self.config.count, avoid
+        )
+        if wrong is None:
+            return None
+        return _Draft(
+            QuestionKind.MULTIPLE_CHOICE,
+            card,
+            prompt=card.prompt,
+            right=(card.answer,),
+            wrong=wrong,
+            answer=card.answer,
+        )
+
+    def _reverse(self, card: Card, avoid: Avoid) -> _Draft | None:
+        if not card.term:
+            return None
+        forms = term_forms(card.term)
+        definition = _mask(card.answer, forms)
+        if definition is None:
+            return None
+        target = Target(
+            card,
+            right=forms,
+            guard=(card.answer, *self._kinds_of(card, forms)),
+            anchors=(card.term,),
+            context=card.prompt,
+            meaning=card.answer,
+            weigh_length=False,
+        )
+        wrong = self.selector.choose(target, self.terms[card.deck], self.config.count, avoid)
+        if wrong is None:
+            return None
+        return _Draft(
+            QuestionKind.REVERSE_MULTIPLE_CHOICE,
+            card,
+            prompt=f"Which term matches this description?\n{definition}",
+            right=(card.term,),
+            wrong=wrong,
+            answer=card.term,
+        )
+
+    def _kinds_of(self, card: Card, right: Sequence[str]) -> tuple[str, ...]:
+        """Items of list cards that enumerate kinds of the right answer: "Name the two common
+        variants of the recurrent neural network cell" makes LSTM and GRU also right when
+        the question asks for the type of network built for sequences."""
+        kinds: list[str] = []
+        for listing in self.lists:
+            if (
+                listing.deck == card.deck
+                and listing.id != card.id
+                and any(mentions(listing.prompt, form) for form in right)
+            ):
+                kinds.extend(self.list_items[listing.id])
+        return tuple(kinds)
+
+    def _multiple_response(self, card: Card, avoid: Avoid) -> _Draft | None:
+        items = self.list_items[card.id]
+        if len(items) < 2 or _ORDERED.search(card.prompt):
+            return None
+        stated = _STATED_COUNT.search(card.prompt)
+        if stated:
+            select = _COUNT_WORDS.index(stated.group(1).upper())
+            if select != len(items) or select > self.config.max_correct_responses:
+                return None
+        else:
+            select = min(len(items), self.config.correct_responses)
+        forms = tuple(dict.fromkeys(form for item in items for form in term_forms(item)))
+        target = Target(
+            card,
+            right=forms,
+            guard=(card.answer, card.explanation or "", *card.accept),
+            anchors=items,
+            context=card.prompt,
+            weigh_length=False,
+        )
+
+        def too_generic(candidate: OptionSource) -> Rejection | None:
+            holders = self.item_cards.get(compact(candidate.text), set())
+            if len(holders) >= self.config.generic_item_cards:
+                return Rejection.GENERIC_ITEM
+            # "Number of decoder layers" comes from the card about num_layers_decoder.
+            if any(mentions(candidate.card.prompt, form) for form in forms):
+                return Rejection.ABOUT_ANSWER
+            return None
+
+        wrong = self.selector.choose(
+            target,
+            self.items[card.deck],
+            self.config.response_distractors,
+            avoid,
+            extra=too_generic,
+        )
+        if wrong is None:
+            return None
+        rng = _rng(self.seed, "select", card.id)
+        shown = tuple(items[i] for i in sorted(rng.sample(range(len(items)), select)))
+        return _Draft(
+            QuestionKind.MULTIPLE_RESPONSE,
+            card,
+            prompt=f"{card.prompt} (Select {_COUNT_WORDS[select]}.)",
+            right=shown,
+            wrong=wrong,
+            answer="; ".join(shown),
+            select=select,
+        )
+
+    def _fill_in(self, card: Card) -> _Draft | None:
+        made = make_fill_in(card, _rng(self.seed, "fill", card.id), self.rarity[card.deck])
+        if made is None:
+            return None
+        return _Draft(
+            QuestionKind.FILL_IN,
+            card,
+            prompt=made.prompt,
+            accept=made.accept,
+            answer=made.accept[0],
+        )
+
+    def _free_answer(self, card: Card) -> _Draft | None:
+        if mentions(card.prompt, card.answer):
+            return None
+        return _Draft(
+            QuestionKind.FREE_ANSWER,
+            card,
+            prompt=card.prompt,
+            accept=card.accept,
+            answer=card.answer,
+        )
+
+
+def _named_points(card: Card) -> tuple[str, ...]:
+    """Key points that name what the card answers with (its answer, an alias or its term)."""
+    names = {compact(form) for form in (*answer_forms(card), card.term or "")}
+    names |= {compact(form) for form in term_forms(card.answer)}
+    if card.term:
+        names |= {compact(form) for form in term_forms(card.term)}
+    return tuple(
+        point
+        for point in card.key_points
+        if compact(point) in names and len(words(point)) <= MAX_ITEM_WORDS
+    )
+
+
+def _list_items(card: Card) -> tuple[str, ...]:
+    """The distinct items of a list card (tagged ``list``), else nothing."""
+    if LIST_TAG not in card.tags:
+        return ()
+    unique: dict[str, str] = {}
+    for point in card.key_points:
+        unique.setdefault(compact(point), point)
+    return tuple(unique.values())
+
+
+def _mask(definition: str, forms: Sequence[str]) -> str | None:
+    """The definition with every form of its term blanked, or None if it still gives the term
+    away or too little of it is left."""
+    masked = definition
+    for form in sorted(forms, key=len, reverse=True):
+        words = re.findall(r"\w+", form)
+        pattern = r"(?<!\w)" + r"[\W_]+".join(re.escape(word) for word in words) + r"(?!\w)"
+        masked = re.sub(pattern, BLANK, masked, flags=re.IGNORECASE)
+    if any(mentions(masked, form) for form in forms):
+        return None
+    content = [w for w in re.findall(r"\w+", masked) if w.casefold() not in STOP_WORDS]
+    return masked if len(content) >= 3 else None
+
+
+def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
+    card = draft.card
+    entries = [(text, card.id, True) for text in draft.right]
+    entries += [(source.text, source.card.id, False) for source in draft.wrong]
+    _rng(seed, "options", draft.kind.value, card.id).shuffle(entries)
+    options = tuple(
+        Option(id=label, text=text)
+        for label, (text, _, _) in zip(_OPTION_LABELS, entries, strict=False)
+    )
+    correct = tuple(option.id for option, entry in zip(options, entries, strict=True) if entry[2])
+    question_type = draft.kind.question_type
+    delivery = DeliveredQuestion(
+        id=question_id,
+        type=question_type,
+        topic=card.topic,
+        prompt=draft.prompt,
+        options=options,
+        select=draft.select,
+    )
+    key = QuestionKey(
+        question_id=question_id,
+        type=question_type,
+        card_id=card.id,
+        deck=card.deck,
+        topic=card.topic,
+        prompt=draft.prompt,
+        answer=draft.answer,
+        options=options,
+        correct_option_ids=correct,
+        accept=draft.accept,
+        key_points=card.key_points,
+        explanation=card.explanation,
+        option_sources=tuple(source for _, source, _ in entries),
+    )
+    return Question(delivery=delivery, key=key)

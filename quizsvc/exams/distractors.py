@@ -1,0 +1,443 @@
+"""Wrong options for choice questions: plausible, but never also right.
+
+Plausible means close to what is right in embedding space: similar to the answer, answering
+a similar question, reading as an answer to this question, of similar length, preferably
+from the same topic. "Never also right" is enforced by rejection rules that run on every
+candidate before it is ranked in (see :class:`Rejection`): the same card; a card defining
+the same term or asking about the term this card defines; text that contains, equals or is
+contained in an accepted form of the answer or one of the card's key facts; a shared
+accepted form; an embedding near-duplicate of the answer; another topic's description of
+the same concept; and, at exam level, anything that would show the answer to another
+question of the same exam.
+
+Embedding similarity alone cannot tell a paraphrase from a minimal pair: with
+all-MiniLM-L6-v2, "It sets the L1 regularization term ..." versus the same sentence with
+"L2" scores 0.94, higher than the paraphrase "harmonic average of recall and precision"
+versus "The harmonic mean of precision and recall" (0.93). Minimal pairs are the best
+distractors, so a near-duplicate is excused when each text carries a *contrast token* the
+other lacks (a token with a digit or an acronym: L1/L2, FP/FN, Conv1D/Conv2D); a paraphrase
+has no such token and is rejected.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quizsvc.bank.model import Card
+from quizsvc.embedding.base import Encoder, similarity
+
+_WORD = re.compile(r"\w+")
+_COMPACT_WORD = re.compile(r"[^\W_]+")
+#: "Name (expansion)": a head of plain words, then one parenthetical (not a formula).
+_NAMED_FORM = re.compile(r"\s*([\w\s.'-]*\w)\s*\(([^()]+)\)\s*\.?\s*")
+
+
+@dataclass(frozen=True)
+class DistractorConfig:
+    """Thresholds of distractor selection. Similarities are cosine, in [-1, 1]."""
+
+    #: Wrong options per multiple-choice question (forward and reverse).
+    count: int = 3
+    #: A candidate at least this similar to a correct form could also be right: rejected
+    #: unless the two texts differ in a contrast token (see the module docstring). Calibrated
+    #: on all-MiniLM-L6-v2 and the bundled deck: a close rewording scores about 0.93, while
+    #: distinct definitions of sibling concepts (precision vs recall 0.85, File vs Pipe mode
+    #: 0.80) stay below. Loose paraphrases score far lower (0.5-0.8) and cannot be told from
+    #: sibling definitions by this model; the other rules and the bank's authoring rule that
+    #: no card's answer also answers another card's prompt cover them.
+    near_duplicate: float = 0.88
+    #: A candidate from *another* topic this similar to the answer usually describes the same
+    #: concept in another product (Linear Learner's ``learning_rate`` vs XGBoost's ``eta``,
+    #: 0.75): rejected unless the texts differ in a contrast token. Within a topic, such close
+    #: pairs are the deliberate minimal pairs that make the best distractors.
+    cross_topic_twin: float = 0.70
+    #: The same, at a lower similarity, for another topic's answer that names the same exact
+    #: thing without contradicting it ("CPU instances only." for an answer about CPU
+    #: instances; "ml.p3.2xlarge" for an answer recommending ml.p3.2xlarge).
+    cross_topic_named_twin: float = 0.60
+    #: A multiple-choice question whose chosen wrong options are on average less similar than
+    #: this to the answer is too easy to ask ("XGBoost" among "Conv1D", "Conv3D" and a
+    #: sentence); the card is skipped for that kind. Calibrated on all-MiniLM-L6-v2 over the
+    #: bundled deck, where it drops about one card in eight, nearly all judged too easy.
+    min_plausibility: float = 0.30
+    #: Two chosen wrong options at least this similar say the same thing, unless they differ
+    #: in a contrast token (the precision and the recall formula); only one is kept.
+    distinct: float = 0.90
+    #: Weight of the similarity between the question's prompt and the candidate itself: the
+    #: model was trained on question-answer pairs, so this rates how well the candidate reads
+    #: as an answer to this very question (for answers, not for terms or list items).
+    question_weight: float = 0.5
+    #: Added to a same-topic candidate's similarity before ranking, so the topic's own
+    #: answers win unless another topic has a much closer one.
+    same_topic_bonus: float = 0.1
+    #: Weight of the similarity between the question's prompt and the prompt of the card a
+    #: candidate comes from: an answer to a similar question has the right kind and form
+    #: ("Conv2D" for a question about Conv1D).
+    context_weight: float = 0.3
+    #: Subtracted per unit of |ln(word-count ratio)| between candidate and answer: a
+    #: two-word answer among sentence-long options is easy to spot, and so is a long one.
+    length_penalty: float = 0.15
+    #: Decimals kept before ranking, so that tiny numeric differences between machines do not
+    #: reorder candidates; exact ties are broken by card id.
+    decimals: int = 3
+    #: Wrong options of a multiple-response question.
+    response_distractors: int = 3
+    #: Correct options of a multiple-response question whose prompt states no number.
+    correct_responses: int = 3
+    #: Most correct options when the prompt states the number ("Name four ...").
+    max_correct_responses: int = 4
+    #: A list item found in this many list cards is too generic to be safely wrong for a
+    #: list that omits it (``learning_rate`` belongs to most hyperparameter lists).
+    generic_item_cards: int = 2
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.response_distractors < 1:
+            raise ValueError("a choice question needs at least one wrong option")
+        if not 2 <= self.correct_responses <= self.max_correct_responses:
+            raise ValueError(
+                "a multiple-response question needs at least two correct options, "
+                "and correct_responses may not exceed max_correct_responses"
+            )
+
+
+class Rejection(StrEnum):
+    SAME_CARD = "is the question's own card"
+    SAME_TERM = "answers a card that defines the same term"
+    SAME_SUBJECT = "answers a question about the term this question is about"
+    STATES_ANSWER = "contains, equals or is contained in a correct form"
+    SHARES_ALIAS = "shares an accepted form with the correct answer"
+    NEAR_DUPLICATE = "is so similar to a correct form that it could also be right"
+    CROSS_TOPIC_TWIN = "is another topic's description of the same concept"
+    GENERIC_ITEM = "is an item of several lists, so it may belong to this one too"
+    ABOUT_ANSWER = "comes from a card about one of the correct options"
+    ASKED_ELSEWHERE = "would show the answer to another question of the exam"
+    REPEATS_OPTION = "says the same as another option"
+
+
+# --- text helpers -------------------------------------------------------------------------
+
+
+@cache
+def compact(text: str) -> str:
+    """Words only, case-folded and crudely singular: punctuation, spacing, underscores and
+    plurals never hide a match (``mini_batch_size`` contains "batch size", "recurrent neural
+    networks (RNNs)" contains "recurrent neural network")."""
+    found = _COMPACT_WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(_singular(word) for word in found)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    return compact(text).split()
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words (case and punctuation ignored)."""
+    needle = compact(phrase)
+    return bool(needle) and f" {needle} " in f" {compact(text)} "
+
+
+def overlaps(left: str, right: str) -> bool:
+    """Either text contains the other as whole words."""
+    return mentions(left, right) or mentions(right, left)
+
+
+@cache
+def contrast_tokens(text: str) -> frozenset[str]:
+    """Tokens that name something exactly: with a digit (L1, Conv2D, 400) or an acronym (FP)."""
+    found = set()
+    for token in _WORD.findall(unicodedata.normalize("NFKC", text)):
+        if any(char.isdigit() for char in token) or (len(token) >= 2 and token.isupper()):
+            found.add(token.casefold())
+    return frozenset(found)
+
+
+def contrasting(left: str, right: str) -> bool:
+    """Each text names something exact that the other does not: a minimal pair."""
+    left_tokens, right_tokens = contrast_tokens(left), contrast_tokens(right)
+    return bool(left_tokens - right_tokens) and bool(right_tokens - left_tokens)
+
+
+@cache
+def term_forms(term: str) -> tuple[str, ...]:
+    """A term and the forms it spells out: "RMSE (root mean squared error)" gives the whole,
+    "RMSE" and "root mean squared error"."""
+    forms = [term.strip()]
+    match = _NAMED_FORM.fullmatch(term)
+    if match:
+        forms.extend(part.strip() for part in match.groups())
+    return tuple(dict.fromkeys(form for form in forms if compact(form)))
+
+
+def answer_forms(card: Card) -> tuple[str, ...]:
+    """Every accepted way to state the card's answer: the answer, then its aliases."""
+    return tuple(dict.fromkeys((card.answer, *card.accept)))
+
+
+def _about(asking: Card, defining: Card) -> bool:
+    """Whether ``asking``'s prompt is about the term ``defining`` defines: "What is the formula
+    for precision?" is about Precision, so each card's answer is partly right for the other."""
+    return defining.term is not None and any(
+        mentions(asking.prompt, form) for form in term_forms(defining.term)
+    )
+
+
+# --- similarity ---------------------------------------------------------------------------
+
+
+class SimilarityTable:
+    """Cosine similarities among a fixed set of texts, from one matrix product.
+
+    Built once per exam from cached embeddings; values are rounded (see
+    :attr:`DistractorConfig.decimals`) so rankings do not depend on the last float bits.
+    """
+
+    def __init__(self, texts: Iterable[str], encoder: Encoder, decimals: int = 3) -> None:
+        self._rows = {text: row for row, text in enumerate(dict.fromkeys(texts))}
+        vectors = encoder.encode(list(self._rows))
+        # Rounded in float64: a float32 0.88 is 0.8799999952, which would slip under a 0.88
+        # threshold.
+        matrix: NDArray[np.float64] = similarity(vectors, vectors).astype(np.float64)
+        self.matrix: NDArray[np.float64] = matrix.round(decimals)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self._rows
+
+    def row(self, text: str) -> int:
+        return self._rows[text]
+
+    def score(self, left: str, right: str) -> float:
+        return float(self.matrix[self._rows[left], self._rows[right]])
+
+    def scores(self, anchors: Sequence[str], rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Mean similarity of each text in ``rows`` to the ``anchors``."""
+        anchor_rows = np.array([self._rows[text] for text in anchors], dtype=np.intp)
+        result: NDArray[np.float64] = self.matrix[np.ix_(anchor_rows, rows)].mean(axis=0)
+        return result
+
+
+# --- candidates and selection --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionSource:
+    """A text that can be offered as an option, and the card it was taken from.
+
+    ``context`` is the card text the option answers (its prompt; for a term, its
+    definition), compared with the question's own context when ranking.
+    """
+
+    text: str
+    card: Card
+    context: str
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """The option texts of one deck, in a fixed order (card id, then text)."""
+
+    sources: tuple[OptionSource, ...]
+    rows: NDArray[np.intp]
+    context_rows: NDArray[np.intp]
+    topics: tuple[str, ...]
+    lengths: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, sources: Iterable[OptionSource], table: SimilarityTable) -> CandidatePool:
+        ordered = tuple(sorted(sources, key=lambda source: (source.card.id, source.text)))
+        return cls(
+            ordered,
+            np.array([table.row(source.text) for source in ordered], dtype=np.intp),
+            np.array([table.row(source.context) for source in ordered], dtype=np.intp),
+            tuple(source.card.topic for source in ordered),
+            np.array([_word_count(source.text) for source in ordered], dtype=np.float64),
+        )
+
+
+def _word_count(text: str) -> int:
+    return max(1, len(words(text)))
+
+
+@dataclass(frozen=True)
+class Avoid:
+    """What the other questions of the same exam make unusable as a wrong option."""
+
+    #: Cards asked as fill-in or free answer: an option taken from one shows its answer.
+    cards: frozenset[str] = frozenset()
+    #: Answers those questions ask for: no option may state them.
+    texts: tuple[str, ...] = ()
+
+    def reveals(self, text: str) -> bool:
+        return any(mentions(text, secret) for secret in self.texts)
+
+
+NOTHING_TO_AVOID = Avoid()
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the wrong options are chosen against."""
+
+    card: Card
+    #: Texts that are right: the candidate must not equal, contain or paraphrase any of them.
+    right: tuple[str, ...]
+    #: Texts the candidate must neither contain nor appear in: the card's key points (a
+    #: distractor stating one is partly right) and its notes.
+    guard: tuple[str, ...]
+    #: Texts whose similarity ranks the candidates (mean over them).
+    anchors: tuple[str, ...]
+    #: The question's context, compared with each candidate's (see OptionSource).
+    context: str
+    #: For options that are not answers (terms): compare the candidate card's answer with
+    #: this one too, so two cards defining the same thing are never offered together.
+    meaning: str | None = None
+    #: Whether option length counts in ranking; terms vary in length for no telling reason
+    #: ("CBOW (continuous bag of words)" next to "BlazingText").
+    weigh_length: bool = True
+    #: Whether the options are answers to ``context`` (a forward multiple-choice question):
+    #: they are then ranked by how well they read as answers to it too, and the chosen ones
+    #: must reach ``min_plausibility`` on average.
+    answers_prompt: bool = False
+    #: Whether the options are whole lists, which share items by nature ("CSV and LibSVM"
+    #: against "RecordIO-protobuf and CSV"): a shared name then does not make a twin.
+    lists: bool = False
+
+
+class Selector:
+    """Applies a :class:`DistractorConfig` to candidates ranked by a :class:`SimilarityTable`."""
+
+    def __init__(self, table: SimilarityTable, config: DistractorConfig) -> None:
+        self.table = table
+        self.config = config
+
+    def rank(self, target: Target, pool: CandidatePool) -> list[OptionSource]:
+        """The pool, most plausible first: similarity plus the same-topic bonus, rounded;
+        ties keep the pool's card-id order (a stable sort)."""
+        if not pool.sources:
+            return []
+        config = self.config
+        scores = self.table.scores(target.anchors, pool.rows).copy()
+        scores += config.context_weight * self.table.scores((target.context,), pool.context_rows)
+        if target.answers_prompt:
+            scores += config.question_weight * self.table.scores((target.context,), pool.rows)
+        scores += np.array(
+            [
+                config.same_topic_bonus if topic == target.card.topic else 0.0
+                for topic in pool.topics
+            ]
+        )
+        if target.weigh_length:
+            length = np.mean([_word_count(text) for text in target.anchors])
+            scores -= config.length_penalty * np.abs(np.log(pool.lengths / length))
+        order = np.argsort(-np.round(scores, self.config.decimals), kind="stable")
+        return [pool.sources[index] for index in order]
+
+    def rejection(
+        self,
+        target: Target,
+        candidate: OptionSource,
+        chosen: Sequence[OptionSource] = (),
+        avoid: Avoid = NOTHING_TO_AVOID,
+        extra: Callable[[OptionSource], Rejection | None] | None = None,
+    ) -> Rejection | None:
+        """Why ``candidate`` may not be a wrong option for ``target``, or None if it may."""
+        card, other, text = target.card, candidate.card, candidate.text
+        if other.id == card.id:
+            return Rejection.SAME_CARD
+        if other.id in avoid.cards or avoid.reveals(text):
+            return Rejection.ASKED_ELSEWHERE
+        if card.term and other.term and compact(card.term) == compact(other.term):
+            return Rejection.SAME_TERM
+        if _about(other, card) or _about(card, other):
+            return Rejection.SAME_SUBJECT
+        if any(overlaps(form, right) for form in term_forms(text) for right in target.right):
+            return Rejection.STATES_ANSWER
+        if any(overlaps(text, guard) for guard in target.guard):
+            return Rejection.STATES_ANSWER
+        if self._shares_alias(target, other):
+            return Rejection.SHARES_ALIAS
+        if self._near_duplicate(target, candidate):
+            return Rejection.NEAR_DUPLICATE
+        if other.topic != card.topic and self._twin(target, candidate):
+            return Rejection.CROSS_TOPIC_TWIN
+        if extra is not None and (reason := extra(candidate)) is not None:
+            return reason
+        for earlier in chosen:
+            if overlaps(text, earlier.text) or (
+                self.table.score(text, earlier.text) >= self.config.distinct
+                and not contrasting(text, earlier.text)
+            ):
+                return Rejection.REPEATS_OPTION
+        return None
+
+    def choose(
+        self,
+        target: Target,
+        pool: CandidatePool,
+        count: int,
+        avoid: Avoid = NOTHING_TO_AVOID,
+        extra: Callable[[OptionSource], Rejection | None] | None = None,
+    ) -> tuple[OptionSource, ...] | None:
+        """The ``count`` most plausible acceptable candidates, or None if there are fewer."""
+        chosen: list[OptionSource] = []
+        for candidate in self.rank(target, pool):
+            if self.rejection(target, candidate, chosen, avoid, extra) is None:
+                chosen.append(candidate)
+                if len(chosen) == count:
+                    break
+        else:
+            return None
+        if target.answers_prompt and self.plausibility(target, chosen) < (
+            self.config.min_plausibility
+        ):
+            return None
+        return tuple(chosen)
+
+    def plausibility(self, target: Target, chosen: Sequence[OptionSource]) -> float:
+        """Mean similarity of the wrong options to what is right."""
+        rows = np.array([self.table.row(option.text) for option in chosen], dtype=np.intp)
+        return float(self.table.scores(target.anchors, rows).mean())
+
+    def _shares_alias(self, target: Target, other: Card) -> bool:
+        other_forms = answer_forms(other) + (term_forms(other.term) if other.term else ())
+        right = {compact(text) for text in target.right}
+        if any(compact(form) in right for form in other_forms):
+            return True
+        # A short alias of the other card inside a correct form ("FP" in "TP / (TP + FP)").
+        return any(mentions(text, alias) for alias in other.accept for text in target.right)
+
+    def _near_duplicate(self, target: Target, candidate: OptionSource) -> bool:
+        pairs = [(candidate.text, right) for right in target.right if right in self.table]
+        if target.meaning is not None and candidate.card.answer in self.table:
+            pairs.append((candidate.card.answer, target.meaning))
+        return any(
+            self.table.score(left, right) >= self.config.near_duplicate
+            and not contrasting(left, right)
+            for left, right in pairs
+        )
+
+    def _twin(self, target: Target, candidate: OptionSource) -> bool:
+        anchor = target.meaning if target.meaning is not None else target.anchors[0]
+        text = candidate.card.answer if target.meaning is not None else candidate.text
+        if contrasting(text, anchor):
+            return False
+        score = self.table.score(text, anchor)
+        if score >= self.config.cross_topic_twin:
+            return True
+        if target.lists:
+            return False
+        shared_names = contrast_tokens(text) & contrast_tokens(anchor)
+        return score >= self.config.cross_topic_named_twin and bool(shared_names)

@@ -1,0 +1,281 @@
+"""Distractor quality with the real model: plausible, from the same deck, never also right."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from quizsvc.bank import Bank, Card
+from quizsvc.embedding import CachedEncoder
+from quizsvc.exams import Blueprint, Exam, QuestionType, build_exam
+from quizsvc.exams.distractors import (
+    DistractorConfig,
+    OptionSource,
+    Rejection,
+    Selector,
+    SimilarityTable,
+    Target,
+    answer_forms,
+    compact,
+    contrasting,
+    overlaps,
+    term_forms,
+)
+
+pytestmark = pytest.mark.model
+
+MC = QuestionType.MULTIPLE_CHOICE
+MR = QuestionType.MULTIPLE_RESPONSE
+CONFIG = DistractorConfig()
+
+
+def cosine(encoder: CachedEncoder, left: str, right: str) -> float:
+    vectors = encoder.encode([left, right])
+    return float(np.dot(vectors[0], vectors[1]))
+
+
+@pytest.fixture(scope="module")
+def choice_exam(bank: Bank, bank_encoder: CachedEncoder) -> Exam:
+    blueprint = Blueprint(counts={MC: 40, MR: 10}, reverse=15, seed=3)
+    return build_exam(bank.cards, blueprint, bank_encoder)
+
+
+def wrong_options(exam: Exam, bank: Bank, question_type: QuestionType) -> list[Any]:
+    found = []
+    for question in exam.questions:
+        if question.key.type is not question_type:
+            continue
+        key = question.key
+        for option, source in zip(key.options, key.option_sources, strict=True):
+            if option.id not in key.correct_option_ids:
+                found.append((bank.card(key.card_id), key, option.text, bank.card(source)))
+    return found
+
+
+def test_multiple_choice_distractors_are_same_deck_and_never_also_right(
+    choice_exam: Exam, bank: Bank, bank_encoder: CachedEncoder
+) -> None:
+    questions = [q for q in choice_exam.questions if q.key.type is MC]
+    assert len(questions) == 55
+    assert all(len(q.key.correct_option_ids) == 1 for q in questions)
+    checked = 0
+    for card, key, text, source in wrong_options(choice_exam, bank, MC):
+        reverse = key.answer == card.term
+        right = term_forms(card.term) if reverse and card.term else answer_forms(card)
+        assert source.deck == card.deck
+        assert source.id != card.id
+        assert not (card.term and source.term and compact(card.term) == compact(source.term))
+        for form in right:
+            assert not overlaps(text, form), (card.id, text, form)
+        source_forms = {compact(form) for form in answer_forms(source)}
+        assert not source_forms & {compact(form) for form in right}, (card.id, source.id)
+        # Over the threshold only as a minimal pair (L1/L2, FP/FN), never as a rewording.
+        meaning_pairs = [(text, key.answer)]
+        if reverse:
+            meaning_pairs.append((source.answer, card.answer))
+        for left, right_text in meaning_pairs:
+            score = cosine(bank_encoder, left, right_text)
+            assert score < CONFIG.near_duplicate or contrasting(left, right_text), (
+                card.id,
+                left,
+                score,
+            )
+        checked += 1
+    assert checked == 55 * CONFIG.count
+
+
+def test_multiple_response_options_are_key_points_and_foreign_items(
+    choice_exam: Exam, bank: Bank
+) -> None:
+    questions = [q for q in choice_exam.questions if q.key.type is MR]
+    assert len(questions) == 10
+    for question in questions:
+        card = bank.card(question.key.card_id)
+        correct = [o.text for o in question.key.options if o.id in question.key.correct_option_ids]
+        assert question.delivery.select == len(correct) >= 2
+        assert set(correct) <= set(card.key_points)
+    for card, _, text, source in wrong_options(choice_exam, bank, MR):
+        assert source.deck == card.deck
+        assert source.id != card.id
+        for point in card.key_points:
+            for form in term_forms(point):
+                assert not overlaps(text, form), (card.id, text, point)
+
+
+@pytest.fixture(scope="module")
+def f1_cards() -> dict[str, Card]:
+    def card(card_id: str, prompt: str, answer: str, topic: str = "metrics") -> Card:
+        return Card(
+            id=card_id,
+            deck="demo",
+            topic=topic,
+            prompt=prompt,
+            answer=answer,
+            key_points=(answer,),
+        )
+
+    return {
+        "f1": card("f1", "What is the F1 score?", "The harmonic mean of precision and recall"),
+        "paraphrase": card(
+            "f1-again",
+            "Which average of recall and precision does F1 use?",
+            "harmonic average of recall and precision",
+        ),
+        "recall": card("recall", "What is the formula for recall?", "TP / (TP + FN)"),
+        "precision": card("precision", "What is the formula for precision?", "TP / (TP + FP)"),
+        "roc": card(
+            "roc",
+            "What does an ROC curve plot?",
+            "The true positive rate against the false positive rate at various thresholds",
+        ),
+        "accuracy": card(
+            "accuracy",
+            "What does accuracy measure?",
+            "The fraction of all predictions that are correct",
+        ),
+        "specificity": card(
+            "specificity", "What is specificity also called?", "True negative rate"
+        ),
+        "l1": card(
+            "alpha",
+            "What does alpha do?",
+            "It sets the L1 regularization term on the weights.",
+            topic="xgboost",
+        ),
+        "l2": card(
+            "lambda",
+            "What does lambda do?",
+            "It sets the L2 regularization term on the weights.",
+            topic="xgboost",
+        ),
+    }
+
+
+def selector_for(cards: dict[str, Card], encoder: CachedEncoder) -> Selector:
+    texts = [text for card in cards.values() for text in (card.prompt, *answer_forms(card))]
+    return Selector(SimilarityTable(texts, encoder, CONFIG.decimals), CONFIG)
+
+
+def target_for(card: Card) -> Target:
+    return Target(
+        card, right=answer_forms(card), guard=(), anchors=(card.answer,), context=card.prompt
+    )
+
+
+def option(card: Card) -> OptionSource:
+    return OptionSource(card.answer, card, card.prompt)
+
+
+def test_near_duplicate_threshold_rejects_a_paraphrase_and_keeps_unrelated_answers(
+    f1_cards: dict[str, Card], bank_encoder: CachedEncoder
+) -> None:
+    selector = selector_for(f1_cards, bank_encoder)
+    f1, paraphrase = f1_cards["f1"], f1_cards["paraphrase"]
+    assert selector.table.score(paraphrase.answer, f1.answer) >= CONFIG.near_duplicate
+    target = target_for(f1)
+    assert selector.rejection(target, option(paraphrase)) is Rejection.NEAR_DUPLICATE
+    for name in ("recall", "roc", "accuracy", "specificity"):
+        assert selector.rejection(target, option(f1_cards[name])) is None, name
+
+    asked = 0
+    for seed in range(8):
+        exam = build_exam(
+            list(f1_cards.values()), Blueprint(counts={MC: 6}, seed=seed), bank_encoder
+        )
+        for question in exam.questions:
+            if question.key.card_id == "f1":
+                asked += 1
+                assert "f1-again" not in question.key.option_sources
+                assert len(question.delivery.options) == 4
+    assert asked >= 3
+
+
+def test_minimal_pairs_stay_even_above_the_threshold(
+    f1_cards: dict[str, Card], bank_encoder: CachedEncoder
+) -> None:
+    """The best distractor differs in one exact token; embeddings rate it a near-duplicate."""
+    selector = selector_for(f1_cards, bank_encoder)
+    for left, right in (("l1", "l2"), ("precision", "recall")):
+        first, second = f1_cards[left], f1_cards[right]
+        assert selector.table.score(first.answer, second.answer) >= CONFIG.near_duplicate
+        assert selector.rejection(target_for(first), option(second)) is None
+
+
+def test_aliases_terms_and_repeats_are_rejected(
+    f1_cards: dict[str, Card], bank_encoder: CachedEncoder
+) -> None:
+    base = f1_cards["specificity"]
+    twins = {
+        "alias": Card(
+            id="tnr",
+            deck="demo",
+            topic="metrics",
+            prompt="What is TNR short for?",
+            answer="TNR",
+            key_points=("TNR",),
+            accept=("True negative rate",),
+        ),
+        "term": Card(
+            id="spec-2",
+            deck="demo",
+            topic="metrics",
+            prompt="How is specificity computed?",
+            answer="TN / (TN + FP)",
+            key_points=("TN / (TN + FP)",),
+            term="Specificity",
+        ),
+        "contains": Card(
+            id="contains",
+            deck="demo",
+            topic="metrics",
+            prompt="What is a low true negative rate a sign of?",
+            answer="A low true negative rate means many false alarms",
+            key_points=("Many false alarms",),
+        ),
+    }
+    named = replace(base, term="Specificity")
+    selector = selector_for({**f1_cards, **twins}, bank_encoder)
+    target = target_for(named)
+    assert selector.rejection(target, option(twins["alias"])) is Rejection.SHARES_ALIAS
+    assert selector.rejection(target, option(twins["term"])) is Rejection.SAME_TERM
+    assert selector.rejection(target, option(twins["contains"])) is Rejection.STATES_ANSWER
+    roc, accuracy = option(f1_cards["roc"]), option(f1_cards["accuracy"])
+    assert selector.rejection(target, roc) is None
+    assert selector.rejection(target, roc, chosen=[roc]) is Rejection.REPEATS_OPTION
+    assert selector.rejection(target, accuracy, chosen=[roc]) is None
+
+
+def test_another_topics_description_of_the_same_concept_is_rejected(
+    bank_encoder: CachedEncoder,
+) -> None:
+    def card(card_id: str, topic: str, prompt: str, answer: str) -> Card:
+        return Card(
+            id=card_id, deck="demo", topic=topic, prompt=prompt, answer=answer, key_points=(answer,)
+        )
+
+    eta = card(
+        "eta",
+        "xgboost",
+        "What does the XGBoost hyperparameter eta do?",
+        "It sets the step size shrinkage applied at each boosting step (the learning rate).",
+    )
+    learning_rate = card(
+        "lr",
+        "linear-learner",
+        "What does the Linear Learner hyperparameter learning_rate control?",
+        "It sets the step size the optimizer uses when it updates the model weights.",
+    )
+    gamma = card(
+        "gamma",
+        "xgboost",
+        "What does the XGBoost hyperparameter gamma do?",
+        "It sets the minimum loss reduction required to create a further partition in a tree.",
+    )
+    selector = selector_for({"eta": eta, "lr": learning_rate, "gamma": gamma}, bank_encoder)
+    assert selector.rejection(target_for(eta), option(learning_rate)) is (
+        Rejection.CROSS_TOPIC_TWIN
+    )
+    assert selector.rejection(target_for(eta), option(gamma)) is None
