@@ -1,0 +1,792 @@
+"""Free answers: semantic similarity to the reference and to each key point, plus word
+overlap, combined into a score with partial credit by key-point coverage.
+
+How one submission is graded, and why:
+
+1. Texts are prepared on both sides: abbreviations expanded from the deck glossary and formula
+   symbols spelled out ("TP / (TP+FP)" -> "true positives divided by (true positives plus
+   false positives)"), so that words and symbols compare.
+2. Answers that cannot earn credit are screened out before any encoding: empty, "I don't
+   know", keyboard noise, and restatements of the question.
+3. Every remaining answer is split into clauses, and all clauses of all answers go to the
+   model in **one** ``encode`` call; an answer's own vector is the length-weighted mean of its
+   clauses' vectors (the model mean-pools tokens, so this is close to encoding it whole, and
+   it avoids paying for every token twice). Reference, key-point and question vectors come
+   from the bank encoder's cache in one more call; learner text never touches that cache.
+4. Similarities are cosines after removing the question's direction from every vector
+   ("question demoting", after Mohler et al. 2011): an answer that merely talks about the
+   topic of the question gains nothing from it.
+5. Score = weighted mean of reference credit, key-point coverage (each key point credited by
+   its best-matching clause, semantically or by its words) and lexical credit (share of the
+   reference's content words the answer uses). An answer that swaps a key term for its
+   opposite is capped (by default at 0).
+
+Everything after encoding is numpy over the whole batch; the thresholds live in
+:class:`~quizsvc.grading.config.GradingConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rapidfuzz import fuzz, process
+
+from quizsvc.embedding.base import Encoder, Vectors
+from quizsvc.exams.model import QuestionKey, QuestionType
+from quizsvc.grading.config import GradingConfig
+from quizsvc.grading.contradiction import (
+    DEFAULT_CONTRAST_GROUPS,
+    Contradiction,
+    ContrastTerm,
+    contrast_groups,
+    find_contradictions,
+)
+from quizsvc.grading.glossary import Glossary
+from quizsvc.grading.model import Feedback, Grade, ResponseError, Verdict
+from quizsvc.grading.normalize import (
+    STOP_WORDS,
+    content_stems,
+    derive_key_points,
+    split_clauses,
+    words,
+)
+from quizsvc.grading.screen import SCREEN_MESSAGES, Screen, screen_answer
+from quizsvc.grading.stemmer import stem
+
+FloatArray = NDArray[np.float64]
+_MIN_FUZZY_WORD = 5
+#: Spelling ratios below this are stored as 0: no sensible ``word_match_ratio`` is that low.
+_FUZZY_FLOOR = 60.0
+
+
+@lru_cache(maxsize=1)
+def default_contrast_groups() -> tuple[tuple[ContrastTerm, ...], ...]:
+    return contrast_groups(DEFAULT_CONTRAST_GROUPS)
+
+
+@dataclass(frozen=True)
+class FreeAnswerKey:
+    """What a free answer is graded against."""
+
+    question_id: str
+    reference: str
+    key_points: tuple[str, ...] = ()
+    #: The question; empty for ad-hoc grading (then nothing is demoted and no echo check).
+    prompt: str = ""
+    glossary: Glossary = field(default_factory=Glossary.for_deck)
+    explanation: str | None = None
+
+    @classmethod
+    def from_question(cls, key: QuestionKey, glossary: Glossary) -> FreeAnswerKey:
+        return cls(
+            question_id=key.question_id,
+            reference=key.answer,
+            key_points=key.key_points,
+            prompt=key.prompt,
+            glossary=glossary,
+            explanation=key.explanation,
+        )
+
+    @property
+    def graded_key_points(self) -> tuple[str, ...]:
+        """The key points listed; without any (ad-hoc grading, the benchmark), the
+        reference's own clauses."""
+        return self.key_points or derive_key_points(self.reference)
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    stem: str
+
+
+@dataclass(frozen=True)
+class PreparedKey:
+    """A key's texts as compared: expanded, with the content words lexical credit counts."""
+
+    key: FreeAnswerKey
+    prompt: str
+    reference: str
+    key_points: tuple[str, ...]
+    reference_words: tuple[_Word, ...]
+    key_point_words: tuple[tuple[_Word, ...], ...]
+    known_words: frozenset[str]
+    contradiction_reference: str
+    #: Abbreviations the question itself uses, left unexpanded everywhere: for "What does ROC
+    #: stand for?" the expansion is the answer, and a learner who writes "ROC" has not given it.
+    kept_abbreviations: frozenset[str]
+
+
+def _content_words(text: str, demoted: frozenset[str]) -> tuple[_Word, ...]:
+    """Distinct content words of ``text`` whose stems are not in ``demoted`` (all of them
+    when that would leave none: "What are the two functions of a stack?" / "push and pop")."""
+    seen: dict[str, _Word] = {}
+    for token in words(text):
+        if token in STOP_WORDS or (len(token) < 2 and not token.isdigit()):
+            continue
+        word = _Word(token, stem(token))
+        seen.setdefault(word.stem, word)
+    kept = tuple(word for word in seen.values() if word.stem not in demoted)
+    return kept or tuple(seen.values())
+
+
+def _distinctive_words(
+    position: int, key_points: Sequence[str], prompt_stems: frozenset[str]
+) -> tuple[_Word, ...]:
+    """The words that tell a key point from the others: "bagging", "parallel" for "Bagging
+    trains models in parallel" next to "Boosting trains models sequentially" ("trains" and
+    "models" are evidence for neither). All its words when none are distinctive."""
+    others = {
+        word.stem
+        for index, other in enumerate(key_points)
+        if index != position
+        for word in _content_words(other, frozenset())
+    }
+    return _content_words(key_points[position], prompt_stems | others)
+
+
+@lru_cache(maxsize=4096)
+def prepare_key(key: FreeAnswerKey) -> PreparedKey:
+    glossary = key.glossary
+    kept = glossary.found_in(key.prompt)
+    prompt = glossary.prepare(key.prompt, kept) if key.prompt else ""
+    reference = glossary.prepare(key.reference, kept)
+    key_points = tuple(glossary.prepare(point, kept) for point in key.graded_key_points)
+    prompt_stems = content_stems(prompt) if prompt else frozenset()
+    known = set(words(prompt)) | set(words(reference))
+    for point in key_points:
+        known.update(words(point))
+    for abbreviation, expansion in glossary.entries.items():
+        known.update(words(abbreviation))
+        known.update(words(expansion))
+    return PreparedKey(
+        key=key,
+        prompt=prompt,
+        reference=reference,
+        key_points=key_points,
+        reference_words=_content_words(reference, prompt_stems),
+        key_point_words=tuple(
+            _distinctive_words(position, key_points, prompt_stems)
+            for position in range(len(key_points))
+        ),
+        known_words=frozenset(known),
+        contradiction_reference="\n".join(dict.fromkeys((reference, *key_points))),
+        kept_abbreviations=kept,
+    )
+
+
+@dataclass(frozen=True)
+class AnswerMeasurement:
+    """Threshold-free measurements of one answer: raw cosines (demotion and ramps are applied
+    when scoring, so a calibration can rescore without re-encoding) and word overlaps."""
+
+    screen: Screen
+    #: The answer's clauses as encoded (expanded); empty when screened out.
+    units: tuple[str, ...] = ()
+    has_prompt: bool = False
+    answer_reference: float = 0.0
+    answer_prompt: float = 0.0
+    reference_prompt: float = 0.0
+    #: Cosine of each key point with the question, shape (k,).
+    key_point_prompt: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: Cosine of [whole answer, clause 1, ...] with each key point, shape (1 + clauses, k);
+    #: zero rows when screened out.
+    unit_key_point: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: Cosine of [whole answer, clause 1, ...] with the question.
+    unit_prompt: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: For each content word of the reference not already in the question: 100 when the
+    #: answer has a word of the same stem, else the best rapidfuzz ratio of a long answer word
+    #: (typos), else 0. Lexical credit counts those at or above ``word_match_ratio``.
+    reference_word_match: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: The same for each key point's words.
+    key_point_word_match: tuple[FloatArray, ...] = ()
+    #: Candidate swaps of contrast terms, each with its clause overlap; those at or above
+    #: ``contradiction_overlap`` count.
+    contradictions: tuple[Contradiction, ...] = ()
+
+    def lexical(self, word_match_ratio: float = GradingConfig.word_match_ratio) -> float:
+        matches = self.reference_word_match
+        return float((matches >= word_match_ratio).mean()) if matches.size else 0.0
+
+    def contradictions_at(self, overlap: float) -> tuple[Contradiction, ...]:
+        return tuple(item for item in self.contradictions if item.overlap >= overlap)
+
+
+def _word_matches(
+    targets: Sequence[_Word], stems: frozenset[str], long_words: list[str]
+) -> FloatArray:
+    """100 for a target word whose stem the answer has, else the best spelling ratio among the
+    answer's long words (typos: "defintion"), else 0."""
+    matches = np.zeros(len(targets))
+    for position, word in enumerate(targets):
+        if word.stem in stems:
+            matches[position] = 100.0
+        elif len(word.text) >= _MIN_FUZZY_WORD and long_words:
+            found = process.extractOne(
+                word.text, long_words, scorer=fuzz.ratio, score_cutoff=_FUZZY_FLOOR
+            )
+            if found is not None:
+                matches[position] = float(found[1])
+    return matches
+
+
+@dataclass
+class _Pending:
+    prepared: PreparedKey
+    answer: str
+    screen: Screen
+    units: tuple[str, ...] = ()
+    unit_start: int = 0
+
+
+def measure_free_answers(
+    items: Sequence[tuple[FreeAnswerKey, str]], encoder: Encoder, bank_encoder: Encoder
+) -> list[AnswerMeasurement]:
+    """Measure many answers with one ``encode`` call for all learner text and one
+    ``bank_encoder`` call for all reference, key-point and question text."""
+    pending: list[_Pending] = []
+    learner_texts: list[str] = []
+    for key, answer in items:
+        prepared = prepare_key(key)
+        expanded = key.glossary.prepare(answer, prepared.kept_abbreviations) if answer else ""
+        screen = screen_answer(expanded, prepared.prompt, prepared.reference, prepared.known_words)
+        item = _Pending(prepared, expanded, screen)
+        if screen is Screen.ANSWER:
+            item.units = tuple(split_clauses(expanded)) or (expanded.strip(),)
+            item.unit_start = len(learner_texts)
+            learner_texts.extend(item.units)
+        pending.append(item)
+    if not learner_texts:
+        return [_screened(item) for item in pending]
+
+    bank_texts = list(
+        dict.fromkeys(
+            text
+            for item in pending
+            if item.screen is Screen.ANSWER
+            for text in (item.prepared.reference, *item.prepared.key_points, item.prepared.prompt)
+            if text
+        )
+    )
+    bank_vectors = bank_encoder.encode(bank_texts)
+    bank_index = {text: row for row, text in enumerate(bank_texts)}
+    learner_vectors = encoder.encode(learner_texts)
+
+    results = []
+    for item in pending:
+        if item.screen is not Screen.ANSWER:
+            results.append(_screened(item))
+            continue
+        results.append(
+            _measure_one(
+                item,
+                learner_vectors[item.unit_start : item.unit_start + len(item.units)],
+                bank_vectors,
+                bank_index,
+            )
+        )
+    return results
+
+
+def _screened(item: _Pending) -> AnswerMeasurement:
+    count = len(item.prepared.key_points)
+    return AnswerMeasurement(
+        screen=item.screen,
+        has_prompt=bool(item.prepared.prompt),
+        key_point_prompt=np.zeros(count),
+        unit_key_point=np.zeros((0, count)),
+        reference_word_match=np.zeros(len(item.prepared.reference_words)),
+        key_point_word_match=tuple(
+            np.zeros(len(targets)) for targets in item.prepared.key_point_words
+        ),
+    )
+
+
+def _pool(unit_vectors: Vectors, units: Sequence[str]) -> FloatArray:
+    """The answer's vector: its clauses' vectors weighted by their word counts."""
+    if len(units) == 1:
+        single: FloatArray = unit_vectors[0].astype(np.float64)
+        return single
+    weights = np.array([max(1, len(words(unit))) for unit in units], dtype=np.float64)
+    pooled: FloatArray = (unit_vectors.astype(np.float64) * weights[:, None]).sum(axis=0)
+    norm = float(np.linalg.norm(pooled))
+    return pooled / norm if norm > 0 else pooled
+
+
+def _measure_one(
+    item: _Pending,
+    unit_vectors: Vectors,
+    bank_vectors: Vectors,
+    bank_index: dict[str, int],
+) -> AnswerMeasurement:
+    prepared = item.prepared
+    answer_vector = _pool(unit_vectors, item.units)
+    rows = (
+        answer_vector[None, :]
+        if len(item.units) == 1
+        else np.vstack([answer_vector[None, :], unit_vectors.astype(np.float64)])
+    )
+    reference = bank_vectors[bank_index[prepared.reference]].astype(np.float64)
+    points = bank_vectors[[bank_index[point] for point in prepared.key_points]].astype(np.float64)
+    if prepared.prompt:
+        prompt = bank_vectors[bank_index[prepared.prompt]].astype(np.float64)
+        unit_prompt = rows @ prompt
+        reference_prompt = float(reference @ prompt)
+        key_point_prompt = points @ prompt
+    else:
+        unit_prompt = np.zeros(len(rows))
+        reference_prompt = 0.0
+        key_point_prompt = np.zeros(len(points))
+
+    answer_stems = content_stems(item.answer)
+    long_words = [
+        token
+        for token in set(words(item.answer))
+        if len(token) >= _MIN_FUZZY_WORD and token not in STOP_WORDS
+    ]
+    contradictions = find_contradictions(
+        prepared.contradiction_reference,
+        item.answer,
+        default_contrast_groups(),
+        min_overlap=0.0,
+        ignore=content_stems(prepared.prompt) if prepared.prompt else frozenset(),
+    )
+    return AnswerMeasurement(
+        screen=Screen.ANSWER,
+        units=item.units,
+        has_prompt=bool(prepared.prompt),
+        answer_reference=float(answer_vector @ reference),
+        answer_prompt=float(unit_prompt[0]),
+        reference_prompt=reference_prompt,
+        key_point_prompt=np.asarray(key_point_prompt, dtype=np.float64),
+        unit_key_point=np.clip(rows @ points.T, -1.0, 1.0),
+        unit_prompt=np.asarray(unit_prompt, dtype=np.float64),
+        reference_word_match=_word_matches(prepared.reference_words, answer_stems, long_words),
+        key_point_word_match=tuple(
+            _word_matches(targets, answer_stems, long_words) for targets in prepared.key_point_words
+        ),
+        contradictions=tuple(contradictions),
+    )
+
+
+# --- Scoring ---------------------------------------------------------------------------------
+
+
+def _ramp(values: FloatArray, low: float, high: float) -> FloatArray:
+    result: FloatArray = np.clip((values - low) / (high - low), 0.0, 1.0)
+    return result
+
+
+def _demoted(
+    similarity: FloatArray, left_prompt: FloatArray, right_prompt: FloatArray, beta: FloatArray
+) -> FloatArray:
+    """Cosine after removing ``alpha`` of the question's direction from both unit vectors,
+    from raw cosines alone: with beta = 2*alpha - alpha^2,
+    cos' = (s - beta*l*r) / sqrt((1 - beta*l^2) * (1 - beta*r^2))."""
+    numerator = similarity - beta * left_prompt * right_prompt
+    left = 1.0 - beta * left_prompt**2
+    right = 1.0 - beta * right_prompt**2
+    # A text that is (almost) the question itself has nothing left after demotion.
+    degenerate = (left < 1e-4) | (right < 1e-4)
+    safe = np.sqrt(np.maximum(left, 1e-4) * np.maximum(right, 1e-4))
+    result: FloatArray = np.where(degenerate, 0.0, np.clip(numerator / safe, -1.0, 1.0))
+    return result
+
+
+@dataclass(frozen=True)
+class MeasurementBatch:
+    """Measurements laid out as flat arrays, so that scoring a batch (or rescoring it under
+    many configs, as the calibration does) is a few numpy operations."""
+
+    measurements: tuple[AnswerMeasurement, ...]
+    answered: NDArray[np.bool_]
+    has_prompt: NDArray[np.bool_]
+    answer_reference: FloatArray
+    answer_prompt: FloatArray
+    reference_prompt: FloatArray
+    #: Key points of all answers, concatenated; ``point_offsets[i]:point_offsets[i+1]`` are
+    #: answer i's.
+    point_offsets: NDArray[np.int64]
+    point_owner: NDArray[np.int64]
+    point_prompt: FloatArray
+    #: (clause, key point) pairs of all answers.
+    pair_point: NDArray[np.int64]
+    pair_unit: NDArray[np.int64]
+    #: Which (answer, clause) row each pair belongs to, numbered across the batch.
+    pair_row: NDArray[np.int64]
+    pair_similarity: FloatArray
+    pair_unit_prompt: FloatArray
+    #: Words of all references, then of all key points, with their owners.
+    reference_word_owner: NDArray[np.int64]
+    reference_word_match: FloatArray
+    point_word_owner: NDArray[np.int64]
+    point_word_match: FloatArray
+    contradiction_owner: NDArray[np.int64]
+    contradiction_overlap: FloatArray
+
+    @property
+    def size(self) -> int:
+        return len(self.measurements)
+
+
+def _concat_float(parts: Sequence[FloatArray]) -> FloatArray:
+    result: FloatArray = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    return result
+
+
+def _concat_int(parts: Sequence[NDArray[np.int64]]) -> NDArray[np.int64]:
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    result: NDArray[np.int64] = np.concatenate(parts).astype(np.int64)
+    return result
+
+
+def collate(measurements: Sequence[AnswerMeasurement]) -> MeasurementBatch:
+    counts = np.array([len(m.key_point_prompt) for m in measurements], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    pair_point: list[NDArray[np.int64]] = []
+    pair_unit: list[NDArray[np.int64]] = []
+    pair_row: list[NDArray[np.int64]] = []
+    rows_so_far = 0
+    pair_similarity: list[FloatArray] = []
+    pair_unit_prompt: list[FloatArray] = []
+    reference_owner: list[NDArray[np.int64]] = []
+    point_owner_words: list[NDArray[np.int64]] = []
+    point_matches: list[FloatArray] = []
+    contradiction_owner: list[int] = []
+    contradiction_overlap: list[float] = []
+    for index, m in enumerate(measurements):
+        units, points = m.unit_key_point.shape
+        if units and points:
+            pair_point.append(np.tile(np.arange(points), units) + offsets[index])
+            pair_unit.append(np.repeat(np.arange(units), points))
+            pair_row.append(np.repeat(np.arange(units), points) + rows_so_far)
+            rows_so_far += units
+            pair_similarity.append(m.unit_key_point.ravel())
+            pair_unit_prompt.append(np.repeat(m.unit_prompt, points))
+        reference_owner.append(np.full(len(m.reference_word_match), index, dtype=np.int64))
+        for point, matches in enumerate(m.key_point_word_match):
+            point_owner_words.append(np.full(len(matches), offsets[index] + point, dtype=np.int64))
+            point_matches.append(matches)
+        for item in m.contradictions:
+            contradiction_owner.append(index)
+            contradiction_overlap.append(item.overlap)
+    return MeasurementBatch(
+        measurements=tuple(measurements),
+        answered=np.array([m.screen is Screen.ANSWER for m in measurements], dtype=bool),
+        has_prompt=np.array([m.has_prompt for m in measurements], dtype=bool),
+        answer_reference=np.array([m.answer_reference for m in measurements], dtype=np.float64),
+        answer_prompt=np.array([m.answer_prompt for m in measurements], dtype=np.float64),
+        reference_prompt=np.array([m.reference_prompt for m in measurements], dtype=np.float64),
+        point_offsets=offsets,
+        point_owner=np.repeat(np.arange(len(measurements)), counts).astype(np.int64),
+        point_prompt=_concat_float([m.key_point_prompt for m in measurements]),
+        pair_point=_concat_int(pair_point),
+        pair_unit=_concat_int(pair_unit),
+        pair_row=_concat_int(pair_row),
+        pair_similarity=_concat_float(pair_similarity),
+        pair_unit_prompt=_concat_float(pair_unit_prompt),
+        reference_word_owner=_concat_int(reference_owner),
+        reference_word_match=_concat_float([m.reference_word_match for m in measurements]),
+        point_word_owner=_concat_int(point_owner_words),
+        point_word_match=_concat_float(point_matches),
+        contradiction_owner=np.array(contradiction_owner, dtype=np.int64),
+        contradiction_overlap=np.array(contradiction_overlap, dtype=np.float64),
+    )
+
+
+def _share(owner: NDArray[np.int64], hits: FloatArray, size: int) -> FloatArray:
+    """Per owner: the mean of ``hits`` (0 for owners with none)."""
+    totals = np.bincount(owner, minlength=size).astype(np.float64)
+    sums = np.bincount(owner, weights=hits, minlength=size)
+    result: FloatArray = np.divide(sums, totals, out=np.zeros(size), where=totals > 0)
+    return result
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Scores of a batch under one config, and the parts they came from."""
+
+    score: FloatArray
+    reference_similarity: FloatArray
+    reference_credit: FloatArray
+    coverage: FloatArray
+    lexical: FloatArray
+    lexical_credit: FloatArray
+    contradicted: NDArray[np.bool_]
+    #: Per key point (all answers' key points concatenated, see ``point_offsets``).
+    key_point_similarity: FloatArray
+    key_point_lexical: FloatArray
+    key_point_credit: FloatArray
+    key_point_best_unit: NDArray[np.int64]
+    point_offsets: NDArray[np.int64]
+    point_owner: NDArray[np.int64]
+
+
+def verdicts(scored: ScoredBatch, config: GradingConfig) -> list[Verdict]:
+    """Free-answer verdicts: "correct" needs the score and, when the config says so, every
+    key point covered; "partial" needs ``partial_at``."""
+    size = len(scored.score)
+    uncovered = np.bincount(
+        scored.point_owner,
+        weights=(scored.key_point_credit < config.key_point_covered_at).astype(np.float64),
+        minlength=size,
+    )
+    result = []
+    for score, missing in zip(scored.score, uncovered, strict=True):
+        verdict = Verdict.for_score(float(score), config.correct_at, config.partial_at)
+        if verdict is Verdict.CORRECT and config.correct_needs_all_key_points and missing:
+            verdict = Verdict.PARTIAL
+        result.append(verdict)
+    return result
+
+
+def score_batch(batch: MeasurementBatch, config: GradingConfig) -> ScoredBatch:
+    """Scores for every answer of the batch under ``config``."""
+    size = batch.size
+    alpha = config.prompt_demotion
+    beta = np.where(batch.has_prompt, 2 * alpha - alpha**2, 0.0)
+    reference_similarity = _demoted(
+        batch.answer_reference, batch.answer_prompt, batch.reference_prompt, beta
+    )
+    total_points = len(batch.point_owner)
+    best = np.full(total_points, -1.0)
+    best_unit = np.zeros(total_points, dtype=np.int64)
+    if len(batch.pair_point):
+        demoted = _demoted(
+            batch.pair_similarity,
+            batch.pair_unit_prompt,
+            batch.point_prompt[batch.pair_point],
+            beta[batch.point_owner[batch.pair_point]],
+        )
+        # A clause supports the key points it matches best; one that is only as close to a
+        # further key point as parallel sentences are ("bagging trains models in parallel"
+        # vs "boosting trains models sequentially") does not cover that one too.
+        row_best = np.full(int(batch.pair_row.max()) + 1, -1.0)
+        np.maximum.at(row_best, batch.pair_row, demoted)
+        shortfall = row_best[batch.pair_row] - config.key_point_exclusivity - demoted
+        demoted = demoted - np.maximum(shortfall, 0.0)
+        np.maximum.at(best, batch.pair_point, demoted)
+        is_best = demoted >= best[batch.pair_point]
+        # Pairs are ordered by clause, so on a tie the later clause wins over the whole
+        # answer (row 0): it quotes better in feedback.
+        best_unit[batch.pair_point[is_best]] = batch.pair_unit[is_best]
+
+    ratio = config.word_match_ratio
+    lexical = _share(
+        batch.reference_word_owner, (batch.reference_word_match >= ratio).astype(float), size
+    )
+    key_point_lexical = _share(
+        batch.point_word_owner, (batch.point_word_match >= ratio).astype(float), total_points
+    )
+    key_point_credit = np.maximum(
+        _ramp(best, config.key_point_floor, config.key_point_full),
+        _ramp(key_point_lexical, 0.0, config.key_point_lexical_full),
+    )
+    coverage = _share(batch.point_owner, key_point_credit, size)
+    reference_credit = _ramp(reference_similarity, config.reference_floor, config.reference_full)
+    lexical_credit = _ramp(lexical, 0.0, config.lexical_full)
+    weight_sum = config.reference_weight + config.key_point_weight + config.lexical_weight
+    score = (
+        config.reference_weight * reference_credit
+        + config.key_point_weight * coverage
+        + config.lexical_weight * lexical_credit
+    ) / weight_sum
+    contradicted = np.zeros(size, dtype=bool)
+    if len(batch.contradiction_owner):
+        counted = batch.contradiction_overlap >= config.contradiction_overlap
+        contradicted[batch.contradiction_owner[counted]] = True
+    answered = batch.answered
+    score = np.where(answered, score, 0.0)
+    score = np.where(contradicted, np.minimum(score, config.contradiction_cap), score)
+    point_answered = answered[batch.point_owner] if total_points else np.zeros(0, dtype=bool)
+    return ScoredBatch(
+        score=np.clip(score, 0.0, 1.0),
+        reference_similarity=np.where(answered, reference_similarity, 0.0),
+        reference_credit=np.where(answered, reference_credit, 0.0),
+        coverage=np.where(answered, coverage, 0.0),
+        lexical=lexical,
+        lexical_credit=np.where(answered, lexical_credit, 0.0),
+        contradicted=contradicted,
+        key_point_similarity=best,
+        key_point_lexical=key_point_lexical,
+        key_point_credit=np.where(point_answered, key_point_credit, 0.0),
+        key_point_best_unit=best_unit,
+        point_offsets=batch.point_offsets,
+        point_owner=batch.point_owner,
+    )
+
+
+# --- Grades ----------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return f'"{text}"'
+
+
+def _build_grade(
+    key: FreeAnswerKey,
+    measurement: AnswerMeasurement,
+    scored: ScoredBatch,
+    index: int,
+    verdict: Verdict,
+    config: GradingConfig,
+) -> Grade:
+    start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
+    points = key.graded_key_points
+    covered = [
+        bool(credit >= config.key_point_covered_at) for credit in scored.key_point_credit[start:end]
+    ]
+    score = float(scored.score[index])
+    contradictions = measurement.contradictions_at(config.contradiction_overlap)
+    answered = measurement.screen is Screen.ANSWER
+    if contradictions:
+        # A key point that states the term the answer swapped is not covered, however
+        # similar the rest of the wording.
+        swapped = [content_stems(item.expected) for item in contradictions]
+        prepared_points = prepare_key(key).key_points
+        covered = [
+            hit and not any(stems <= content_stems(point) for stems in swapped)
+            for hit, point in zip(covered, prepared_points, strict=True)
+        ]
+    right = tuple(point for point, hit in zip(points, covered, strict=True) if hit and answered)
+    missing = tuple(
+        point for point, hit in zip(points, covered, strict=True) if not (hit and answered)
+    )
+    wrong = tuple(
+        dict.fromkeys(
+            f"you wrote {_quote(item.found)} where the answer needs {_quote(item.expected)}"
+            for item in contradictions
+        )
+    )
+    if not answered:
+        summary = SCREEN_MESSAGES[measurement.screen]
+    elif contradictions:
+        summary = (
+            f"Not correct: your answer says {_quote(contradictions[0].found)} where the "
+            f"reference says {_quote(contradictions[0].expected)}."
+        )
+    elif verdict is Verdict.CORRECT:
+        summary = "Correct." if not missing else "Correct, though a key point could be clearer."
+    elif verdict is Verdict.PARTIAL:
+        summary = f"Partly correct: you covered {len(right)} of {len(points)} key points."
+    else:
+        summary = "Not correct: your answer does not match the key points."
+    units = (
+        ("(whole answer)", *measurement.units) if len(measurement.units) > 1 else measurement.units
+    )
+    key_point_evidence: list[dict[str, Any]] = []
+    for offset, point in enumerate(points):
+        row = start + offset
+        best_unit = int(scored.key_point_best_unit[row])
+        key_point_evidence.append(
+            {
+                "text": point,
+                "similarity": round(float(scored.key_point_similarity[row]), 4)
+                if answered
+                else None,
+                "lexical": round(float(scored.key_point_lexical[row]), 4),
+                "credit": round(float(scored.key_point_credit[row]), 4),
+                "covered": bool(covered[offset] and answered),
+                "best_match": units[best_unit] if answered and best_unit < len(units) else None,
+            }
+        )
+    evidence: dict[str, Any] = {
+        "screen": measurement.screen.value,
+        "reference_similarity": round(float(scored.reference_similarity[index]), 4),
+        "raw_reference_similarity": round(measurement.answer_reference, 4),
+        "lexical_overlap": round(float(scored.lexical[index]), 4),
+        "components": {
+            "reference": round(float(scored.reference_credit[index]), 4),
+            "key_points": round(float(scored.coverage[index]), 4),
+            "lexical": round(float(scored.lexical_credit[index]), 4),
+        },
+        "key_points": key_point_evidence,
+        "contradictions": [item.to_dict() for item in contradictions],
+        "clauses": list(measurement.units),
+    }
+    return Grade(
+        key.question_id,
+        QuestionType.FREE_ANSWER,
+        score,
+        verdict,
+        Feedback(
+            summary,
+            right=right,
+            missing=missing,
+            wrong=wrong,
+            reference=key.reference,
+            explanation=key.explanation,
+        ),
+        evidence,
+    )
+
+
+def grade_free_answers(
+    items: Sequence[tuple[FreeAnswerKey, str | None, GradingConfig]],
+    encoder: Encoder,
+    bank_encoder: Encoder,
+) -> list[Grade]:
+    """Grade a batch: one learner ``encode`` call, one bank-cache call, numpy for the rest.
+    Answers may carry different configs (per-deck or per-card overrides)."""
+    for key, answer, _ in items:
+        if answer is not None and not isinstance(answer, str):
+            raise ResponseError(f"question {key.question_id} is a free answer: answer with text")
+    measurements = measure_free_answers(
+        [(key, answer or "") for key, answer, _ in items], encoder, bank_encoder
+    )
+    return grades_from_measurements(
+        [
+            (key, measurement, config)
+            for (key, _, config), measurement in zip(items, measurements, strict=True)
+        ]
+    )
+
+
+def grades_from_measurements(
+    items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
+) -> list[Grade]:
+    """Grades for measured answers, scored per config in batches."""
+    by_config: dict[GradingConfig, list[int]] = {}
+    for index, (_, _, config) in enumerate(items):
+        by_config.setdefault(config, []).append(index)
+    grades: dict[int, Grade] = {}
+    for config, indices in by_config.items():
+        group = [items[index][1] for index in indices]
+        scored = score_batch(collate(group), config)
+        group_verdicts = verdicts(scored, config)
+        for position, index in enumerate(indices):
+            grades[index] = _build_grade(
+                items[index][0], group[position], scored, position, group_verdicts[position], config
+            )
+    return [grades[index] for index in range(len(items))]
+
+
+def grade_free_answer(
+    answer: str | None,
+    reference: str,
+    key_points: Sequence[str] = (),
+    *,
+    encoder: Encoder,
+    bank_encoder: Encoder,
+    prompt: str = "",
+    glossary: Glossary | None = None,
+    config: GradingConfig | None = None,
+    question_id: str = "ad-hoc",
+) -> Grade:
+    """Grade one answer against a reference and key points given directly (no card): the
+    entry point for ad-hoc grading (``POST /v1/grade``). Without ``prompt`` nothing is
+    demoted and no echo check runs; the default glossary expands common abbreviations."""
+    key = FreeAnswerKey(
+        question_id=question_id,
+        reference=reference,
+        key_points=tuple(point for point in key_points if point.strip()),
+        prompt=prompt,
+        glossary=glossary if glossary is not None else Glossary.for_deck(),
+    )
+    return grade_free_answers([(key, answer, config or GradingConfig())], encoder, bank_encoder)[0]
