@@ -4,22 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench spec clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	# CPU build of torch first: a bare requirement would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e '.[dev]'
+$(STAMP): pyproject.toml docker/install.sh
+	# The same script builds the Docker image: CPU torch first, then the package.
+	sh docker/install.sh $(VENV) dev --editable
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## run: the service (the CLI until the HTTP server lands)
+## run: the REST service on http://127.0.0.1:8000/v1 (gunicorn; migrations applied at start)
 run: $(STAMP)
-	$(BIN)/quizsvc bank validate bank/
-	$(BIN)/quizsvc bank stats
+	HF_HUB_OFFLINE=1 $(BIN)/quizsvc serve $(SERVE_ARGS)
 
 ## test: lint, format check, type check, then the whole test suite
 test: lint typecheck unit
@@ -33,6 +29,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+## spec: regenerate the committed OpenAPI document after changing the API
+spec: $(STAMP)
+	$(BIN)/quizsvc openapi --output api_spec/openapi.yaml
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench

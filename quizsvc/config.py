@@ -36,10 +36,22 @@ class Settings:
     device: str = "auto"
     #: Texts per forward pass; 0 picks a default for the device.
     batch_size: int = 0
+    #: SQLAlchemy URL; empty means a SQLite file in the instance folder.
+    database_url: str = ""
+    #: Requests per API key (flask-limiter notation).
+    rate_limit: str = "1200/minute"
+    #: flask-limiter storage; ``redis://host:port`` shares limits across replicas.
+    ratelimit_storage: str = "memory://"
+    #: Longest answer text accepted, in characters.
+    max_answer_chars: int = 20000
 
     @property
     def cache_dir(self) -> Path:
         return self.instance_dir / "cache"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.instance_dir / 'quizsvc.sqlite3'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

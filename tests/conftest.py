@@ -6,9 +6,15 @@ own test suite does.
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from quizsvc.bank import Bank, load_bank
 from quizsvc.config import ConfigError, Settings
@@ -59,3 +65,110 @@ def bank_encoder(
 @pytest.fixture
 def fake_encoder() -> HashingEncoder:
     return HashingEncoder()
+
+
+# -- the web app ------------------------------------------------------------------------------
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+class FakeClock:
+    """The server's clock, moved by tests instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    import psycopg
+
+    admin = os.environ.get("QUIZSVC_TEST_POSTGRES_URL", POSTGRES_ADMIN_URL)
+    name = f"quizsvc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    plain = admin.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        connection = psycopg.connect(plain, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {plain} (start it; .ci/run does): {exc}")
+    with connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    from quizsvc.migrate import upgrade
+
+    upgrade(url)
+    yield url
+    from sqlalchemy import create_engine
+
+    create_engine(url).dispose()
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("TRUNCATE responses, attempts, exams, api_keys RESTART IDENTITY CASCADE")
+        )
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each API test runs on a fresh SQLite file and on a clean PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'quizsvc.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def shared_instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One instance folder per session, so the bank embedding cache is filled once."""
+    return tmp_path_factory.mktemp("instance")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(
+    database_url: str,
+    shared_instance_dir: Path,
+    model: SentenceTransformerEncoder,
+    clock: FakeClock,
+) -> Flask:
+    from quizsvc.app import create_app
+
+    settings = Settings.from_env(
+        instance_dir=shared_instance_dir, database_url=database_url, rate_limit="100000/minute"
+    )
+    return create_app({"SETTINGS": settings, "ENCODER": model, "CLOCK": clock, "TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(app: Flask) -> Callable[..., dict[str, str]]:
+    """Creates an API key and returns the Authorization header for it."""
+
+    def make(role: str, learner_id: str | None = None) -> dict[str, str]:
+        key, _ = app.extensions["quizsvc"].store.create_key(role, learner_id)
+        return {"Authorization": f"Bearer {key}"}
+
+    return make

@@ -161,3 +161,13 @@ def test_hashing_encoder_is_deterministic_and_unit_length() -> None:
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
     scores = similarity(a[:1], a[1:])[0]
     assert scores[0] > scores[1]
+
+
+def test_device_auto_consults_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cuda:0") == "cpu"

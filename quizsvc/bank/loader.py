@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,13 @@ import yaml
 from quizsvc.bank.model import Bank, Card, Deck
 
 DECK_FILE = "deck.yaml"
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "bank" / "schema.json"
+_SCHEMA_PLACES = (
+    # A source checkout or editable install: the schema beside the bank.
+    Path(__file__).resolve().parents[2] / "bank" / "schema.json",
+    # A regular install (the Docker image): installed as data by pyproject.toml.
+    Path(sys.prefix) / "share" / "quizsvc" / "schema.json",
+)
+SCHEMA_PATH = next((path for path in _SCHEMA_PLACES if path.is_file()), _SCHEMA_PLACES[0])
 
 
 @dataclass(frozen=True, order=True)

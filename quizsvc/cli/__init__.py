@@ -6,6 +6,9 @@ import click
 
 from quizsvc import __version__
 from quizsvc.cli.bank import bank
+from quizsvc.cli.exam import exam
+from quizsvc.cli.grade import grade
+from quizsvc.cli.service import attempts, db, keys, openapi, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,3 +18,10 @@ def main() -> None:
 
 
 main.add_command(bank)
+main.add_command(serve)
+main.add_command(db)
+main.add_command(keys)
+main.add_command(attempts)
+main.add_command(openapi)
+main.add_command(exam)
+main.add_command(grade)

@@ -1,0 +1,343 @@
+"""Timed attempts: start, autosave, resume, submit, expiry and the graded result.
+
+The clock is the server's. Answers are accepted until ``deadline + grace``; after that an
+attempt is finalised with the answers saved in time, on the next access or by
+``quizsvc attempts finalize-expired``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.errors import ApiError
+from quizsvc.api.exams import DeliveredQuestionSchema, OptionSchema, load_visible_exam
+from quizsvc.api.services import services
+from quizsvc.attempts import (
+    InvalidAnswer,
+    Timing,
+    build_result,
+    check_answer,
+    delivery_in_layout,
+    make_layout,
+)
+from quizsvc.store import Attempt, Exam, Response, new_id
+
+blp = Blueprint("attempts", __name__, url_prefix="/v1", description="Timed attempts at exams")
+
+
+class SavedResponseSchema(Schema):
+    question_id = fields.String(required=True)
+    answer = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Option id (multiple choice), list of option ids (multiple response), "
+            "or text (fill-in, free answer); null clears it.",
+            "nullable": True,
+        },
+    )
+    saved_at = fields.DateTime(required=True)
+    revision = fields.Integer(required=True)
+
+
+class AutosaveSchema(Schema):
+    answer = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Option id (multiple choice), list of option ids (multiple response), "
+            "or text (fill-in, free answer); null clears it.",
+            "nullable": True,
+        },
+    )
+
+
+class AutosaveResultSchema(SavedResponseSchema):
+    seconds_remaining = fields.Integer(required=True)
+
+
+class AttemptSchema(Schema):
+    id = fields.String(required=True)
+    exam_id = fields.String(required=True)
+    exam_title = fields.String(required=True)
+    learner_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["in_progress", "graded"]))
+    finalized_by = fields.String(allow_none=True)
+    started_at = fields.DateTime(required=True)
+    deadline = fields.DateTime(required=True)
+    accept_until = fields.DateTime(required=True)
+    server_time = fields.DateTime(required=True)
+    seconds_remaining = fields.Integer(required=True)
+    questions = fields.List(fields.Nested(DeliveredQuestionSchema), required=True)
+    responses = fields.Dict(
+        keys=fields.String(), values=fields.Nested(SavedResponseSchema), required=True
+    )
+    score = fields.Float(allow_none=True)
+
+
+class FeedbackSchema(Schema):
+    summary = fields.String(required=True)
+    right = fields.List(fields.String(), required=True)
+    missing = fields.List(fields.String(), required=True)
+    wrong = fields.List(fields.String(), required=True)
+    reference = fields.String(required=True)
+    explanation = fields.String(allow_none=True)
+    text = fields.String(
+        required=True, metadata={"description": "All of the feedback as one paragraph."}
+    )
+
+
+class ResultQuestionSchema(Schema):
+    position = fields.Integer(required=True)
+    question_id = fields.String(required=True)
+    type = fields.String(required=True)
+    topic = fields.String(required=True)
+    prompt = fields.String(required=True)
+    options = fields.List(fields.Nested(OptionSchema), required=True)
+    your_answer = fields.Raw(allow_none=True, metadata={"nullable": True})
+    your_answer_text = fields.String(allow_none=True)
+    correct_answer = fields.String(required=True)
+    correct_option_ids = fields.List(fields.String(), required=True)
+    score = fields.Float(required=True)
+    verdict = fields.String(
+        required=True, validate=validate.OneOf(["correct", "partial", "incorrect"])
+    )
+    feedback = fields.Nested(FeedbackSchema, required=True)
+    missed_key_points = fields.List(fields.String(), required=True)
+    explanation = fields.String(allow_none=True)
+
+
+class TopicScoreSchema(Schema):
+    topic = fields.String(required=True)
+    title = fields.String(required=True)
+    score = fields.Float(required=True)
+    questions = fields.Integer(required=True)
+    percent = fields.Float(required=True)
+
+
+class ResultSchema(Schema):
+    attempt_id = fields.String(required=True)
+    exam_id = fields.String(required=True)
+    learner_id = fields.String(required=True)
+    finalized_by = fields.String(required=True)
+    submitted_at = fields.DateTime(required=True)
+    score = fields.Float(required=True)
+    max_score = fields.Integer(required=True)
+    percent = fields.Float(required=True)
+    passed = fields.Boolean(required=True)
+    pass_mark = fields.Float(required=True)
+    time_used_seconds = fields.Integer(required=True)
+    questions = fields.List(fields.Nested(ResultQuestionSchema), required=True)
+    topics = fields.List(fields.Nested(TopicScoreSchema), required=True)
+
+
+def time_is_up(timing: Timing) -> str:
+    return (
+        "Time is up: answers were accepted until "
+        f"{timing.accept_until.isoformat()} (deadline plus grace)."
+    )
+
+
+def timing_of(attempt: Attempt, exam: Exam) -> Timing:
+    return Timing(attempt.started_at, attempt.deadline, exam.grace_seconds)
+
+
+def grade_callback(
+    exam: Exam, finished_at: datetime
+) -> Callable[[Attempt, dict[str, Response]], dict[str, Any]]:
+    state = services()
+
+    def grade(attempt: Attempt, responses: dict[str, Response]) -> dict[str, Any]:
+        deck = state.bank.decks.get(exam.deck)
+        return build_result(
+            exam.questions,
+            attempt.layout,
+            {qid: row.answer for qid, row in responses.items()},
+            state.grade_many,
+            exam.pass_mark,
+            dict(deck.topics) if deck else {},
+            timing_of(attempt, exam),
+            min(finished_at, timing_of(attempt, exam).accept_until),
+        )
+
+    return grade
+
+
+def finalize_if_expired(attempt: Attempt, exam: Exam) -> Attempt:
+    """Grade an attempt whose time (deadline + grace) is over, with the answers saved in time."""
+    now = services().clock()
+    if attempt.status == "in_progress" and timing_of(attempt, exam).is_over(now):
+        finalized = services().store.finalize_attempt(
+            attempt.id, now, "expiry", grade_callback(exam, attempt.deadline)
+        )
+        return finalized or attempt
+    return attempt
+
+
+def load_visible_attempt(attempt_id: str) -> tuple[Attempt, Exam]:
+    """The attempt (finalised first if its time is over), or 404 when not the caller's."""
+    state = services()
+    principal = current_principal()
+    attempt = state.store.get_attempt(attempt_id)
+    if attempt is None or (not is_staff(principal) and attempt.learner_id != principal.learner_id):
+        raise ApiError(404, f"No attempt with id {attempt_id!r}.")
+    exam = state.store.get_exam(attempt.exam_id)
+    assert exam is not None  # attempts reference exams by foreign key
+    return finalize_if_expired(attempt, exam), exam
+
+
+def response_view(row: Response) -> dict[str, Any]:
+    return {
+        "question_id": row.question_id,
+        "answer": row.answer,
+        "saved_at": row.saved_at,
+        "revision": row.revision,
+    }
+
+
+def attempt_view(attempt: Attempt, exam: Exam) -> dict[str, Any]:
+    state = services()
+    now = state.clock()
+    timing = timing_of(attempt, exam)
+    responses = state.store.responses(attempt.id)
+    return {
+        "id": attempt.id,
+        "exam_id": exam.id,
+        "exam_title": exam.title,
+        "learner_id": attempt.learner_id,
+        "status": attempt.status,
+        "finalized_by": attempt.finalized_by,
+        "started_at": attempt.started_at,
+        "deadline": attempt.deadline,
+        "accept_until": timing.accept_until,
+        "server_time": now,
+        "seconds_remaining": timing.seconds_remaining(now)
+        if attempt.status == "in_progress"
+        else 0,
+        "questions": delivery_in_layout(exam.questions, attempt.layout),
+        "responses": {qid: response_view(row) for qid, row in responses.items()},
+        "score": attempt.score,
+    }
+
+
+def result_view(attempt: Attempt) -> dict[str, Any]:
+    assert attempt.result is not None
+    assert attempt.submitted_at is not None
+    return {
+        "attempt_id": attempt.id,
+        "exam_id": attempt.exam_id,
+        "learner_id": attempt.learner_id,
+        "finalized_by": attempt.finalized_by,
+        "submitted_at": attempt.submitted_at,
+        **attempt.result,
+    }
+
+
+@blp.route("/exams/<string:exam_id>/attempts")
+class ExamAttempts(MethodView):
+    @roles_required("learner")
+    @blp.response(201, AttemptSchema)
+    @blp.alt_response(200, schema=AttemptSchema, description="An attempt in progress, resumed")
+    def post(self, exam_id: str) -> tuple[dict[str, Any], int]:
+        """Start a timed attempt, or resume the one in progress."""
+        state = services()
+        principal = current_principal()
+        assert principal.learner_id is not None
+        exam = load_visible_exam(exam_id)
+        earlier = state.store.list_attempts(exam_id=exam.id, learner_id=principal.learner_id)
+        for attempt in earlier:
+            attempt = finalize_if_expired(attempt, exam)
+            if attempt.status == "in_progress":
+                return attempt_view(attempt, exam), 200
+        if exam.max_attempts is not None and len(earlier) >= exam.max_attempts:
+            raise ApiError(409, f"All {exam.max_attempts} attempt(s) at this exam are used.")
+        now = state.clock()
+        attempt_id = new_id()
+        attempt = Attempt(
+            id=attempt_id,
+            exam_id=exam.id,
+            learner_id=principal.learner_id,
+            started_at=now,
+            deadline=now + timedelta(seconds=exam.time_limit_seconds),
+            status="in_progress",
+            layout=make_layout(exam.questions, attempt_id),
+        )
+        state.store.add_attempt(attempt)
+        return attempt_view(attempt, exam), 201
+
+
+@blp.route("/attempts/<string:attempt_id>")
+class AttemptById(MethodView):
+    @authenticated
+    @blp.response(200, AttemptSchema)
+    def get(self, attempt_id: str) -> dict[str, Any]:
+        """The attempt with its saved answers, to resume exactly where it was."""
+        attempt, exam = load_visible_attempt(attempt_id)
+        return attempt_view(attempt, exam)
+
+
+@blp.route("/attempts/<string:attempt_id>/responses/<string:question_id>")
+class AttemptResponse(MethodView):
+    @roles_required("learner")
+    @blp.arguments(AutosaveSchema)
+    @blp.response(200, AutosaveResultSchema)
+    def put(self, body: dict[str, Any], attempt_id: str, question_id: str) -> dict[str, Any]:
+        """Autosave one answer; idempotent, last write wins."""
+        state = services()
+        attempt, exam = load_visible_attempt(attempt_id)
+        question = next((q for q in exam.questions if q["delivery"]["id"] == question_id), None)
+        if question is None:
+            raise ApiError(404, f"No question {question_id!r} in this attempt.")
+        timing = timing_of(attempt, exam)
+        if attempt.status != "in_progress":
+            if attempt.finalized_by == "expiry":
+                raise ApiError(409, time_is_up(timing))
+            raise ApiError(409, "This attempt is already submitted; answers can no longer change.")
+        try:
+            answer = check_answer(question, body["answer"], state.settings.max_answer_chars)
+        except InvalidAnswer as exc:
+            raise ApiError(
+                422, f"Invalid answer: {exc}.", {"json": {"answer": [str(exc)]}}
+            ) from exc
+        now = state.clock()
+        saved = state.store.save_response(attempt.id, question_id, answer, now, timing.accept_until)
+        if saved is None:
+            raise ApiError(409, time_is_up(timing))
+        return {**response_view(saved), "seconds_remaining": timing.seconds_remaining(now)}
+
+
+@blp.route("/attempts/<string:attempt_id>/submit")
+class AttemptSubmit(MethodView):
+    @roles_required("learner")
+    @blp.response(200, ResultSchema)
+    def post(self, attempt_id: str) -> dict[str, Any]:
+        """Grade the attempt; submitting again returns the same result."""
+        state = services()
+        attempt, exam = load_visible_attempt(attempt_id)
+        if attempt.status != "graded":
+            now = state.clock()
+            finalized = state.store.finalize_attempt(
+                attempt.id, now, "submit", grade_callback(exam, now)
+            )
+            assert finalized is not None
+            attempt = finalized
+        return result_view(attempt)
+
+
+@blp.route("/attempts/<string:attempt_id>/result")
+class AttemptResult(MethodView):
+    @authenticated
+    @blp.response(200, ResultSchema)
+    def get(self, attempt_id: str) -> dict[str, Any]:
+        """The graded result with per-question feedback and a per-topic breakdown."""
+        attempt, _ = load_visible_attempt(attempt_id)
+        if attempt.status != "graded":
+            raise ApiError(409, "This attempt is still in progress; submit it to see the result.")
+        return result_view(attempt)

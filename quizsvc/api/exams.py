@@ -1,0 +1,391 @@
+"""Exams: built from a blueprint, stored with a frozen copy of questions and keys."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow.exceptions import ValidationError
+
+from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.errors import ApiError
+from quizsvc.api.services import services
+from quizsvc.exams import Blueprint as ExamBlueprint
+from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
+from quizsvc.store import Exam, new_id
+
+blp = Blueprint("exams", __name__, url_prefix="/v1", description="Exams built from the bank")
+
+MAX_QUESTIONS_PER_TYPE = 200
+
+
+class CountsSchema(Schema):
+    reverse_multiple_choice = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE),
+        metadata={
+            "description": "Multiple choice the other way round: a definition, pick the term."
+        },
+    )
+    multiple_choice = fields.Integer(
+        load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE)
+    )
+    multiple_response = fields.Integer(
+        load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE)
+    )
+    fill_in = fields.Integer(load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE))
+    free_answer = fields.Integer(load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE))
+
+    @validates_schema
+    def _at_least_one(self, data: dict[str, int], **_: Any) -> None:
+        if sum(data.values()) == 0:
+            raise ValidationError("Ask for at least one question.", "_schema")
+
+
+class ExamCreateSchema(Schema):
+    title = fields.String(load_default="Practice exam", validate=validate.Length(1, 200))
+    deck = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 80))
+    topics = fields.List(
+        fields.String(validate=validate.Length(1, 80)), load_default=None, allow_none=True
+    )
+    counts = fields.Nested(CountsSchema, required=True)
+    difficulty = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(["easy", "medium", "hard"])
+    )
+    seed = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 2**53))
+    time_limit_seconds = fields.Integer(
+        load_default=1800, validate=validate.Range(30, 7 * 24 * 3600)
+    )
+    grace_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
+    max_attempts = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 1000)
+    )
+    pass_mark = fields.Float(load_default=70.0, validate=validate.Range(0, 100))
+
+
+class OptionSchema(Schema):
+    id = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class DeliveredQuestionSchema(Schema):
+    id = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in QuestionType]))
+    topic = fields.String(required=True)
+    prompt = fields.String(required=True)
+    options = fields.List(fields.Nested(OptionSchema))
+    select = fields.Integer()
+    position = fields.Integer()
+
+
+class QuestionKeySchema(Schema):
+    question_id = fields.String(required=True)
+    type = fields.String(required=True)
+    card_id = fields.String(required=True)
+    deck = fields.String(required=True)
+    topic = fields.String(required=True)
+    prompt = fields.String(required=True)
+    answer = fields.String(required=True)
+    options = fields.List(fields.Nested(OptionSchema))
+    correct_option_ids = fields.List(fields.String())
+    accept = fields.List(fields.String())
+    key_points = fields.List(fields.String())
+    explanation = fields.String(allow_none=True)
+    option_sources = fields.List(
+        fields.String(), metadata={"description": "The card each option was taken from."}
+    )
+
+
+class ExamSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    deck = fields.String(required=True)
+    topics = fields.List(fields.String(), allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    difficulty = fields.String(allow_none=True)
+    seed = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Rebuilds the exam; null for learners on shared exams."},
+    )
+    time_limit_seconds = fields.Integer(required=True)
+    grace_seconds = fields.Integer(required=True)
+    max_attempts = fields.Integer(allow_none=True)
+    pass_mark = fields.Float(required=True)
+    personal = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    question_count = fields.Integer(required=True)
+    questions = fields.List(fields.Nested(DeliveredQuestionSchema), required=True)
+    key = fields.List(fields.Nested(QuestionKeySchema))
+
+
+class ExamQuerySchema(Schema):
+    include = fields.String(validate=validate.OneOf(["key"]))
+
+
+class PageQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ExamSummarySchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    deck = fields.String(required=True)
+    question_count = fields.Integer(required=True)
+    time_limit_seconds = fields.Integer(required=True)
+    personal = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ExamPageSchema(Schema):
+    items = fields.List(fields.Nested(ExamSummarySchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    page_size = fields.Integer(required=True)
+
+
+class ExamResultRowSchema(Schema):
+    attempt_id = fields.String(required=True)
+    learner_id = fields.String(required=True)
+    status = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    finalized_by = fields.String(allow_none=True)
+    score = fields.Float(allow_none=True)
+    percent = fields.Float(allow_none=True)
+    passed = fields.Boolean(allow_none=True)
+
+
+class ExamResultsSchema(Schema):
+    exam_id = fields.String(required=True)
+    items = fields.List(fields.Nested(ExamResultRowSchema), required=True)
+
+
+def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
+    """The exam; the seed and keys only with ``include_key`` (the seed and the public bank
+    rebuild the key, so learners get the seed of their own practice exams only)."""
+    blueprint = exam.blueprint
+    view = {
+        "id": exam.id,
+        "title": exam.title,
+        "deck": exam.deck,
+        "topics": blueprint.get("topics") or None,
+        "counts": {
+            **{kind: count for kind, count in blueprint["counts"].items() if count},
+            **(
+                {"reverse_multiple_choice": blueprint["reverse"]}
+                if blueprint.get("reverse")
+                else {}
+            ),
+        },
+        "difficulty": blueprint.get("difficulty"),
+        "seed": blueprint["seed"] if include_key or exam.owner_learner_id else None,
+        "time_limit_seconds": exam.time_limit_seconds,
+        "grace_seconds": exam.grace_seconds,
+        "max_attempts": exam.max_attempts,
+        "pass_mark": exam.pass_mark,
+        "personal": exam.owner_learner_id is not None,
+        "created_at": exam.created_at,
+        "question_count": len(exam.questions),
+        "questions": [question["delivery"] for question in exam.questions],
+    }
+    if include_key:
+        view["key"] = [question["key"] for question in exam.questions]
+    return view
+
+
+def load_visible_exam(exam_id: str) -> Exam:
+    """The exam, or 404 when it does not exist or is another learner's personal exam."""
+    exam = services().store.get_exam(exam_id)
+    principal = current_principal()
+    if exam is None or (
+        not is_staff(principal)
+        and exam.owner_learner_id is not None
+        and exam.owner_learner_id != principal.learner_id
+    ):
+        raise ApiError(404, f"No exam with id {exam_id!r}.")
+    return exam
+
+
+@blp.route("/exams")
+class Exams(MethodView):
+    @authenticated
+    @blp.arguments(ExamCreateSchema)
+    @blp.response(201, ExamSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Build an exam from a blueprint (learners build personal practice exams)."""
+        state = services()
+        principal = current_principal()
+        decks = list(state.bank.decks)
+        deck = body["deck"] or (decks[0] if len(decks) == 1 else None)
+        if deck is None:
+            raise ApiError(
+                422,
+                "Name a deck.",
+                {"json": {"deck": ["Required when the bank has several decks."]}},
+            )
+        if deck not in state.bank.decks:
+            raise ApiError(
+                422,
+                f"Unknown deck {deck!r}.",
+                {"json": {"deck": [f"Choose one of: {', '.join(decks)}."]}},
+            )
+        known_topics = state.bank.topics(deck)
+        unknown = [topic for topic in body["topics"] or [] if topic not in known_topics]
+        if unknown:
+            raise ApiError(
+                422,
+                f"Unknown topic(s) in deck {deck!r}: {', '.join(unknown)}.",
+                {"json": {"topics": [f"Choose from: {', '.join(known_topics)}."]}},
+            )
+        requested = dict(body["counts"])
+        reverse = requested.pop("reverse_multiple_choice")
+        blueprint = ExamBlueprint(
+            deck=deck,
+            topics=tuple(body["topics"] or ()),
+            counts={QuestionType(kind): count for kind, count in requested.items()},
+            reverse=reverse,
+            difficulty=body["difficulty"],
+            seed=body["seed"],
+        )
+        try:
+            built = build_exam(state.bank.select(deck), blueprint, state.bank_encoder)
+        except BlueprintError as exc:
+            raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
+        except InsufficientQuestionsError as exc:
+            available = {
+                kind.value: by_topic
+                for kind, by_topic in exc.available.items()
+                if any(by_topic.values())
+            }
+            raise ApiError(
+                422,
+                str(exc).splitlines()[0] + " (see errors.json.counts for what is available)",
+                {"json": {"counts": {"message": str(exc), "available": available}}},
+            ) from exc
+        exam = Exam(
+            id=new_id(),
+            title=body["title"],
+            deck=deck,
+            owner_learner_id=principal.learner_id if principal.role == "learner" else None,
+            created_by=principal.key_id,
+            blueprint=built.blueprint.to_dict(),
+            questions=[
+                {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
+                for question in built.questions
+            ],
+            time_limit_seconds=body["time_limit_seconds"],
+            grace_seconds=body["grace_seconds"],
+            max_attempts=body["max_attempts"],
+            pass_mark=body["pass_mark"],
+            created_at=state.clock(),
+        )
+        state.store.add_exam(exam)
+        return exam_view(exam, include_key=is_staff(principal))
+
+    @authenticated
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, ExamPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Exams you can take or manage, newest first."""
+        principal = current_principal()
+        page, size = query["page"], query["page_size"]
+        exams, total = services().store.list_exams(
+            owner_learner_id=None if is_staff(principal) else principal.learner_id,
+            include_shared=True,
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        return {
+            "items": [
+                {
+                    "id": exam.id,
+                    "title": exam.title,
+                    "deck": exam.deck,
+                    "question_count": len(exam.questions),
+                    "time_limit_seconds": exam.time_limit_seconds,
+                    "personal": exam.owner_learner_id is not None,
+                    "created_at": exam.created_at,
+                }
+                for exam in exams
+            ],
+            "total": total,
+            "page": page,
+            "page_size": size,
+        }
+
+
+@blp.route("/exams/<string:exam_id>")
+class ExamById(MethodView):
+    @authenticated
+    @blp.arguments(ExamQuerySchema, location="query")
+    @blp.response(200, ExamSchema)
+    def get(self, query: dict[str, Any], exam_id: str) -> dict[str, Any]:
+        """One exam in the delivery view; ``include=key`` adds answer keys (staff only)."""
+        exam = load_visible_exam(exam_id)
+        wants_key = query.get("include") == "key"
+        if wants_key and not is_staff(current_principal()):
+            raise ApiError(403, "Only instructors and admins may see answer keys.")
+        return exam_view(exam, include_key=wants_key)
+
+
+@blp.route("/exams/<string:exam_id>/results")
+class ExamResults(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.response(200, ExamResultsSchema)
+    @blp.alt_response(
+        200, description="CSV when the client accepts text/csv", content_type="text/csv"
+    )
+    def get(self, exam_id: str) -> Any:
+        """Every attempt at this exam; CSV with ``Accept: text/csv``."""
+        exam = load_visible_exam(exam_id)
+        from quizsvc.api.attempts import finalize_if_expired
+
+        rows = []
+        for attempt in services().store.list_attempts(exam_id=exam.id):
+            attempt = finalize_if_expired(attempt, exam)
+            result = attempt.result or {}
+            rows.append(
+                {
+                    "attempt_id": attempt.id,
+                    "learner_id": attempt.learner_id,
+                    "status": attempt.status,
+                    "started_at": attempt.started_at,
+                    "submitted_at": attempt.submitted_at,
+                    "finalized_by": attempt.finalized_by,
+                    "score": attempt.score,
+                    "percent": result.get("percent"),
+                    "passed": result.get("passed"),
+                }
+            )
+        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+            return _csv(rows)
+        return {"exam_id": exam.id, "items": rows}
+
+
+def _csv(rows: list[dict[str, Any]]) -> Response:
+    buffer = io.StringIO()
+    columns = list(ExamResultRowSchema().fields)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                column: (_csv_cell(value.isoformat() if hasattr(value, "isoformat") else value))
+                for column, value in row.items()
+            }
+        )
+    return Response(buffer.getvalue(), mimetype="text/csv")
+
+
+def _csv_cell(value: Any) -> Any:
+    # A learner id starting with = + - @ would run as a formula in a spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,66 @@
+"""Grade one free answer without an exam: against a card, or an ad-hoc reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from quizsvc.api.attempts import FeedbackSchema
+from quizsvc.api.auth import roles_required
+from quizsvc.api.errors import ApiError
+from quizsvc.api.services import services
+
+blp = Blueprint("grading", __name__, url_prefix="/v1", description="Free-answer grading")
+
+
+class GradeRequestSchema(Schema):
+    card_id = fields.String(validate=validate.Length(1, 80))
+    reference = fields.String(validate=validate.Length(1, 4000))
+    key_points = fields.List(
+        fields.String(validate=validate.Length(1, 1000)), validate=validate.Length(max=50)
+    )
+    answer = fields.String(required=True, validate=validate.Length(max=20000))
+
+    @validates_schema
+    def _card_or_reference(self, data: dict[str, Any], **_: Any) -> None:
+        if ("card_id" in data) == ("reference" in data):
+            raise ValidationError(
+                "Give either card_id or reference (with optional key_points).", "_schema"
+            )
+
+
+class GradeResponseSchema(Schema):
+    score = fields.Float(required=True)
+    verdict = fields.String(
+        required=True, validate=validate.OneOf(["correct", "partial", "incorrect"])
+    )
+    question_id = fields.String(required=True)
+    type = fields.String(required=True)
+    feedback = fields.Nested(FeedbackSchema, required=True)
+    missed_key_points = fields.List(fields.String(), required=True)
+    evidence = fields.Dict(keys=fields.String(), required=True)
+
+
+@blp.route("/grade")
+class Grade(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.arguments(GradeRequestSchema)
+    @blp.response(200, GradeResponseSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Grade a free answer against a card's reference or one given here."""
+        state = services()
+        if "card_id" in body:
+            card = state.bank.get(body["card_id"])
+            if card is None:
+                raise ApiError(
+                    422,
+                    f"Unknown card {body['card_id']!r}.",
+                    {"json": {"card_id": ["No such card."]}},
+                )
+            return state.grade_text(card.answer, list(card.key_points), body["answer"], card.deck)
+        return state.grade_text(
+            body["reference"], body.get("key_points") or [], body["answer"], None
+        )

@@ -1,0 +1,93 @@
+"""A learner's history across attempts, with a per-topic trend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from quizsvc.api.attempts import finalize_if_expired
+from quizsvc.api.auth import authenticated, current_principal, is_staff
+from quizsvc.api.errors import ApiError
+from quizsvc.api.services import services
+
+blp = Blueprint("learners", __name__, url_prefix="/v1", description="Learners' results")
+
+
+class HistoryItemSchema(Schema):
+    attempt_id = fields.String(required=True)
+    exam_id = fields.String(required=True)
+    exam_title = fields.String(required=True)
+    status = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    percent = fields.Float(allow_none=True)
+    passed = fields.Boolean(allow_none=True)
+
+
+class TopicTrendSchema(Schema):
+    topic = fields.String(required=True)
+    title = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    percents = fields.List(fields.Float(), required=True, metadata={"description": "Oldest first."})
+    latest = fields.Float(required=True)
+    change = fields.Float(
+        required=True, metadata={"description": "Latest minus first, in percentage points."}
+    )
+
+
+class LearnerResultsSchema(Schema):
+    learner_id = fields.String(required=True)
+    attempts = fields.List(fields.Nested(HistoryItemSchema), required=True)
+    topics = fields.List(fields.Nested(TopicTrendSchema), required=True)
+
+
+@blp.route("/learners/<string:learner_id>/results")
+class LearnerResults(MethodView):
+    @authenticated
+    @blp.response(200, LearnerResultsSchema)
+    def get(self, learner_id: str) -> dict[str, Any]:
+        """Graded history across attempts and how each topic is trending."""
+        principal = current_principal()
+        if not is_staff(principal) and principal.learner_id != learner_id:
+            raise ApiError(404, f"No learner {learner_id!r}.")
+        state = services()
+        exams: dict[str, Any] = {}
+        history = []
+        trends: dict[str, dict[str, Any]] = {}
+        for attempt in state.store.list_attempts(learner_id=learner_id):
+            exam = exams.get(attempt.exam_id) or state.store.get_exam(attempt.exam_id)
+            assert exam is not None
+            exams[exam.id] = exam
+            attempt = finalize_if_expired(attempt, exam)
+            result = attempt.result or {}
+            history.append(
+                {
+                    "attempt_id": attempt.id,
+                    "exam_id": exam.id,
+                    "exam_title": exam.title,
+                    "status": attempt.status,
+                    "started_at": attempt.started_at,
+                    "submitted_at": attempt.submitted_at,
+                    "percent": result.get("percent"),
+                    "passed": result.get("passed"),
+                }
+            )
+            for topic in result.get("topics", []):
+                trend = trends.setdefault(
+                    topic["topic"],
+                    {"topic": topic["topic"], "title": topic["title"], "percents": []},
+                )
+                trend["percents"].append(topic["percent"])
+        topics = [
+            {
+                **trend,
+                "attempts": len(trend["percents"]),
+                "latest": trend["percents"][-1],
+                "change": round(trend["percents"][-1] - trend["percents"][0], 2),
+            }
+            for trend in trends.values()
+        ]
+        return {"learner_id": learner_id, "attempts": history, "topics": topics}

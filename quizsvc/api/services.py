@@ -1,0 +1,64 @@
+"""The services one app instance uses, built once by ``create_app`` and reached per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+
+from quizsvc.bank import Bank
+from quizsvc.config import Settings
+from quizsvc.embedding import CachedEncoder, Encoder
+from quizsvc.exams.model import QuestionKey
+from quizsvc.grading import Glossary, Grade, Grader, grade_free_answer
+from quizsvc.store import Store
+
+EXTENSION_KEY = "quizsvc"
+
+
+def grade_view(grade: Grade) -> dict[str, Any]:
+    """A grade as stored in results and returned by the API."""
+    view = grade.to_dict()
+    missed = grade.evidence.get("missed_key_points")
+    view["missed_key_points"] = list(missed if missed is not None else grade.feedback.missing)
+    return view
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    bank: Bank
+    #: The raw model, for learners' text (never cached on disk).
+    encoder: Encoder
+    #: The same model behind the bank embedding cache.
+    bank_encoder: CachedEncoder
+    grader: Grader
+    clock: Callable[[], datetime]
+
+    def grade_many(self, pairs: Sequence[tuple[QuestionKey, Any]]) -> list[dict[str, Any]]:
+        """Grade a whole submission; its free answers share one model call."""
+        return [grade_view(grade) for grade in self.grader.grade_many(pairs)]
+
+    def grade_text(
+        self, reference: str, key_points: list[str], answer: str, deck: str | None
+    ) -> dict[str, Any]:
+        glossary = self.grader.glossary(deck) if deck else Glossary.for_deck()
+        grade = grade_free_answer(
+            answer,
+            reference,
+            key_points,
+            encoder=self.encoder,
+            bank_encoder=self.bank_encoder,
+            glossary=glossary,
+            config=self.grader.config,
+        )
+        return grade_view(grade)
+
+
+def services() -> Services:
+    found: Services = current_app.extensions[EXTENSION_KEY]
+    return found

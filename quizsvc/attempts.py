@@ -1,0 +1,188 @@
+"""Attempt logic without any web or storage concern: per-attempt ordering, deadlines and
+turning grades into a result a learner can review."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from quizsvc.exams.model import QuestionKey, QuestionType
+
+#: A grader takes (key, response) pairs and returns one grade dict per pair, each with at
+#: least ``score`` in [0, 1], ``verdict`` and ``feedback``.
+GradeMany = Callable[[Sequence[tuple[QuestionKey, Any]]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Timing:
+    started_at: datetime
+    deadline: datetime
+    grace_seconds: int
+
+    @property
+    def accept_until(self) -> datetime:
+        return self.deadline + timedelta(seconds=self.grace_seconds)
+
+    def seconds_remaining(self, now: datetime) -> int:
+        return max(0, int((self.deadline - now).total_seconds()))
+
+    def is_over(self, now: datetime) -> bool:
+        return now > self.accept_until
+
+
+def make_layout(questions: Sequence[Mapping[str, Any]], attempt_id: str) -> list[dict[str, Any]]:
+    """Question order and option order for one attempt, reproducible from its id."""
+    seed = int.from_bytes(hashlib.sha256(attempt_id.encode()).digest()[:8], "big")
+    rng = random.Random(seed)
+    order = list(range(len(questions)))
+    rng.shuffle(order)
+    layout = []
+    for index in order:
+        delivery = questions[index]["delivery"]
+        option_ids = [option["id"] for option in delivery.get("options", [])]
+        rng.shuffle(option_ids)
+        layout.append({"question_id": delivery["id"], "option_ids": option_ids})
+    return layout
+
+
+def delivery_in_layout(
+    questions: Sequence[Mapping[str, Any]], layout: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The learner's questions in this attempt's order; only delivery views are read."""
+    by_id = {question["delivery"]["id"]: question["delivery"] for question in questions}
+    delivered = []
+    for position, slot in enumerate(layout, start=1):
+        delivery = dict(by_id[slot["question_id"]])
+        if delivery.get("options"):
+            options = {option["id"]: option for option in delivery["options"]}
+            delivery["options"] = [options[option_id] for option_id in slot["option_ids"]]
+        delivery["position"] = position
+        delivered.append(delivery)
+    return delivered
+
+
+class InvalidAnswer(ValueError):
+    """An answer that does not fit its question (wrong shape or unknown option)."""
+
+
+def check_answer(question: Mapping[str, Any], answer: Any, max_chars: int) -> Any:
+    """The answer in canonical form for storage, or :class:`InvalidAnswer` saying why."""
+    delivery = question["delivery"]
+    kind = QuestionType(delivery["type"])
+    option_ids = {option["id"] for option in delivery.get("options", [])}
+    if answer is None:
+        return None
+    if kind is QuestionType.MULTIPLE_CHOICE:
+        if not isinstance(answer, str):
+            raise InvalidAnswer("must be one option id (a string)")
+        if answer not in option_ids:
+            raise InvalidAnswer(f"{answer!r} is not an option of this question")
+        return answer
+    if kind is QuestionType.MULTIPLE_RESPONSE:
+        if not isinstance(answer, list) or not all(isinstance(item, str) for item in answer):
+            raise InvalidAnswer("must be a list of option ids")
+        unknown = [item for item in answer if item not in option_ids]
+        if unknown:
+            raise InvalidAnswer(f"not options of this question: {', '.join(map(repr, unknown))}")
+        return sorted(set(answer))
+    if not isinstance(answer, str):
+        raise InvalidAnswer("must be text")
+    if len(answer) > max_chars:
+        raise InvalidAnswer(f"is {len(answer)} characters long; the maximum is {max_chars}")
+    return answer
+
+
+def build_result(
+    questions: Sequence[Mapping[str, Any]],
+    layout: Sequence[Mapping[str, Any]],
+    answers: Mapping[str, Any],
+    grade_many: GradeMany,
+    pass_mark: float,
+    topic_titles: Mapping[str, str],
+    timing: Timing,
+    finished_at: datetime,
+) -> dict[str, Any]:
+    """Grade every question (unanswered ones too: they score 0 with the reference shown) in
+    one grader call, and summarise per question and per topic."""
+    keys = {
+        question["key"]["question_id"]: QuestionKey.from_dict(question["key"])
+        for question in questions
+    }
+    ordered_ids = [slot["question_id"] for slot in layout]
+    grades = dict(
+        zip(
+            ordered_ids,
+            grade_many([(keys[qid], _blank_to_none(answers.get(qid))) for qid in ordered_ids]),
+            strict=True,
+        )
+    )
+    items = []
+    topics: dict[str, dict[str, float]] = {}
+    for position, qid in enumerate(ordered_ids, start=1):
+        key = keys[qid]
+        grade = grades[qid]
+        options = {option.id: option.text for option in key.options}
+        items.append(
+            {
+                "position": position,
+                "question_id": qid,
+                "type": key.type.value,
+                "topic": key.topic,
+                "prompt": key.prompt,
+                "options": [option.to_dict() for option in key.options],
+                "your_answer": answers.get(qid),
+                "your_answer_text": _answer_text(answers.get(qid), options),
+                "correct_answer": key.answer,
+                "correct_option_ids": list(key.correct_option_ids),
+                "score": round(float(grade["score"]), 4),
+                "verdict": grade["verdict"],
+                "feedback": grade["feedback"],
+                "missed_key_points": list(grade.get("missed_key_points", [])),
+                "explanation": key.explanation,
+            }
+        )
+        bucket = topics.setdefault(key.topic, {"score": 0.0, "questions": 0})
+        bucket["score"] += float(grade["score"])
+        bucket["questions"] += 1
+    total = sum(item["score"] for item in items)
+    count = len(items)
+    percent = round(100.0 * total / count, 2) if count else 0.0
+    return {
+        "score": round(total, 4),
+        "max_score": count,
+        "percent": percent,
+        "passed": percent >= pass_mark,
+        "pass_mark": pass_mark,
+        "time_used_seconds": max(0, int((finished_at - timing.started_at).total_seconds())),
+        "questions": items,
+        "topics": [
+            {
+                "topic": topic,
+                "title": topic_titles.get(topic, topic),
+                "score": round(values["score"], 4),
+                "questions": int(values["questions"]),
+                "percent": round(100.0 * values["score"] / values["questions"], 2),
+            }
+            for topic, values in topics.items()
+        ],
+    }
+
+
+def _blank_to_none(answer: Any) -> Any:
+    if isinstance(answer, str) and not answer.strip():
+        return None
+    if isinstance(answer, list) and not answer:
+        return None
+    return answer
+
+
+def _answer_text(answer: Any, options: Mapping[str, str]) -> str | None:
+    if answer is None:
+        return None
+    if isinstance(answer, list):
+        return "; ".join(options.get(item, item) for item in answer)
+    return options.get(answer, answer) if isinstance(answer, str) else str(answer)
