@@ -1,0 +1,564 @@
+"""LTI 1.3 tool: platform registrations (JSON API) and the browser-facing launch flow.
+
+``blp`` (in the OpenAPI spec) manages registrations; ``pages`` (a plain Flask blueprint, not
+in the spec) holds what browsers and platforms call: OIDC login initiation, the launch,
+Deep Linking, the tool's JWKS and the server-rendered exam page with its JSON helpers.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint as FlaskBlueprint
+from flask import (
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from marshmallow import Schema, fields, validate
+from werkzeug.wrappers import Response as BaseResponse
+
+from quizsvc.api.attempts import (
+    attempt_view,
+    finalize_if_expired,
+    grade_callback,
+    passback_view,
+    result_view,
+    time_is_up,
+    timing_of,
+)
+from quizsvc.api.auth import roles_required
+from quizsvc.api.errors import ApiError
+from quizsvc.api.services import services
+from quizsvc.attempts import InvalidAnswer, check_answer, make_layout
+from quizsvc.lms.lti import (
+    DEEP_LINKING_REQUEST,
+    Launch,
+    LaunchError,
+    PlatformRegistration,
+    deep_linking_response,
+    jwks,
+    learner_id_for,
+    new_state,
+    peek_issuer_and_client,
+    platform_signing_key,
+    validate_id_token,
+)
+from quizsvc.store import (
+    AGS_SCORE_SCOPE,
+    Attempt,
+    Exam,
+    LtiLaunch,
+    LtiLoginState,
+    LtiRegistration,
+    new_id,
+)
+
+blp = Blueprint(
+    "lti",
+    __name__,
+    url_prefix="/v1",
+    description="LTI 1.3 platform registrations (the launch endpoints live under /lti)",
+)
+pages = FlaskBlueprint("lti_pages", __name__, url_prefix="/lti")
+
+STATE_COOKIE_PREFIX = "quizsvc_lti_state_"
+SESSION_COOKIE = "quizsvc_lti_session"
+CSRF_HEADER = "X-CSRF-Token"
+LOGIN_STATE_SECONDS = 600
+SESSION_SECONDS = 12 * 3600
+DEEP_LINK_SECONDS = 900
+#: Retired tool keys stay in the JWKS this long, so platforms can verify recent signatures.
+RETIRED_KEY_GRACE = timedelta(days=7)
+
+
+# -- registrations (JSON API) -----------------------------------------------------------------
+
+
+class RegistrationCreateSchema(Schema):
+    issuer = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    deployment_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=255)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    auth_login_url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    auth_token_url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    jwks_url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+
+
+class RegistrationSchema(RegistrationCreateSchema):
+    id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class RegistrationListSchema(Schema):
+    items = fields.List(fields.Nested(RegistrationSchema), required=True)
+    tool = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "The URLs to configure in the platform for this tool."},
+    )
+
+
+def registration_view(registration: LtiRegistration) -> dict[str, Any]:
+    return {
+        "id": registration.id,
+        "issuer": registration.issuer,
+        "client_id": registration.client_id,
+        "deployment_ids": registration.deployment_ids,
+        "auth_login_url": registration.auth_login_url,
+        "auth_token_url": registration.auth_token_url,
+        "jwks_url": registration.jwks_url,
+        "created_at": registration.created_at,
+    }
+
+
+def tool_urls() -> dict[str, str]:
+    return {
+        "login_initiation_url": url_for("lti_pages.login", _external=True),
+        "launch_url": url_for("lti_pages.launch", _external=True),
+        "deep_linking_url": url_for("lti_pages.launch", _external=True),
+        "jwks_url": url_for("lti_pages.tool_jwks", _external=True),
+    }
+
+
+@blp.route("/lti/registrations")
+class Registrations(MethodView):
+    @roles_required("admin")
+    @blp.arguments(RegistrationCreateSchema)
+    @blp.response(201, RegistrationSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Register an LMS platform (issuer + client id) and its deployments and endpoints."""
+        state = services()
+        if state.store.find_registrations(body["issuer"], body["client_id"]):
+            raise ApiError(409, "This issuer and client id are already registered.")
+        registration = state.store.add_registration(
+            LtiRegistration(id=new_id(), created_at=state.clock(), **body)
+        )
+        return registration_view(registration)
+
+    @roles_required("admin")
+    @blp.response(200, RegistrationListSchema)
+    def get(self) -> dict[str, Any]:
+        """Registered platforms, and the tool URLs a platform needs."""
+        items = [registration_view(r) for r in services().store.list_registrations()]
+        return {"items": items, "tool": tool_urls()}
+
+
+# -- cookies and signed values ----------------------------------------------------------------
+
+
+def serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def set_cookie(response: BaseResponse, name: str, value: str, max_age: int, path: str) -> None:
+    insecure = services().settings.insecure_cookies
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        secure=not insecure,
+        # An LMS embeds the tool in an iframe and POSTs the launch cross-site: SameSite=None.
+        samesite="Lax" if insecure else "None",
+    )
+
+
+def session_learner() -> str:
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        data = serializer("lti-session").loads(raw, max_age=SESSION_SECONDS)
+    except BadSignature:
+        raise ApiError(401, "No LTI session: launch this exam from your LMS again.") from None
+    return str(data["learner_id"])
+
+
+def csrf_token(learner_id: str, attempt_id: str) -> str:
+    return serializer("lti-csrf").dumps({"learner_id": learner_id, "attempt_id": attempt_id})
+
+
+def check_csrf(learner_id: str, attempt_id: str) -> None:
+    try:
+        data = serializer("lti-csrf").loads(
+            request.headers.get(CSRF_HEADER, ""), max_age=SESSION_SECONDS
+        )
+    except BadSignature:
+        raise ApiError(403, f"Missing or invalid {CSRF_HEADER} header.") from None
+    if data != {"learner_id": learner_id, "attempt_id": attempt_id}:
+        raise ApiError(403, f"The {CSRF_HEADER} header belongs to another attempt.")
+
+
+# -- the tool's keys --------------------------------------------------------------------------
+
+
+@pages.get("/jwks")
+def tool_jwks() -> Response:
+    """Public keys only: the current signing key and recently retired ones."""
+    now = services().clock()
+    keys = [
+        (key.kid, key.private_pem)
+        for key in services().store.lti_keys()
+        if key.retired_at is None or key.retired_at > now - RETIRED_KEY_GRACE
+    ]
+    response = jsonify(jwks(keys))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# -- OIDC login initiation and launch -----------------------------------------------------------
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse:
+    """Third-party initiated login: remember state and nonce, then send the browser back."""
+    params = request.values
+    issuer = params.get("iss", "")
+    login_hint = params.get("login_hint", "")
+    target_link_uri = params.get("target_link_uri", "")
+    client_id = params.get("client_id") or None
+    missing = [
+        name
+        for name, value in (
+            ("iss", issuer),
+            ("login_hint", login_hint),
+            ("target_link_uri", target_link_uri),
+        )
+        if not value
+    ]
+    if missing:
+        raise ApiError(400, f"LTI login initiation lacks: {', '.join(missing)}.")
+    state = services()
+    registrations = state.store.find_registrations(issuer, client_id)
+    if not registrations:
+        raise ApiError(400, f"No LTI platform is registered for issuer {issuer!r}.")
+    if len(registrations) > 1:
+        raise ApiError(400, "Several registrations share this issuer: send client_id.")
+    registration = registrations[0]
+    deployment = params.get("lti_deployment_id")
+    if deployment and deployment not in registration.deployment_ids:
+        raise ApiError(403, f"Deployment {deployment!r} is not registered for this platform.")
+    now = state.clock()
+    login_state = state.store.add_login_state(
+        LtiLoginState(
+            state=new_state(),
+            nonce=new_state(),
+            registration_id=registration.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=LOGIN_STATE_SECONDS),
+        )
+    )
+    query = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": registration.client_id,
+        "redirect_uri": url_for("lti_pages.launch", _external=True),
+        "login_hint": login_hint,
+        "state": login_state.state,
+        "nonce": login_state.nonce,
+    }
+    if params.get("lti_message_hint"):
+        query["lti_message_hint"] = params["lti_message_hint"]
+    separator = "&" if "?" in registration.auth_login_url else "?"
+    response = redirect(
+        registration.auth_login_url + separator + urllib.parse.urlencode(query), 302
+    )
+    set_cookie(
+        response,
+        STATE_COOKIE_PREFIX + login_state.state,
+        login_state.state,
+        LOGIN_STATE_SECONDS,
+        "/lti",
+    )
+    return response
+
+
+def _registration_for(issuer: str, client_ids: list[str]) -> LtiRegistration:
+    for registration in services().store.find_registrations(issuer, None):
+        if registration.client_id in client_ids:
+            return registration
+    raise LaunchError(401, "The id_token's issuer and audience match no registered platform.")
+
+
+def _verified_launch() -> tuple[Launch, LtiRegistration]:
+    id_token = request.form.get("id_token", "")
+    state_value = request.form.get("state", "")
+    if not id_token or not state_value:
+        raise LaunchError(400, "An LTI launch needs the form fields id_token and state.")
+    if request.cookies.get(STATE_COOKIE_PREFIX + state_value) != state_value:
+        raise LaunchError(401, "The launch 'state' was not issued to this browser.")
+    issuer, client_ids = peek_issuer_and_client(id_token)
+    registration = _registration_for(issuer, client_ids)
+    store = services().store
+    login_state, problem = store.consume_login_state(state_value, services().clock())
+    if problem == "used":
+        raise LaunchError(401, "This login's state and nonce were already used: launch again.")
+    if login_state is None or problem:
+        raise LaunchError(401, f"The launch state is {problem or 'unknown'}: launch again.")
+    if login_state.registration_id != registration.id:
+        raise LaunchError(401, "The launch state was issued for another platform.")
+    platform = PlatformRegistration(
+        issuer=registration.issuer,
+        client_id=registration.client_id,
+        deployment_ids=registration.deployment_ids,
+        jwks_url=registration.jwks_url,
+    )
+    key = platform_signing_key(id_token, registration.jwks_url)
+    return validate_id_token(id_token, platform, login_state.nonce, key), registration
+
+
+@pages.post("/launch")
+def launch() -> BaseResponse:
+    """The platform's form post: validate the id_token, then open the exam or the picker."""
+    try:
+        verified, registration = _verified_launch()
+    except LaunchError as error:
+        raise ApiError(error.status, error.message) from None
+    state_cookie = STATE_COOKIE_PREFIX + request.form.get("state", "")
+    response: BaseResponse
+    if verified.message_type == DEEP_LINKING_REQUEST:
+        response = make_response(deep_link_picker(verified, registration))
+    else:
+        attempt = start_or_resume(verified, registration)
+        learner = learner_id_for(verified.issuer, verified.subject)
+        response = redirect(url_for("lti_pages.attempt_page", attempt_id=attempt.id), 303)
+        set_cookie(
+            response,
+            SESSION_COOKIE,
+            serializer("lti-session").dumps({"learner_id": learner}),
+            SESSION_SECONDS,
+            "/lti",
+        )
+    response.delete_cookie(state_cookie, path="/lti")
+    return response
+
+
+def linked_exam(verified: Launch) -> Exam:
+    exam_id = verified.custom.get("exam_id")
+    if not exam_id and verified.target_link_uri:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(verified.target_link_uri).query)
+        exam_id = next(iter(query.get("exam_id", [])), None)
+    if not exam_id:
+        raise ApiError(
+            400, "This link names no exam: add the custom parameter exam_id or use Deep Linking."
+        )
+    exam = services().store.get_exam(str(exam_id))
+    if exam is None or exam.owner_learner_id is not None:
+        raise ApiError(404, f"No exam with id {exam_id!r}.")
+    return exam
+
+
+def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
+    """The learner's attempt in progress, else a new one, else (all used) the latest review."""
+    state = services()
+    exam = linked_exam(verified)
+    learner = learner_id_for(verified.issuer, verified.subject)
+    now = state.clock()
+
+    def context(attempt_id: str) -> LtiLaunch:
+        return LtiLaunch(
+            attempt_id=attempt_id,
+            registration_id=registration.id,
+            issuer=verified.issuer,
+            subject=verified.subject,
+            deployment_id=verified.deployment_id,
+            resource_link_id=verified.resource_link_id,
+            lineitem_url=verified.lineitem_url,
+            scopes=verified.ags_scopes,
+            created_at=now,
+        )
+
+    earlier = state.store.list_attempts(exam_id=exam.id, learner_id=learner)
+    for attempt in earlier:
+        attempt = finalize_if_expired(attempt, exam)
+        if attempt.status == "in_progress":
+            state.store.save_launch(context(attempt.id))
+            return attempt
+    if exam.max_attempts is not None and len(earlier) >= exam.max_attempts:
+        return earlier[-1]
+    attempt_id = new_id()
+    attempt = Attempt(
+        id=attempt_id,
+        exam_id=exam.id,
+        learner_id=learner,
+        started_at=now,
+        deadline=now + timedelta(seconds=exam.time_limit_seconds),
+        status="in_progress",
+        layout=make_layout(exam.questions, attempt_id),
+    )
+    return state.store.add_lti_attempt(attempt, context(attempt_id))
+
+
+# -- Deep Linking -------------------------------------------------------------------------------
+
+
+def deep_link_picker(verified: Launch, registration: LtiRegistration) -> str:
+    if not verified.is_staff:
+        raise ApiError(403, "Only instructors can choose an exam to link.")
+    exams, _ = services().store.list_exams(None, True, 0, 200)
+    context = serializer("lti-deep-link").dumps(
+        {
+            "registration_id": registration.id,
+            "deployment_id": verified.deployment_id,
+            "return_url": verified.deep_link_return_url,
+            "data": verified.deep_link_data,
+        }
+    )
+    return render_template(
+        "lti_deep_link.html",
+        exams=[exam for exam in exams if exam.owner_learner_id is None],
+        context=context,
+        action=url_for("lti_pages.deep_link_select"),
+        course=verified.context_title,
+    )
+
+
+@pages.post("/deep-link")
+def deep_link_select() -> str:
+    """The instructor's choice, returned to the platform as a signed ltiResourceLink."""
+    try:
+        context = serializer("lti-deep-link").loads(
+            request.form.get("context", ""), max_age=DEEP_LINK_SECONDS
+        )
+    except BadSignature:
+        raise ApiError(400, "This exam picker has expired: open it again from the LMS.") from None
+    state = services()
+    exam = state.store.get_exam(request.form.get("exam_id", ""))
+    if exam is None or exam.owner_learner_id is not None:
+        raise ApiError(422, "Choose one of the listed exams.")
+    registration = state.store.get_registration(context["registration_id"])
+    keys = [key for key in state.store.lti_keys() if key.retired_at is None]
+    if registration is None or not keys:
+        raise ApiError(503, "The tool has no signing key yet: run 'quizsvc lti keys rotate'.")
+    token = deep_linking_response(
+        client_id=registration.client_id,
+        platform_issuer=registration.issuer,
+        deployment_id=context["deployment_id"],
+        data=context["data"],
+        launch_url=url_for("lti_pages.launch", _external=True),
+        exam_id=exam.id,
+        title=exam.title,
+        score_maximum=float(len(exam.questions)),
+        kid=keys[0].kid,
+        private_pem=keys[0].private_pem,
+    )
+    return render_template("lti_autopost.html", action=context["return_url"], jwt=token)
+
+
+# -- the exam page ------------------------------------------------------------------------------
+
+
+def session_attempt(attempt_id: str) -> tuple[Attempt, Exam, str]:
+    learner = session_learner()
+    state = services()
+    attempt = state.store.get_attempt(attempt_id)
+    if attempt is None or attempt.learner_id != learner:
+        raise ApiError(404, f"No attempt with id {attempt_id!r} in this LTI session.")
+    exam = state.store.get_exam(attempt.exam_id)
+    assert exam is not None
+    return finalize_if_expired(attempt, exam), exam, learner
+
+
+@pages.get("/attempts/<string:attempt_id>")
+def attempt_page(attempt_id: str) -> Response:
+    attempt, exam, learner = session_attempt(attempt_id)
+    if attempt.status == "graded":
+        passback = passback_view(attempt.id)
+        html = render_template(
+            "lti_review.html", exam=exam, result=result_view(attempt), passback=passback
+        )
+    else:
+        view = attempt_view(attempt, exam)
+        page_data = {
+            "attempt_id": attempt.id,
+            "deadline": view["deadline"].isoformat(),
+            "server_time": view["server_time"].isoformat(),
+            "seconds_remaining": view["seconds_remaining"],
+            "answers": {qid: r["answer"] for qid, r in view["responses"].items()},
+            "save_url": url_for("lti_pages.attempt_save", attempt_id=attempt.id, question_id=""),
+            "submit_url": url_for("lti_pages.attempt_submit", attempt_id=attempt.id),
+            "page_url": url_for("lti_pages.attempt_page", attempt_id=attempt.id),
+            "csrf": csrf_token(learner, attempt.id),
+        }
+        html = render_template("lti_exam.html", exam=exam, view=view, page_data=page_data)
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+    )
+    return response
+
+
+@pages.put("/attempts/<string:attempt_id>/responses/<string:question_id>")
+def attempt_save(attempt_id: str, question_id: str) -> Response:
+    """Autosave from the exam page (session cookie + CSRF header), as the JSON API does."""
+    attempt, exam, learner = session_attempt(attempt_id)
+    check_csrf(learner, attempt.id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "answer" not in body:
+        raise ApiError(422, "Send a JSON object with an 'answer'.")
+    state = services()
+    question = next((q for q in exam.questions if q["delivery"]["id"] == question_id), None)
+    if question is None:
+        raise ApiError(404, f"No question {question_id!r} in this attempt.")
+    timing = timing_of(attempt, exam)
+    if attempt.status != "in_progress":
+        raise ApiError(
+            409,
+            time_is_up(timing)
+            if attempt.finalized_by == "expiry"
+            else "This attempt is already submitted; answers can no longer change.",
+        )
+    try:
+        answer = check_answer(question, body["answer"], state.settings.max_answer_chars)
+    except InvalidAnswer as exc:
+        raise ApiError(422, f"Invalid answer: {exc}.") from exc
+    now = state.clock()
+    saved = state.store.save_response(attempt.id, question_id, answer, now, timing.accept_until)
+    if saved is None:
+        raise ApiError(409, time_is_up(timing))
+    return jsonify(
+        {
+            "question_id": question_id,
+            "revision": saved.revision,
+            "seconds_remaining": timing.seconds_remaining(now),
+        }
+    )
+
+
+@pages.post("/attempts/<string:attempt_id>/submit")
+def attempt_submit(attempt_id: str) -> Response:
+    attempt, exam, learner = session_attempt(attempt_id)
+    check_csrf(learner, attempt.id)
+    if attempt.status != "graded":
+        now = services().clock()
+        finalized = services().store.finalize_attempt(
+            attempt.id, now, "submit", grade_callback(exam, now)
+        )
+        assert finalized is not None
+        attempt = finalized
+    return jsonify(
+        {
+            "status": attempt.status,
+            "review_url": url_for("lti_pages.attempt_page", attempt_id=attempt.id),
+        }
+    )
+
+
+__all__ = ["AGS_SCORE_SCOPE", "blp", "pages"]

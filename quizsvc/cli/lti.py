@@ -1,0 +1,127 @@
+"""``quizsvc lti`` (platform registrations, the tool's keys) and ``quizsvc outbox``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from quizsvc.cli.common import settings_from_env
+from quizsvc.store import Store
+
+
+def _store() -> Store:
+    from quizsvc.migrate import upgrade
+
+    url = settings_from_env().resolved_database_url
+    upgrade(url)
+    return Store(url)
+
+
+@click.group()
+def lti() -> None:
+    """LTI 1.3: platform registrations and the tool's signing keys."""
+
+
+@lti.command("register")
+@click.option("--issuer", required=True, help="The platform's issuer ('iss').")
+@click.option("--client-id", required=True, help="The client id the platform gave this tool.")
+@click.option("--deployment-id", "deployment_ids", multiple=True, required=True, help="Repeatable.")
+@click.option("--auth-login-url", required=True, help="The platform's OIDC authorization URL.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth2 token URL.")
+@click.option("--jwks-url", required=True, help="The platform's public JWKS URL.")
+def lti_register(
+    issuer: str,
+    client_id: str,
+    deployment_ids: tuple[str, ...],
+    auth_login_url: str,
+    auth_token_url: str,
+    jwks_url: str,
+) -> None:
+    """Register (trust) an LMS platform."""
+    from quizsvc.store import LtiRegistration, new_id
+
+    store = _store()
+    if store.find_registrations(issuer, client_id):
+        raise click.ClickException("this issuer and client id are already registered")
+    registration = store.add_registration(
+        LtiRegistration(
+            id=new_id(),
+            issuer=issuer,
+            client_id=client_id,
+            deployment_ids=list(dict.fromkeys(deployment_ids)),
+            auth_login_url=auth_login_url,
+            auth_token_url=auth_token_url,
+            jwks_url=jwks_url,
+            created_at=datetime.now(UTC),
+        )
+    )
+    click.echo(registration.id)
+    if not [key for key in store.lti_keys() if key.retired_at is None]:
+        click.echo("note: the tool has no signing key yet; run 'quizsvc lti keys rotate'", err=True)
+
+
+@lti.group("keys")
+def lti_keys() -> None:
+    """The tool's RSA signing keys (published at /lti/jwks, public halves only)."""
+
+
+@lti_keys.command("rotate")
+@click.option(
+    "--prune-days",
+    type=click.IntRange(0),
+    default=30,
+    show_default=True,
+    help="Delete keys retired more than this many days ago.",
+)
+def lti_keys_rotate(prune_days: int) -> None:
+    """Generate a new signing key; the previous one is retired but stays published a while."""
+    from quizsvc.lms.lti import generate_private_key_pem, new_kid
+
+    store = _store()
+    now = datetime.now(UTC)
+    key = store.add_lti_key(new_kid(), generate_private_key_pem(), now)
+    pruned = store.delete_lti_keys_retired_before(now - timedelta(days=prune_days))
+    click.echo(key.kid)
+    click.echo(f"new signing key {key.kid}; {pruned} old key(s) deleted", err=True)
+
+
+@lti_keys.command("list")
+def lti_keys_list() -> None:
+    """Key ids with their creation and retirement times (never the keys)."""
+    for key in _store().lti_keys():
+        retired = key.retired_at.isoformat() if key.retired_at else "current"
+        click.echo(f"{key.kid}\t{key.created_at.isoformat()}\t{retired}")
+
+
+@click.group()
+def outbox() -> None:
+    """Messages to other systems (AGS scores, webhooks) and their retries."""
+
+
+@outbox.command("deliver")
+def outbox_deliver() -> None:
+    """Send every message that is due now (for cron; running servers also do this)."""
+    from quizsvc.lms.ags import ags_sender
+    from quizsvc.lms.outbox import deliver_due
+    from quizsvc.lms.webhooks import webhook_sender
+
+    store = _store()
+    report = deliver_due(
+        store,
+        datetime.now(UTC),
+        {"ags_score": ags_sender(store), "webhook": webhook_sender(store)},
+    )
+    click.echo(f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}")
+
+
+@outbox.command("retry")
+@click.argument("message_ids", nargs=-1, required=True)
+def outbox_retry(message_ids: tuple[str, ...]) -> None:
+    """Put failed messages back in line (delivered ones are never sent again)."""
+    store = _store()
+    for message_id in message_ids:
+        message = store.retry_message(message_id, datetime.now(UTC))
+        if message is None:
+            raise click.ClickException(f"no outbox message {message_id!r}")
+        click.echo(f"{message.id}\t{message.status}")

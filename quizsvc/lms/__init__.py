@@ -1,0 +1,1 @@
+"""LMS integration: LTI 1.3 launch and grade passback, question-bank exports."""

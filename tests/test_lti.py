@@ -1,0 +1,681 @@
+"""LTI 1.3 against a test LMS platform: a real HTTP server with its own RSA key and JWKS.
+
+The tool runs as the real service on a localhost port; ``requests`` plays the browser (it
+keeps cookies, so the ``state`` cookie binds the launch to it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+from jwt.algorithms import RSAAlgorithm
+from werkzeug.serving import make_server
+
+from quizsvc.cli import main as cli
+from quizsvc.lms import lti
+from quizsvc.store import AGS_SCORE_SCOPE, Store
+from tests.conftest import FakeClock, wait_until
+
+pytestmark = [pytest.mark.http, pytest.mark.model]
+
+Headers = dict[str, str]
+LEARNER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+INSTRUCTOR_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+
+
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class Platform:
+    """A minimal LTI 1.3 platform: OIDC auth endpoint, JWKS, token endpoint, AGS scores."""
+
+    client_id: str = "quizsvc-tool"
+    deployment_id: str = "deployment-1"
+    key: rsa.RSAPrivateKey = field(default_factory=new_rsa_key)
+    kid: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: Set by the test: the tool's launch URL and JWKS (to check client assertions).
+    tool_launch_url: str = ""
+    tool_jwks_url: str = ""
+    #: Shapes the next id_tokens: claims are updated with this, None values removed.
+    overrides: dict[str, Any] = field(default_factory=dict)
+    sign_with: rsa.RSAPrivateKey | None = None
+    message_type: str = lti.RESOURCE_LINK_REQUEST
+    roles: list[str] = field(default_factory=lambda: [LEARNER_ROLE])
+    custom: dict[str, Any] = field(default_factory=dict)
+    user: str = "lms-user-42"
+    scores_status: int = 200
+    token_requests: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    deep_link_returns: list[str] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                if url.path == "/jwks":
+                    public = json.loads(RSAAlgorithm.to_jwk(platform.key.public_key()))
+                    self.reply(200, {"keys": [{**public, "kid": platform.kid, "alg": "RS256"}]})
+                elif url.path == "/auth":
+                    self.reply_html(platform.authorize(dict(urllib.parse.parse_qsl(url.query))))
+                else:
+                    self.reply(404, {})
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                path = urllib.parse.urlsplit(self.path).path
+                if path == "/token":
+                    form = dict(urllib.parse.parse_qsl(body.decode()))
+                    status, reply = platform.token(form)
+                    self.reply(status, reply)
+                elif path.endswith("/lineitem/scores"):
+                    status = platform.score(
+                        path, dict(self.headers.items()), body.decode("utf-8", "replace")
+                    )
+                    self.reply(status, {})
+                elif path == "/deep-link-return":
+                    form = dict(urllib.parse.parse_qsl(body.decode()))
+                    platform.deep_link_returns.append(form.get("JWT", ""))
+                    self.reply_html("<p>Linked.</p>")
+                else:
+                    self.reply(404, {})
+
+            def reply(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def reply_html(self, text: str) -> None:
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # One issuer per platform, so registrations never collide between tests.
+        self.issuer = f"{self.url}/platform-{secrets.token_hex(4)}"
+        self.lineitem = f"{self.url}/courses/7/lineitems/3/lineitem?type=quiz"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def registration(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "deployment_ids": [self.deployment_id],
+            "auth_login_url": f"{self.url}/auth",
+            "auth_token_url": f"{self.url}/token",
+            "jwks_url": f"{self.url}/jwks",
+        }
+
+    def claims(self, nonce: str) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "azp": self.client_id,
+            "sub": self.user,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            "name": "Ada <b>Lovelace</b>",
+            lti.VERSION_CLAIM: "1.3.0",
+            lti.MESSAGE_TYPE_CLAIM: self.message_type,
+            lti.DEPLOYMENT_ID_CLAIM: self.deployment_id,
+            lti.ROLES_CLAIM: self.roles,
+            lti.CONTEXT_CLAIM: {"id": "course-7", "title": "ML <Modeling>"},
+            lti.CUSTOM_CLAIM: self.custom,
+        }
+        if self.message_type == lti.RESOURCE_LINK_REQUEST:
+            claims[lti.TARGET_LINK_URI_CLAIM] = self.tool_launch_url
+            claims[lti.RESOURCE_LINK_CLAIM] = {"id": "resource-link-1"}
+            claims[lti.AGS_CLAIM] = {
+                "scope": [LINEITEM_SCOPE, AGS_SCORE_SCOPE],
+                "lineitem": self.lineitem,
+            }
+        else:
+            claims[lti.DL_SETTINGS_CLAIM] = {
+                "deep_link_return_url": f"{self.url}/deep-link-return",
+                "accept_types": ["ltiResourceLink"],
+                "data": "opaque-platform-data",
+            }
+        claims.update(self.overrides)
+        return {name: value for name, value in claims.items() if value is not None}
+
+    def id_token(self, nonce: str) -> str:
+        return jwt.encode(
+            self.claims(nonce),
+            self.sign_with or self.key,
+            algorithm="RS256",
+            headers={"kid": self.kid},
+        )
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """The OIDC authorization endpoint: answers with an auto-posting launch form."""
+        expected = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": self.client_id,
+            "redirect_uri": self.tool_launch_url,
+            "login_hint": self.user,
+        }
+        for name, value in expected.items():
+            if query.get(name) != value:
+                self.problems.append(f"auth request {name}={query.get(name)!r}")
+        fields = {"id_token": self.id_token(query.get("nonce", "")), "state": query["state"]}
+        inputs = "".join(
+            f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
+            for name, value in fields.items()
+        )
+        return (
+            f'<form id="launch" method="post" action="{html.escape(query["redirect_uri"])}">'
+            f"{inputs}</form><script>document.getElementById('launch').submit();</script>"
+        )
+
+    def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Client-credentials grant with a JWT assertion checked against the tool's JWKS."""
+        self.token_requests.append(form)
+        try:
+            assert form["grant_type"] == "client_credentials"
+            assert form["client_assertion_type"] == (
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            )
+            assert AGS_SCORE_SCOPE in form["scope"].split()
+            signing_key = jwt.PyJWKClient(self.tool_jwks_url).get_signing_key_from_jwt(
+                form["client_assertion"]
+            )
+            claims = jwt.decode(
+                form["client_assertion"],
+                signing_key.key,
+                algorithms=["RS256"],
+                audience=f"{self.url}/token",
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+            )
+            assert claims["iss"] == claims["sub"] == self.client_id
+        except (AssertionError, KeyError, jwt.PyJWTError) as exc:
+            self.problems.append(f"token request refused: {exc!r}")
+            return 400, {"error": "invalid_client"}
+        token = secrets.token_urlsafe(16)
+        self.tokens.add(token)
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+
+    def score(self, path: str, headers: dict[str, str], body: str) -> int:
+        if self.scores_status != 200:
+            return self.scores_status
+        expected_path = urllib.parse.urlsplit(self.lineitem).path + "/scores"
+        authorization = headers.get("Authorization", "")
+        if (
+            path != expected_path
+            or authorization.removeprefix("Bearer ") not in self.tokens
+            or headers.get("Content-Type") != "application/vnd.ims.lis.v1.score+json"
+        ):
+            self.problems.append(f"score refused: {path} {headers}")
+            return 401
+        self.scores.append(json.loads(body))
+        return 200
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    found = Platform()
+    found.start()
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def app(fast_outbox_app: Flask) -> Flask:
+    return fast_outbox_app
+
+
+@pytest.fixture
+def tool_url(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def store(app: Flask) -> Store:
+    found: Store = app.extensions["quizsvc"].store
+    return found
+
+
+@pytest.fixture
+def registered(
+    platform: Platform,
+    tool_url: str,
+    database_url: str,
+    make_key: Callable[..., Headers],
+) -> Platform:
+    """The platform registered through the admin API, and a tool key made by the CLI."""
+    rotated = CliRunner().invoke(
+        cli, ["lti", "keys", "rotate"], env={"QUIZSVC_DATABASE_URL": database_url}
+    )
+    assert rotated.exit_code == 0, rotated.output
+    reply = requests.post(
+        f"{tool_url}/v1/lti/registrations", json=platform.registration(), headers=make_key("admin")
+    )
+    assert reply.status_code == 201, reply.text
+    tool = reply.json()
+    assert tool["issuer"] == platform.issuer
+    platform.tool_launch_url = f"{tool_url}/lti/launch"
+    platform.tool_jwks_url = f"{tool_url}/lti/jwks"
+    return platform
+
+
+@pytest.fixture
+def exam(tool_url: str, make_key: Callable[..., Headers]) -> dict[str, Any]:
+    reply = requests.post(
+        f"{tool_url}/v1/exams",
+        json={
+            "title": "LTI <drill>",
+            "counts": {"multiple_choice": 2, "fill_in": 1},
+            "seed": 4,
+            "time_limit_seconds": 600,
+        },
+        headers=make_key("instructor"),
+    )
+    assert reply.status_code == 201, reply.text
+    found: dict[str, Any] = reply.json()
+    return found
+
+
+def form_fields(page: str) -> dict[str, str]:
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
+    }
+
+
+def login(browser: requests.Session, tool_url: str, platform: Platform) -> dict[str, str]:
+    """Login initiation at the tool, then the platform's auth endpoint: the launch form."""
+    initiation = browser.post(
+        f"{tool_url}/lti/login",
+        data={
+            "iss": platform.issuer,
+            "login_hint": platform.user,
+            "target_link_uri": platform.tool_launch_url,
+            "client_id": platform.client_id,
+            "lti_deployment_id": platform.deployment_id,
+        },
+        allow_redirects=False,
+    )
+    assert initiation.status_code == 302, initiation.text
+    location = initiation.headers["Location"]
+    assert location.startswith(f"{platform.url}/auth?")
+    page = browser.get(location)
+    assert page.status_code == 200
+    return form_fields(page.text)
+
+
+def post_launch(
+    browser: requests.Session, platform: Platform, fields: dict[str, str]
+) -> requests.Response:
+    return browser.post(platform.tool_launch_url, data=fields, allow_redirects=False)
+
+
+def page_data(page: str) -> dict[str, Any]:
+    found = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', page, re.S)
+    assert found, page
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def exam_keys(tool_url: str, exam_id: str, staff: Headers) -> dict[str, dict[str, Any]]:
+    reply = requests.get(f"{tool_url}/v1/exams/{exam_id}?include=key", headers=staff)
+    return {key["question_id"]: key for key in reply.json()["key"]}
+
+
+def correct(key: dict[str, Any]) -> Any:
+    if key["type"] == "fill_in":
+        return key["accept"][0]
+    return key["correct_option_ids"][0]
+
+
+def test_full_launch_attempt_submit_and_score_passback(
+    registered: Platform,
+    tool_url: str,
+    exam: dict[str, Any],
+    store: Store,
+    clock: FakeClock,
+    make_key: Callable[..., Headers],
+) -> None:
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    browser = requests.Session()
+
+    launched = post_launch(browser, platform, login(browser, tool_url, platform))
+    assert launched.status_code == 303, launched.text
+    assert not any(c.name.startswith("quizsvc_lti_state_") for c in browser.cookies)
+    page = browser.get(tool_url + launched.headers["Location"])
+    assert page.status_code == 200
+    assert "LTI &lt;drill&gt;" in page.text
+    assert "<drill>" not in page.text
+    data = page_data(page.text)
+    attempt = store.get_attempt(data["attempt_id"])
+    assert attempt is not None
+    assert attempt.learner_id == lti.learner_id_for(platform.issuer, platform.user)
+    assert data["seconds_remaining"] == 600
+
+    # A second launch of the same link resumes the attempt in progress.
+    again = post_launch(browser, platform, login(browser, tool_url, platform))
+    assert again.headers["Location"] == launched.headers["Location"]
+
+    staff = make_key("instructor")
+    keys = exam_keys(tool_url, exam["id"], staff)
+    csrf = {"X-CSRF-Token": data["csrf"]}
+    for question_id, key in keys.items():
+        saved = browser.put(
+            tool_url + data["save_url"] + question_id, json={"answer": correct(key)}, headers=csrf
+        )
+        assert saved.status_code == 200, saved.text
+    unsigned = browser.post(tool_url + data["submit_url"])
+    assert unsigned.status_code == 403
+    assert requests.post(tool_url + data["submit_url"], headers=csrf).status_code == 401
+
+    submitted = browser.post(tool_url + data["submit_url"], headers=csrf)
+    assert submitted.status_code == 200, submitted.text
+    review = browser.get(tool_url + submitted.json()["review_url"])
+    assert "Score 3.00 / 3" in review.text
+
+    wait_until(lambda: platform.scores, what="the AGS score at the platform")
+    assert platform.problems == []
+    (score,) = platform.scores
+    assert score["userId"] == platform.user
+    assert score["scoreGiven"] == 3.0
+    assert score["scoreMaximum"] == 3.0
+    assert score["activityProgress"] == "Completed"
+    assert score["gradingProgress"] == "FullyGraded"
+    assert len(platform.token_requests) == 1
+
+    view = requests.get(f"{tool_url}/v1/attempts/{attempt.id}", headers=staff).json()
+    wait_until(lambda: store.count_pending_messages() == 0)
+    view = requests.get(f"{tool_url}/v1/attempts/{attempt.id}", headers=staff).json()
+    assert view["passback"]["status"] == "delivered"
+    assert view["passback"]["attempts"] == 1
+
+    # Nothing is sent twice, however long the worker keeps polling.
+    clock.advance(30 * 24 * 3600)
+    store.retry_message(store.list_outbox(kind="ags_score")[0].id, clock())
+    time.sleep(0.3)
+    assert len(platform.scores) == 1
+
+
+def test_score_is_retried_while_the_platform_is_down(
+    registered: Platform,
+    tool_url: str,
+    exam: dict[str, Any],
+    store: Store,
+    clock: FakeClock,
+    make_key: Callable[..., Headers],
+) -> None:
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    platform.scores_status = 503
+    browser = requests.Session()
+    launched = post_launch(browser, platform, login(browser, tool_url, platform))
+    data = page_data(browser.get(tool_url + launched.headers["Location"]).text)
+    # Nothing answered: the attempt runs out of time and is graded on the next access.
+    clock.advance(600 + exam["grace_seconds"] + 1)
+    review = browser.get(tool_url + data["page_url"])
+    assert "Finalized by expiry" in review.text
+
+    staff = make_key("instructor")
+    url = f"{tool_url}/v1/attempts/{data['attempt_id']}"
+
+    def passback() -> dict[str, Any]:
+        found: dict[str, Any] = requests.get(url, headers=staff).json()["passback"]
+        return found
+
+    wait_until(lambda: passback()["attempts"] == 1, what="the first try")
+    assert passback()["status"] == "pending"
+    assert "503" in passback()["last_error"]
+    assert platform.scores == []
+
+    platform.scores_status = 200
+    clock.advance(10)
+    wait_until(lambda: passback()["status"] == "delivered", what="the retry")
+    assert passback()["attempts"] == 2
+    (score,) = platform.scores
+    assert score["scoreGiven"] == 0.0
+    assert score["scoreMaximum"] == 3.0
+    assert platform.problems == []
+
+
+REJECTIONS = [
+    pytest.param("bad_signature", {}, 401, "signature", id="bad-signature"),
+    pytest.param("claims", {"aud": "someone-else"}, 401, "audience", id="wrong-audience"),
+    pytest.param(
+        "claims",
+        {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
+        401,
+        "expired",
+        id="expired",
+    ),
+    pytest.param(
+        "claims", {lti.DEPLOYMENT_ID_CLAIM: "other-deployment"}, 403, "Deployment", id="deployment"
+    ),
+    pytest.param("claims", {lti.ROLES_CLAIM: None}, 400, "roles", id="missing-roles"),
+    pytest.param("claims", {lti.VERSION_CLAIM: None}, 400, "version", id="missing-version"),
+    pytest.param(
+        "claims", {lti.RESOURCE_LINK_CLAIM: None}, 400, "resource_link", id="missing-link"
+    ),
+    pytest.param("claims", {"nonce": "not-the-login-nonce"}, 401, "nonce", id="foreign-nonce"),
+    pytest.param("claims", {"azp": "someone-else"}, 401, "azp", id="wrong-azp"),
+    pytest.param("claims", {"iss": "https://evil.example"}, 401, "registered", id="wrong-issuer"),
+]
+
+
+def test_bad_id_tokens_are_rejected_and_create_no_attempt(
+    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+) -> None:
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    for case in REJECTIONS:
+        name = case.id
+        how, overrides, status, words = case.values
+        platform.sign_with = new_rsa_key() if how == "bad_signature" else None
+        # ``None`` removes a claim; the nonce stays the login's own unless overridden.
+        platform.overrides = dict(overrides)
+        browser = requests.Session()
+        reply = post_launch(browser, platform, login(browser, tool_url, platform))
+        assert reply.status_code == status, (name, reply.text)
+        body = reply.json()
+        assert body["code"] == status
+        assert str(words).lower() in body["message"].lower(), (name, body)
+        assert store.list_attempts() == [], name
+
+    platform.overrides = {}
+    platform.sign_with = None
+    browser = requests.Session()
+    assert post_launch(browser, platform, login(browser, tool_url, platform)).status_code == 303
+    assert len(store.list_attempts()) == 1
+
+
+def test_reused_nonce_and_state_bound_to_the_browser(
+    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+) -> None:
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    browser = requests.Session()
+    fields = login(browser, tool_url, platform)
+
+    stranger = requests.Session()
+    foreign = post_launch(stranger, platform, fields)
+    assert foreign.status_code == 401
+    assert "browser" in foreign.json()["message"]
+    assert store.list_attempts() == []
+
+    assert post_launch(browser, platform, fields).status_code == 303
+    assert len(store.list_attempts()) == 1
+    # The same id_token and state again (a replay): the nonce is single-use.
+    browser.cookies.set(f"quizsvc_lti_state_{fields['state']}", fields["state"], path="/lti")
+    replay = post_launch(browser, platform, fields)
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["message"]
+    # The old id_token with a fresh login's state: its nonce is not this login's.
+    fresh = login(browser, tool_url, platform)
+    mixed = post_launch(
+        browser, platform, {"id_token": fields["id_token"], "state": fresh["state"]}
+    )
+    assert mixed.status_code == 401
+    assert "nonce" in mixed.json()["message"]
+    assert len(store.list_attempts()) == 1
+
+
+def test_login_initiation_errors(registered: Platform, tool_url: str) -> None:
+    platform = registered
+    missing = requests.post(f"{tool_url}/lti/login", data={"iss": platform.issuer})
+    assert missing.status_code == 400
+    assert "login_hint" in missing.json()["message"]
+    unknown = requests.get(
+        f"{tool_url}/lti/login",
+        params={"iss": "https://unknown.example", "login_hint": "x", "target_link_uri": "y"},
+    )
+    assert unknown.status_code == 400
+    assert "registered" in unknown.json()["message"]
+    no_launch = requests.post(f"{tool_url}/lti/launch", data={"state": "x"})
+    assert no_launch.status_code == 400
+
+
+def test_tool_jwks_publishes_public_keys_only_and_rotation_keeps_the_old_one(
+    tool_url: str, database_url: str, store: Store
+) -> None:
+    env = {"QUIZSVC_DATABASE_URL": database_url}
+    first = CliRunner().invoke(cli, ["lti", "keys", "rotate"], env=env).stdout.strip()
+    second = CliRunner().invoke(cli, ["lti", "keys", "rotate"], env=env).stdout.strip()
+    published = requests.get(f"{tool_url}/lti/jwks").json()["keys"]
+    kids = [key["kid"] for key in published]
+    assert first in kids
+    assert second in kids
+    for key in published:
+        assert set(key) == {"kty", "n", "e", "kid", "alg", "use"}
+    current = [key for key in store.lti_keys() if key.retired_at is None]
+    assert [key.kid for key in current] == [second]
+    listed = CliRunner().invoke(cli, ["lti", "keys", "list"], env=env).stdout
+    assert "BEGIN" not in listed
+    assert second in listed
+
+
+def test_registration_by_cli_and_admin_only_api(
+    tool_url: str, database_url: str, make_key: Callable[..., Headers], platform: Platform
+) -> None:
+    args = [
+        "lti",
+        "register",
+        "--issuer",
+        platform.issuer,
+        "--client-id",
+        "cli-client",
+        "--deployment-id",
+        "d1",
+        "--deployment-id",
+        "d2",
+        "--auth-login-url",
+        f"{platform.url}/auth",
+        "--auth-token-url",
+        f"{platform.url}/token",
+        "--jwks-url",
+        f"{platform.url}/jwks",
+    ]
+    env = {"QUIZSVC_DATABASE_URL": database_url}
+    assert CliRunner().invoke(cli, args, env=env).exit_code == 0
+    assert CliRunner().invoke(cli, args, env=env).exit_code != 0
+    listed = requests.get(f"{tool_url}/v1/lti/registrations", headers=make_key("admin")).json()
+    (found,) = [r for r in listed["items"] if r["client_id"] == "cli-client"]
+    assert found["deployment_ids"] == ["d1", "d2"]
+    assert listed["tool"]["jwks_url"] == f"{tool_url}/lti/jwks"
+    forbidden = requests.get(f"{tool_url}/v1/lti/registrations", headers=make_key("instructor"))
+    assert forbidden.status_code == 403
+    invalid = requests.post(
+        f"{tool_url}/v1/lti/registrations",
+        json={**platform.registration(), "jwks_url": "not a url", "deployment_ids": []},
+        headers=make_key("admin"),
+    )
+    assert invalid.status_code == 422
+    assert set(invalid.json()["errors"]["json"]) == {"jwks_url", "deployment_ids"}
+
+
+def test_deep_linking_returns_a_signed_resource_link_with_a_line_item(
+    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+) -> None:
+    platform = registered
+    platform.message_type = lti.DEEP_LINKING_REQUEST
+    platform.roles = [LEARNER_ROLE]
+    browser = requests.Session()
+    refused = post_launch(browser, platform, login(browser, tool_url, platform))
+    assert refused.status_code == 403
+
+    platform.roles = [INSTRUCTOR_ROLE]
+    picker = post_launch(browser, platform, login(browser, tool_url, platform))
+    assert picker.status_code == 200, picker.text
+    assert "ML &lt;Modeling&gt;" in picker.text
+    assert exam["id"] in picker.text
+    context = form_fields(picker.text)["context"]
+    chosen = browser.post(
+        f"{tool_url}/lti/deep-link", data={"context": context, "exam_id": exam["id"]}
+    )
+    assert chosen.status_code == 200, chosen.text
+    action = re.search(r'<form id="autopost" method="post" action="([^"]+)"', chosen.text)
+    assert action
+    assert html.unescape(action.group(1)) == f"{platform.url}/deep-link-return"
+    token = form_fields(chosen.text)["JWT"]
+    key = jwt.PyJWKClient(f"{tool_url}/lti/jwks").get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=platform.issuer)
+    assert claims["iss"] == platform.client_id
+    assert claims[lti.MESSAGE_TYPE_CLAIM] == "LtiDeepLinkingResponse"
+    assert claims[lti.DEPLOYMENT_ID_CLAIM] == platform.deployment_id
+    assert claims[lti.DL_DATA_CLAIM] == "opaque-platform-data"
+    (item,) = claims[lti.DL_CONTENT_ITEMS_CLAIM]
+    assert item["type"] == "ltiResourceLink"
+    assert item["custom"] == {"exam_id": exam["id"]}
+    assert item["lineItem"]["scoreMaximum"] == 3.0
+    assert item["url"] == platform.tool_launch_url
+    tampered_context = context[:-2] + ("AA" if not context.endswith("AA") else "BB")
+    bad = browser.post(
+        f"{tool_url}/lti/deep-link", data={"context": tampered_context, "exam_id": exam["id"]}
+    )
+    assert bad.status_code == 400
+    assert store.list_attempts() == []
