@@ -18,6 +18,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from quizsvc.bank import Card, load_bank
 from quizsvc.config import Settings
@@ -55,7 +56,19 @@ def timed(run: Callable[[int], object], seeds: Sequence[int]) -> list[float]:
     return durations
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class BuildResult:
+    questions: int
+    cards: int
+    build_ms: float
+    baseline_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.build_ms / self.baseline_ms
+
+
+def main() -> BuildResult:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings.from_env()
     cards = load_bank(settings.bank_dir).cards
@@ -90,6 +103,7 @@ def main() -> None:
         f"median {baseline_ms:.3f} ms"
     )
     print(f"ratio build / baseline: {build_ms / baseline_ms:.0f}x")
+    return BuildResult(QUESTIONS, len(cards), build_ms, baseline_ms)
 
 
 if __name__ == "__main__":

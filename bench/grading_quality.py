@@ -33,9 +33,10 @@ from rapidfuzz import fuzz, utils
 from scipy.stats import pearsonr, spearmanr
 
 from quizsvc.config import Settings
-from quizsvc.embedding import CachedEncoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder, SentenceTransformerEncoder
 from quizsvc.grading.config import GradingConfig
 from quizsvc.grading.free_answer import (
+    AnswerMeasurement,
     FreeAnswerKey,
     MeasurementBatch,
     collate,
@@ -45,7 +46,7 @@ from quizsvc.grading.free_answer import (
     verdicts,
 )
 from quizsvc.grading.glossary import Glossary
-from quizsvc.grading.model import Verdict
+from quizsvc.grading.model import Grade, Verdict
 
 DATASET = Path("benchmarks") / "asag" / "mohler2011_unt_short_answers.csv"
 FloatArray = NDArray[np.float64]
@@ -245,7 +246,48 @@ def same_settings(left: GradingConfig, right: GradingConfig) -> bool:
     return all(abs(getattr(left, name) - getattr(right, name)) < 1e-9 for name in SCORE_SETTINGS)
 
 
-def main() -> None:
+def measure_rows(
+    rows: Sequence[Row], model: Encoder
+) -> tuple[list[FreeAnswerKey], list[AnswerMeasurement], CachedEncoder]:
+    """Every answer measured by the production grader against its question's reference."""
+    bank_encoder = CachedEncoder(model)
+    glossary = Glossary.for_deck()
+    keys = [
+        FreeAnswerKey(
+            question_id=row.question_id,
+            reference=row.reference,
+            prompt=row.question,
+            glossary=glossary,
+        )
+        for row in rows
+    ]
+    measurements = measure_free_answers(
+        [(key, row.answer) for key, row in zip(keys, rows, strict=True)], model, bank_encoder
+    )
+    return keys, measurements, bank_encoder
+
+
+def production_grades(rows: Sequence[Row], model: Encoder) -> list[Grade]:
+    """The shipped grader's grades (default ``GradingConfig``) of every answer."""
+    keys, measurements, _ = measure_rows(rows, model)
+    defaults = GradingConfig()
+    return grades_from_measurements(
+        [(key, m, defaults) for key, m in zip(keys, measurements, strict=True)]
+    )
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    answers: int
+    pearson_default: float
+    pearson_cv: float
+    pearson_cosine: float
+    macro_f1_default: float
+    grades: list[Grade]
+    grading_seconds: float
+
+
+def main() -> QualityResult:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings.from_env()
     rows = load_rows(settings.require_shared_dir())
@@ -262,21 +304,8 @@ def main() -> None:
     model = SentenceTransformerEncoder(
         model=settings.model, device=settings.device, batch_size=settings.batch_size
     )
-    bank_encoder = CachedEncoder(model)
-    glossary = Glossary.for_deck()
-    keys = [
-        FreeAnswerKey(
-            question_id=row.question_id,
-            reference=row.reference,
-            prompt=row.question,
-            glossary=glossary,
-        )
-        for row in rows
-    ]
     loaded = time.perf_counter()
-    measurements = measure_free_answers(
-        [(key, row.answer) for key, row in zip(keys, rows, strict=True)], model, bank_encoder
-    )
+    keys, measurements, bank_encoder = measure_rows(rows, model)
     measured = time.perf_counter()
     defaults = GradingConfig()
     grades = grades_from_measurements(
@@ -402,6 +431,15 @@ def main() -> None:
         f"Time: model load {loaded - started:.1f}s, grading all answers {grading_time:.1f}s "
         f"({len(rows) / grading_time:.0f} answers/s), baselines {baselines_done - measured:.1f}s, "
         f"grid search {searched - baselines_done:.1f}s, total {searched - started:.1f}s"
+    )
+    return QualityResult(
+        answers=len(rows),
+        pearson_default=float(pearsonr(production, human)[0]),
+        pearson_cv=float(pearsonr(held_out, human)[0]),
+        pearson_cosine=float(pearsonr(cosine, human)[0]),
+        macro_f1_default=default_f1,
+        grades=grades,
+        grading_seconds=grading_time,
     )
 
 

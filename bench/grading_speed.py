@@ -17,6 +17,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grading_quality import load_rows
 
 from quizsvc.config import Settings
-from quizsvc.embedding import CachedEncoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder, SentenceTransformerEncoder
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading import Grader
 
@@ -34,13 +35,28 @@ TARGET = 1.15
 SEED = 20110601
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class SpeedResult:
+    answers: int
+    rounds: int
+    encode_seconds: float
+    grade_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.grade_seconds / self.encode_seconds
+
+
+def measure(model: Encoder | None = None) -> SpeedResult:
+    """Median times of encoding and of grading the same answers, with ``model`` (default: the
+    configured torch model)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings.from_env()
     rows = random.Random(SEED).sample(load_rows(settings.require_shared_dir()), ANSWERS)
-    model = SentenceTransformerEncoder(
-        model=settings.model, device=settings.device, batch_size=settings.batch_size
-    )
+    if model is None:
+        model = SentenceTransformerEncoder(
+            model=settings.model, device=settings.device, batch_size=settings.batch_size
+        )
     grader = Grader(model, CachedEncoder(model))
     submission = [
         (
@@ -74,13 +90,19 @@ def main() -> None:
         grade_times.append(time.perf_counter() - started)
     assert len(grades) == ANSWERS
 
-    encode_time = statistics.median(encode_times)
-    grade_time = statistics.median(grade_times)
-    ratio = grade_time / encode_time
+    return SpeedResult(
+        ANSWERS, ROUNDS, statistics.median(encode_times), statistics.median(grade_times)
+    )
+
+
+def main() -> SpeedResult:
+    result = measure()
+    encode_time, grade_time, ratio = result.encode_seconds, result.grade_seconds, result.ratio
     print(f"{ANSWERS} free answers (Mohler 2011 student answers), {ROUNDS} rounds, medians:")
     print(f"  encode the answers alone:        {encode_time:.3f} s")
     print(f"  grade them in one grade_many:    {grade_time:.3f} s")
     print(f"  ratio: {ratio:.2f}x (target <= {TARGET}x): {'OK' if ratio <= TARGET else 'OVER'}")
+    return result
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ class Settings:
     device: str = "auto"
     #: Texts per forward pass; 0 picks a default for the device.
     batch_size: int = 0
+    #: "torch" (sentence-transformers), "onnx-fp32" or "onnx-int8" (ONNX Runtime, exported
+    #: locally from the same weights into the instance cache on first use).
+    encoder_backend: str = "torch"
     #: SQLAlchemy URL; empty means a SQLite file in the instance folder.
     database_url: str = ""
     #: Requests per API key (flask-limiter notation).
@@ -44,6 +47,20 @@ class Settings:
     ratelimit_storage: str = "memory://"
     #: Longest answer text accepted, in characters.
     max_answer_chars: int = 20000
+    #: Log lines as JSON objects ("json") or plain text ("text"); ``quizsvc serve`` applies it.
+    log_format: str = "json"
+    #: Who may read GET /metrics: "public" (no key) or "admin" (an admin API key).
+    metrics_access: str = "public"
+    #: Fault tests only: milliseconds to stall while grading an attempt, so that a test can
+    #: kill a worker mid-submit. Always 0 in service.
+    debug_grading_delay_ms: int = 0
+    #: Signs the LTI exam-page session cookies; empty: a random key kept in the instance folder.
+    secret_key: str = ""
+    #: LTI cookies without ``Secure`` and with ``SameSite=Lax``: only for a tool served over
+    #: plain http://127.0.0.1 in development and tests (browsers need Secure for SameSite=None).
+    insecure_cookies: bool = False
+    #: Seconds between outbox polls while messages (AGS scores, webhooks) await a retry.
+    outbox_poll_seconds: int = 5
 
     @property
     def cache_dir(self) -> Path:
@@ -80,6 +97,13 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
     type_text = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
     if type_text == "Path":
         return Path(raw).expanduser()
+    if type_text == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
     if type_text == "int":
         try:
             value = int(raw)

@@ -22,6 +22,13 @@ def post_fork(server: Any, worker: Any) -> None:
     import torch
 
     torch.set_num_threads(threads_per_worker(server.cfg.workers))
+    # Database connections the master opened (migrations, start-up checks) must not be shared
+    # by the workers: SQLAlchemy's documented fork recipe drops them from the child's pool.
+    from quizsvc.api.services import EXTENSION_KEY
+
+    services = server.app.application.extensions.get(EXTENSION_KEY)
+    if services is not None:
+        services.store.engine.dispose(close=False)
 
 
 class QuizServer(BaseApplication):  # type: ignore[misc]

@@ -172,3 +172,49 @@ def make_key(app: Flask) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {key}"}
 
     return make
+
+
+# -- outbox, webhooks and LTI -----------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_outbox_app(
+    database_url: str,
+    shared_instance_dir: Path,
+    model: SentenceTransformerEncoder,
+    clock: FakeClock,
+) -> Iterator[Flask]:
+    """The app with an outbox worker that polls every 50 ms, stopped after the test."""
+    from quizsvc.app import OUTBOX_WORKER_KEY, create_app
+
+    settings = Settings.from_env(
+        instance_dir=shared_instance_dir,
+        database_url=database_url,
+        rate_limit="100000/minute",
+        insecure_cookies=True,
+    )
+    app = create_app(
+        {
+            "SETTINGS": settings,
+            "ENCODER": model,
+            "CLOCK": clock,
+            "TESTING": True,
+            "OUTBOX_POLL_SECONDS": 0.05,
+        }
+    )
+    yield app
+    app.extensions[OUTBOX_WORKER_KEY].stop()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
+    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(0.02)

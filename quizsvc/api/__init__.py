@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+from flask import Blueprint as FlaskBlueprint
 from flask_smorest import Blueprint
 
 
 def blueprints() -> list[Blueprint]:
-    from quizsvc.api import attempts, cards, exams, grading, health, learners
+    from quizsvc.api import (
+        attempts,
+        cards,
+        exams,
+        exports,
+        grading,
+        health,
+        learners,
+        lti,
+        webhooks,
+    )
 
-    return [health.blp, cards.blp, exams.blp, attempts.blp, learners.blp, grading.blp]
+    return [
+        health.blp,
+        cards.blp,
+        exams.blp,
+        exports.blp,
+        attempts.blp,
+        learners.blp,
+        grading.blp,
+        lti.blp,
+        webhooks.blp,
+    ]
+
+
+def plain_blueprints() -> list[FlaskBlueprint]:
+    """Browser-facing routes (LTI launch, the exam page) kept out of the JSON API spec."""
+    from quizsvc.api import lti
+
+    return [lti.pages]

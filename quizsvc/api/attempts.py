@@ -7,10 +7,12 @@ attempt is finalised with the answers saved in time, on the next access or by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -27,6 +29,7 @@ from quizsvc.attempts import (
     delivery_in_layout,
     make_layout,
 )
+from quizsvc.observability import metrics_of
 from quizsvc.store import Attempt, Exam, Response, new_id
 
 blp = Blueprint("attempts", __name__, url_prefix="/v1", description="Timed attempts at exams")
@@ -63,6 +66,16 @@ class AutosaveResultSchema(SavedResponseSchema):
     seconds_remaining = fields.Integer(required=True)
 
 
+class PassbackSchema(Schema):
+    status = fields.String(
+        required=True, validate=validate.OneOf(["pending", "delivered", "failed"])
+    )
+    attempts = fields.Integer(required=True, metadata={"description": "Tries so far."})
+    last_error = fields.String(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+
+
 class AttemptSchema(Schema):
     id = fields.String(required=True)
     exam_id = fields.String(required=True)
@@ -80,6 +93,11 @@ class AttemptSchema(Schema):
         keys=fields.String(), values=fields.Nested(SavedResponseSchema), required=True
     )
     score = fields.Float(allow_none=True)
+    passback = fields.Nested(
+        PassbackSchema,
+        allow_none=True,
+        metadata={"description": "Grade passback to the LMS (LTI launches only); else null."},
+    )
 
 
 class FeedbackSchema(Schema):
@@ -155,6 +173,8 @@ def grade_callback(
     state = services()
 
     def grade(attempt: Attempt, responses: dict[str, Response]) -> dict[str, Any]:
+        if state.settings.debug_grading_delay_ms:
+            time.sleep(state.settings.debug_grading_delay_ms / 1000)
         deck = state.bank.decks.get(exam.deck)
         return build_result(
             exam.questions,
@@ -170,13 +190,36 @@ def grade_callback(
     return grade
 
 
+def finalize(
+    attempt: Attempt, exam: Exam, now: datetime, finalized_by: str, finished_at: datetime
+) -> Attempt | None:
+    """Grade the attempt once (see ``Store.finalize_attempt``), timed and counted."""
+    metrics = metrics_of(current_app)
+    grade = grade_callback(exam, finished_at)
+    graded_here = False
+
+    def timed_grade(attempt: Attempt, responses: dict[str, Response]) -> dict[str, Any]:
+        nonlocal graded_here
+        with metrics.grading_latency.labels(finalized_by).time():
+            result = grade(attempt, responses)
+        graded_here = True
+        return result
+
+    finalized = services().store.finalize_attempt(attempt.id, now, finalized_by, timed_grade)
+    # Counted only when this call's grade was stored, not when another request got there first.
+    if graded_here and finalized is not None:
+        counter = (
+            metrics.attempts_submitted if finalized_by == "submit" else metrics.attempts_expired
+        )
+        counter.inc()
+    return finalized
+
+
 def finalize_if_expired(attempt: Attempt, exam: Exam) -> Attempt:
     """Grade an attempt whose time (deadline + grace) is over, with the answers saved in time."""
     now = services().clock()
     if attempt.status == "in_progress" and timing_of(attempt, exam).is_over(now):
-        finalized = services().store.finalize_attempt(
-            attempt.id, now, "expiry", grade_callback(exam, attempt.deadline)
-        )
+        finalized = finalize(attempt, exam, now, "expiry", attempt.deadline)
         return finalized or attempt
     return attempt
 
@@ -202,6 +245,21 @@ def response_view(row: Response) -> dict[str, Any]:
     }
 
 
+def passback_view(attempt_id: str) -> dict[str, Any] | None:
+    """The AGS score message of an LTI-launched attempt, as its passback status."""
+    scores = services().store.list_outbox(kind="ags_score", attempt_id=attempt_id)
+    if not scores:
+        return None
+    message = scores[-1]
+    return {
+        "status": message.status,
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "delivered_at": message.delivered_at,
+        "next_attempt_at": message.next_attempt_at if message.status == "pending" else None,
+    }
+
+
 def attempt_view(attempt: Attempt, exam: Exam) -> dict[str, Any]:
     state = services()
     now = state.clock()
@@ -224,6 +282,7 @@ def attempt_view(attempt: Attempt, exam: Exam) -> dict[str, Any]:
         "questions": delivery_in_layout(exam.questions, attempt.layout),
         "responses": {qid: response_view(row) for qid, row in responses.items()},
         "score": attempt.score,
+        "passback": passback_view(attempt.id) if attempt.status == "graded" else None,
     }
 
 
@@ -270,6 +329,7 @@ class ExamAttempts(MethodView):
             layout=make_layout(exam.questions, attempt_id),
         )
         state.store.add_attempt(attempt)
+        metrics_of(current_app).attempts_started.inc()
         return attempt_view(attempt, exam), 201
 
 
@@ -323,9 +383,7 @@ class AttemptSubmit(MethodView):
         attempt, exam = load_visible_attempt(attempt_id)
         if attempt.status != "graded":
             now = state.clock()
-            finalized = state.store.finalize_attempt(
-                attempt.id, now, "submit", grade_callback(exam, now)
-            )
+            finalized = finalize(attempt, exam, now, "submit", now)
             assert finalized is not None
             attempt = finalized
         return result_view(attempt)

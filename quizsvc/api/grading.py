@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -12,6 +13,7 @@ from quizsvc.api.attempts import FeedbackSchema
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
+from quizsvc.observability import metrics_of
 
 blp = Blueprint("grading", __name__, url_prefix="/v1", description="Free-answer grading")
 
@@ -22,7 +24,13 @@ class GradeRequestSchema(Schema):
     key_points = fields.List(
         fields.String(validate=validate.Length(1, 1000)), validate=validate.Length(max=50)
     )
-    answer = fields.String(required=True, validate=validate.Length(max=20000))
+    answer = fields.String(
+        required=True,
+        metadata={
+            "description": "At most QUIZSVC_MAX_ANSWER_CHARS characters (20000 by default); "
+            "a longer answer gets 422 naming the field and the maximum."
+        },
+    )
 
     @validates_schema
     def _card_or_reference(self, data: dict[str, Any], **_: Any) -> None:
@@ -52,6 +60,11 @@ class Grade(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Grade a free answer against a card's reference or one given here."""
         state = services()
+        limit = state.settings.max_answer_chars
+        if len(body["answer"]) > limit:
+            # The same words as an autosaved answer that is too long.
+            problem = f"is {len(body['answer'])} characters long; the maximum is {limit}"
+            raise ApiError(422, f"Invalid answer: {problem}.", {"json": {"answer": [problem]}})
         if "card_id" in body:
             card = state.bank.get(body["card_id"])
             if card is None:
@@ -60,7 +73,8 @@ class Grade(MethodView):
                     f"Unknown card {body['card_id']!r}.",
                     {"json": {"card_id": ["No such card."]}},
                 )
-            return state.grade_text(card.answer, list(card.key_points), body["answer"], card.deck)
-        return state.grade_text(
-            body["reference"], body.get("key_points") or [], body["answer"], None
-        )
+            reference, key_points, deck = card.answer, list(card.key_points), card.deck
+        else:
+            reference, key_points, deck = body["reference"], body.get("key_points") or [], None
+        with metrics_of(current_app).grading_latency.labels("grade").time():
+            return state.grade_text(reference, key_points, body["answer"], deck)

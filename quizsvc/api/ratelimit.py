@@ -11,8 +11,8 @@ import hashlib
 from flask import Flask, request
 from flask_limiter import Limiter
 
-#: Probes and the spec are never limited: an orchestrator polls them.
-UNLIMITED_PATHS = frozenset({"/v1/health", "/v1/ready", "/v1/openapi.json"})
+#: Probes, the spec and metrics are never limited: an orchestrator or scraper polls them.
+UNLIMITED_PATHS = frozenset({"/v1/health", "/v1/ready", "/v1/openapi.json", "/metrics"})
 
 
 def rate_limit_key() -> str:

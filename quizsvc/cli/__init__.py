@@ -8,6 +8,7 @@ from quizsvc import __version__
 from quizsvc.cli.bank import bank
 from quizsvc.cli.exam import exam
 from quizsvc.cli.grade import grade
+from quizsvc.cli.lti import lti, outbox
 from quizsvc.cli.service import attempts, db, keys, openapi, serve
 
 
@@ -25,3 +26,5 @@ main.add_command(attempts)
 main.add_command(openapi)
 main.add_command(exam)
 main.add_command(grade)
+main.add_command(lti)
+main.add_command(outbox)

@@ -28,11 +28,35 @@ from quizsvc.store import ROLES, Store
     help="gunicorn worker processes; the model is loaded once, before they fork.",
 )
 def serve(host: str, port: int, workers: int) -> None:
-    """Apply migrations, load the bank and model once, and serve the API with gunicorn."""
+    """Apply migrations, load the bank and model once, and serve the API with gunicorn.
+
+    Logs go to standard error as JSON lines (QUIZSVC_LOG_FORMAT=text for plain lines). With
+    several workers, /metrics sums all of them through files in PROMETHEUS_MULTIPROC_DIR
+    (default: a folder in the instance directory).
+    """
+    import os
+    from pathlib import Path
+
+    from quizsvc.logs import configure_logging
+    from quizsvc.observability import enable_multiprocess
+
+    settings = settings_from_env()
+    try:
+        configure_logging(settings.log_format)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if workers > 1:
+        enable_multiprocess(
+            Path(
+                os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                or settings.instance_dir / "prometheus-multiproc"
+            )
+        )
+
     from quizsvc.app import create_app
     from quizsvc.server import serve as run_server
 
-    app = create_app({"SETTINGS": settings_from_env()})
+    app = create_app({"SETTINGS": settings})
     click.echo(f"quizsvc: serving on http://{host}:{port}/v1 with {workers} worker(s)")
     run_server(app, host, port, workers)
 

@@ -1,0 +1,236 @@
+"""Every benchmark in one run, then one markdown table of ratios measured in that run.
+
+``make bench`` (``HF_HUB_OFFLINE=1 .venv/bin/python -m bench``); about 5-10 minutes on 2 CPU
+cores. Each benchmark prints its own details first; a benchmark that fails gets a row saying
+so instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import exam_build
+import grading_quality
+import grading_speed
+import onnx_backend
+import service
+
+from quizsvc.config import Settings
+from quizsvc.embedding import SentenceTransformerEncoder
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Figure:
+    benchmark: str
+    measured: str
+    baseline: str
+    ratio: str
+    target: str = "-"
+    passed: bool | None = None
+
+
+COLUMNS = ("benchmark", "measured", "baseline", "ratio", "target", "pass?")
+
+
+def verdict(passed: bool | None) -> str:
+    return "-" if passed is None else ("yes" if passed else "**no**")
+
+
+def format_table(figures: Sequence[Figure]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for figure in figures:
+        cells = (
+            figure.benchmark,
+            figure.measured,
+            figure.baseline,
+            figure.ratio,
+            figure.target,
+            verdict(figure.passed),
+        )
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def quality_figures(result: grading_quality.QualityResult) -> list[Figure]:
+    return [
+        Figure(
+            f"grading quality: Pearson vs human, Mohler ({result.answers} answers)",
+            f"{result.pearson_default:.3f} (CV {result.pearson_cv:.3f})",
+            f"raw cosine {result.pearson_cosine:.3f}",
+            f"{result.pearson_default / result.pearson_cosine:.2f}x",
+        )
+    ]
+
+
+def speed_figures(result: grading_speed.SpeedResult) -> list[Figure]:
+    return [
+        Figure(
+            f"grading: {result.answers} free answers graded vs raw encode of them",
+            f"{result.grade_seconds * 1000:.0f} ms",
+            f"{result.encode_seconds * 1000:.0f} ms",
+            f"{result.ratio:.2f}x",
+            f"<= {grading_speed.TARGET}x",
+            result.ratio <= grading_speed.TARGET,
+        )
+    ]
+
+
+def build_figures(result: exam_build.BuildResult) -> list[Figure]:
+    return [
+        Figure(
+            f"exam build in process: {result.questions} questions vs random sample to JSON",
+            f"{result.build_ms:.1f} ms",
+            f"{result.baseline_ms:.3f} ms",
+            f"{result.ratio:.0f}x",
+        )
+    ]
+
+
+def onnx_figures(results: Sequence[onnx_backend.BackendResult]) -> list[Figure]:
+    figures = []
+    for result in results:
+        int8 = result.name.endswith("int8")
+        figures.append(
+            Figure(
+                f"{result.name} encoder: {onnx_backend.TEXTS} answers, speed vs torch",
+                f"{result.encode_seconds:.2f} s",
+                f"torch {result.torch_seconds:.2f} s",
+                f"{result.speedup:.2f}x faster",
+                f">= {onnx_backend.SPEED_TARGET:g}x" if int8 else "-",
+                result.speedup >= onnx_backend.SPEED_TARGET if int8 else None,
+            )
+        )
+        figures.append(
+            Figure(
+                f"{result.name} agreement with torch: grader scores "
+                f"({onnx_backend.AGREEMENT_ANSWERS} answers)",
+                f"Pearson {result.score_pearson:.4f}; embedding cosine "
+                f"{result.embedding_cosine:.4f}",
+                f"identical verdicts {result.verdict_agreement:.1%}",
+                "-",
+                f">= {onnx_backend.AGREEMENT_TARGET}",
+                min(result.score_pearson, result.embedding_cosine) >= onnx_backend.AGREEMENT_TARGET,
+            )
+        )
+    return figures
+
+
+def service_figures(report: service.ServiceReport) -> list[Figure]:
+    health, autosave = report.health, report.autosave
+    where = f"{report.database}, gunicorn {service.WORKERS} workers"
+    throughput = autosave.throughput / health.throughput
+    spread = autosave.p99 / autosave.p50
+    rss = ", ".join(f"{value:.0f}" for value in report.worker_rss_mb)
+    uss = ", ".join(f"{value:.0f}" for value in report.worker_uss_mb)
+    return [
+        Figure(
+            f"autosave PUT throughput, {service.CLIENTS} clients ({where})",
+            f"{autosave.throughput:.0f} req/s",
+            f"GET /v1/health {health.throughput:.0f} req/s",
+            f"{throughput:.0%}",
+            ">= 40%",
+            throughput >= 0.40,
+        ),
+        Figure(
+            f"autosave PUT latency, {service.CLIENTS} clients",
+            f"p99 {autosave.p99 * 1000:.0f} ms",
+            f"p50 {autosave.p50 * 1000:.0f} ms",
+            f"{spread:.1f}x",
+            "<= 10x",
+            spread <= 10,
+        ),
+        Figure(
+            f"hello world GET /v1/health latency, {service.CLIENTS} clients",
+            f"p99 {health.p99 * 1000:.0f} ms",
+            f"p50 {health.p50 * 1000:.0f} ms",
+            f"{health.p99 / health.p50:.1f}x",
+        ),
+        Figure(
+            "exam build POST /v1/exams (65 questions), sequential",
+            f"{report.build_latency_ms:.0f} ms",
+            f"GET /v1/health {report.hello_latency_ms:.2f} ms",
+            f"{report.build_latency_ms / report.hello_latency_ms:.0f}x",
+        ),
+        Figure(
+            f"RSS per gunicorn worker (encoder {report.backend})",
+            f"{rss} MiB",
+            f"unique (not shared with the master) {uss} MiB",
+            "-",
+        ),
+        Figure(
+            "cold start: process start to /v1/ready 200",
+            f"{report.cold_start_s:.1f} s",
+            "-",
+            "-",
+        ),
+    ]
+
+
+def attempt(name: str, run: Callable[[], T], failures: list[Figure]) -> T | None:
+    print(f"\n## {name}\n", flush=True)
+    started = time.perf_counter()
+    try:
+        result = run()
+    except Exception as exc:
+        traceback.print_exc()
+        failures.append(Figure(name, f"FAILED: {type(exc).__name__}: {exc}"[:160], "-", "-"))
+        return None
+    print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)
+    return result
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    settings = Settings.from_env()
+    figures: list[Figure] = []
+    failures: list[Figure] = []
+
+    quality = attempt("grading quality (bench/grading_quality.py)", grading_quality.main, failures)
+    if quality is not None:
+        figures += quality_figures(quality)
+
+    torch_model = SentenceTransformerEncoder(
+        model=settings.model, device=settings.device, batch_size=settings.batch_size
+    )
+    speed = attempt(
+        "grading speed (bench/grading_speed.py)",
+        lambda: grading_speed.measure(torch_model),
+        failures,
+    )
+    if speed is not None:
+        figures += speed_figures(speed)
+
+    build = attempt("exam build (bench/exam_build.py)", exam_build.main, failures)
+    if build is not None:
+        figures += build_figures(build)
+
+    backends = attempt(
+        "ONNX Runtime encoder (bench/onnx_backend.py)",
+        lambda: onnx_backend.measure(torch_model, quality.grades if quality is not None else None),
+        failures,
+    )
+    if backends is not None:
+        figures += onnx_figures(backends)
+
+    report = attempt("service under load (bench/service.py)", service.measure, failures)
+    if report is not None:
+        figures += service_figures(report)
+
+    print(f"\n## Summary ({time.perf_counter() - started:.0f} s, {os.cpu_count()} CPUs)\n")
+    print(format_table(figures + failures))
+
+
+if __name__ == "__main__":
+    main()
