@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 ROLES = ("admin", "instructor", "learner")
+#: Exams kept in memory per process (each holds its questions; a 65-question exam is ~60 KB).
+EXAM_CACHE_SIZE = 256
 AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 OUTBOX_KINDS = ("ags_score", "webhook")
 KEY_PREFIX = "qz_"
@@ -274,6 +278,10 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: Called (without arguments) after a commit that added outbox messages.
         self.outbox_listeners: list[Callable[[], None]] = []
+        # Exams never change once stored (their questions are frozen), so every replica may
+        # keep them: autosave and attempt reads then skip the query and the JSON decoding.
+        self._exams: OrderedDict[str, Exam] = OrderedDict()
+        self._exams_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -343,8 +351,19 @@ class Store:
         return exam
 
     def get_exam(self, exam_id: str) -> Exam | None:
+        with self._exams_lock:
+            cached = self._exams.get(exam_id)
+            if cached is not None:
+                self._exams.move_to_end(exam_id)
+                return cached
         with self.session() as session:
-            return session.get(Exam, exam_id)
+            exam = session.get(Exam, exam_id)
+        if exam is not None:
+            with self._exams_lock:
+                self._exams[exam_id] = exam
+                while len(self._exams) > EXAM_CACHE_SIZE:
+                    self._exams.popitem(last=False)
+        return exam
 
     def list_exams(
         self, owner_learner_id: str | None, include_shared: bool, offset: int, limit: int
@@ -399,10 +418,10 @@ class Store:
         acknowledged.
         """
         with self.session() as session:
-            attempt = session.scalar(
-                select(Attempt).where(Attempt.id == attempt_id).with_for_update()
+            status = session.scalar(
+                select(Attempt.status).where(Attempt.id == attempt_id).with_for_update()
             )
-            if attempt is None or attempt.status != "in_progress" or now > accept_until:
+            if status != "in_progress" or now > accept_until:
                 return None
             values = {
                 "attempt_id": attempt_id,
@@ -421,8 +440,10 @@ class Store:
                     "revision": Response.revision + 1,
                 },
             )
-            session.execute(statement)
-            return session.get(Response, (attempt_id, question_id), populate_existing=True)
+            saved = session.scalars(
+                statement.returning(Response), execution_options={"populate_existing": True}
+            ).one()
+            return saved
 
     def finalize_attempt(
         self,
