@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    literal,
     select,
     text,
     update,
@@ -46,6 +48,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 ROLES = ("admin", "instructor", "learner")
 #: Exams kept in memory per process (each holds its questions; a 65-question exam is ~60 KB).
 EXAM_CACHE_SIZE = 256
+#: Attempt headers (the fields that never change after start) kept per process.
+ATTEMPT_HEADER_CACHE_SIZE = 10_000
+#: How long a verified API key is trusted before it is looked up again; a key revoked in the
+#: database stops working within this time.
+PRINCIPAL_CACHE_SECONDS = 30.0
 AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 OUTBOX_KINDS = ("ags_score", "webhook")
 KEY_PREFIX = "qz_"
@@ -240,6 +247,17 @@ class OutboxMessage(Base):
 
 
 @dataclass(frozen=True)
+class AttemptHeader:
+    """The parts of an attempt fixed when it starts, safe to keep in memory."""
+
+    id: str
+    exam_id: str
+    learner_id: str
+    started_at: datetime
+    deadline: datetime
+
+
+@dataclass(frozen=True)
 class Principal:
     key_id: int
     role: str
@@ -281,7 +299,9 @@ class Store:
         # Exams never change once stored (their questions are frozen), so every replica may
         # keep them: autosave and attempt reads then skip the query and the JSON decoding.
         self._exams: OrderedDict[str, Exam] = OrderedDict()
-        self._exams_lock = threading.Lock()
+        self._attempt_headers: OrderedDict[str, AttemptHeader] = OrderedDict()
+        self._principals: dict[str, tuple[Principal, float]] = {}
+        self._memory_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -337,11 +357,22 @@ class Store:
         return key, record
 
     def principal_for(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        with self._memory_lock:
+            cached = self._principals.get(digest)
+            if cached is not None and cached[1] > now:
+                return cached[0]
         with self.session() as session:
-            record = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+            record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
             if record is None or record.revoked_at is not None:
                 return None
-            return Principal(record.id, record.role, record.learner_id)
+            principal = Principal(record.id, record.role, record.learner_id)
+        with self._memory_lock:
+            if len(self._principals) > ATTEMPT_HEADER_CACHE_SIZE:
+                self._principals.clear()
+            self._principals[digest] = (principal, now + PRINCIPAL_CACHE_SECONDS)
+        return principal
 
     # -- exams ------------------------------------------------------------------------------
 
@@ -351,7 +382,7 @@ class Store:
         return exam
 
     def get_exam(self, exam_id: str) -> Exam | None:
-        with self._exams_lock:
+        with self._memory_lock:
             cached = self._exams.get(exam_id)
             if cached is not None:
                 self._exams.move_to_end(exam_id)
@@ -359,7 +390,7 @@ class Store:
         with self.session() as session:
             exam = session.get(Exam, exam_id)
         if exam is not None:
-            with self._exams_lock:
+            with self._memory_lock:
                 self._exams[exam_id] = exam
                 while len(self._exams) > EXAM_CACHE_SIZE:
                     self._exams.popitem(last=False)
@@ -399,6 +430,27 @@ class Store:
             session.add(attempt)
         return attempt
 
+    def attempt_header(self, attempt_id: str) -> AttemptHeader | None:
+        """Exam, learner, start and deadline of an attempt: from memory after the first read."""
+        with self._memory_lock:
+            cached = self._attempt_headers.get(attempt_id)
+            if cached is not None:
+                return cached
+        with self.session() as session:
+            row = session.execute(
+                select(
+                    Attempt.exam_id, Attempt.learner_id, Attempt.started_at, Attempt.deadline
+                ).where(Attempt.id == attempt_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        header = AttemptHeader(attempt_id, *row)
+        with self._memory_lock:
+            self._attempt_headers[attempt_id] = header
+            while len(self._attempt_headers) > ATTEMPT_HEADER_CACHE_SIZE:
+                self._attempt_headers.popitem(last=False)
+        return header
+
     def get_attempt(self, attempt_id: str) -> Attempt | None:
         with self.session() as session:
             return session.get(Attempt, attempt_id)
@@ -413,36 +465,41 @@ class Store:
     ) -> Response | None:
         """Upsert one answer (last write wins); None when the attempt is closed or past time.
 
-        The status and time check and the write happen in one transaction, under a row lock
-        on PostgreSQL, so a concurrent submit cannot grade without an answer that was
-        acknowledged.
+        One statement checks the attempt is open and writes the answer. On PostgreSQL it
+        takes a share lock on the attempt row, which waits for a submit in progress (that
+        holds the row exclusively while grading) and then sees it graded, so a submit never
+        grades without an answer that was acknowledged, while autosaves to one attempt do not
+        queue behind each other. SQLite serialises writers anyway.
         """
+        if now > accept_until:
+            return None
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        open_attempt = (
+            select(
+                Attempt.id,
+                literal(question_id, String()),
+                literal(answer, JSON()),
+                literal(now, UTCDateTime()),
+                literal(1, Integer()),
+            )
+            .where(Attempt.id == attempt_id, Attempt.status == "in_progress")
+            .with_for_update(read=True)
+        )
+        statement = insert(Response).from_select(
+            ["attempt_id", "question_id", "answer", "saved_at", "revision"], open_attempt
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[Response.attempt_id, Response.question_id],
+            set_={
+                "answer": statement.excluded.answer,
+                "saved_at": statement.excluded.saved_at,
+                "revision": Response.revision + 1,
+            },
+        )
         with self.session() as session:
-            status = session.scalar(
-                select(Attempt.status).where(Attempt.id == attempt_id).with_for_update()
-            )
-            if status != "in_progress" or now > accept_until:
-                return None
-            values = {
-                "attempt_id": attempt_id,
-                "question_id": question_id,
-                "answer": answer,
-                "saved_at": now,
-                "revision": 1,
-            }
-            insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(Response).values(**values)
-            statement = statement.on_conflict_do_update(
-                index_elements=[Response.attempt_id, Response.question_id],
-                set_={
-                    "answer": statement.excluded.answer,
-                    "saved_at": statement.excluded.saved_at,
-                    "revision": Response.revision + 1,
-                },
-            )
-            saved = session.scalars(
+            saved: Response | None = session.scalars(
                 statement.returning(Response), execution_options={"populate_existing": True}
-            ).one()
+            ).one_or_none()
             return saved
 
     def finalize_attempt(

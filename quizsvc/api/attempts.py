@@ -350,27 +350,43 @@ class AttemptResponse(MethodView):
     @blp.response(200, AutosaveResultSchema)
     def put(self, body: dict[str, Any], attempt_id: str, question_id: str) -> dict[str, Any]:
         """Autosave one answer; idempotent, last write wins."""
+        # The hot path of a class taking an exam: only the locked upsert touches the
+        # database; the attempt's fixed fields and the frozen exam come from memory.
         state = services()
-        attempt, exam = load_visible_attempt(attempt_id)
+        header = state.store.attempt_header(attempt_id)
+        if header is None or header.learner_id != current_principal().learner_id:
+            raise ApiError(404, f"No attempt with id {attempt_id!r}.")
+        exam = state.store.get_exam(header.exam_id)
+        assert exam is not None  # attempts reference exams by foreign key
         question = next((q for q in exam.questions if q["delivery"]["id"] == question_id), None)
         if question is None:
             raise ApiError(404, f"No question {question_id!r} in this attempt.")
-        timing = timing_of(attempt, exam)
-        if attempt.status != "in_progress":
-            if attempt.finalized_by == "expiry":
-                raise ApiError(409, time_is_up(timing))
-            raise ApiError(409, "This attempt is already submitted; answers can no longer change.")
+        timing = Timing(header.started_at, header.deadline, exam.grace_seconds)
         try:
             answer = check_answer(question, body["answer"], state.settings.max_answer_chars)
         except InvalidAnswer as exc:
+            refuse_if_closed(attempt_id, exam, timing)
             raise ApiError(
                 422, f"Invalid answer: {exc}.", {"json": {"answer": [str(exc)]}}
             ) from exc
         now = state.clock()
-        saved = state.store.save_response(attempt.id, question_id, answer, now, timing.accept_until)
+        saved = state.store.save_response(attempt_id, question_id, answer, now, timing.accept_until)
         if saved is None:
+            refuse_if_closed(attempt_id, exam, timing)
             raise ApiError(409, time_is_up(timing))
         return {**response_view(saved), "seconds_remaining": timing.seconds_remaining(now)}
+
+
+def refuse_if_closed(attempt_id: str, exam: Exam, timing: Timing) -> None:
+    """409 saying why when the attempt no longer takes answers (finalising it if due)."""
+    attempt = services().store.get_attempt(attempt_id)
+    assert attempt is not None
+    attempt = finalize_if_expired(attempt, exam)
+    if attempt.status == "in_progress":
+        return
+    if attempt.finalized_by == "expiry":
+        raise ApiError(409, time_is_up(timing))
+    raise ApiError(409, "This attempt is already submitted; answers can no longer change.")
 
 
 @blp.route("/attempts/<string:attempt_id>/submit")
