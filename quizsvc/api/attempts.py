@@ -35,21 +35,6 @@ from quizsvc.store import Attempt, Exam, Response, new_id
 blp = Blueprint("attempts", __name__, url_prefix="/v1", description="Timed attempts at exams")
 
 
-class SavedResponseSchema(Schema):
-    question_id = fields.String(required=True)
-    answer = fields.Raw(
-        required=True,
-        allow_none=True,
-        metadata={
-            "description": "Option id (multiple choice), list of option ids (multiple response), "
-            "or text (fill-in, free answer); null clears it.",
-            "nullable": True,
-        },
-    )
-    saved_at = fields.DateTime(required=True)
-    revision = fields.Integer(required=True)
-
-
 class AutosaveSchema(Schema):
     answer = fields.Raw(
         required=True,
@@ -60,6 +45,12 @@ class AutosaveSchema(Schema):
             "nullable": True,
         },
     )
+
+
+class SavedResponseSchema(AutosaveSchema):
+    question_id = fields.String(required=True)
+    saved_at = fields.DateTime(required=True)
+    revision = fields.Integer(required=True)
 
 
 class AutosaveResultSchema(SavedResponseSchema):
