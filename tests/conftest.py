@@ -7,14 +7,18 @@ own test suite does.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from quizsvc.bank import Bank, load_bank
 from quizsvc.config import ConfigError, Settings
@@ -218,3 +222,32 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(0.02)
+
+
+# -- real HTTP servers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_in_thread(app: Flask) -> Iterator[str]:
+    """The app on a threaded werkzeug server on a free localhost port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    with serve_in_thread(app) as url:
+        yield url

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from quizsvc.config import PROJECT_ROOT
+from tests.conftest import free_port
 
 DOCKER = PROJECT_ROOT / "docker"
 
@@ -169,12 +170,3 @@ def test_regular_install_serves_and_passes_the_image_healthcheck(tmp_path: Path)
         server.wait(timeout=30)
     stopped = subprocess.run([sys.executable, str(DOCKER / "healthcheck.py")], env=env, check=False)
     assert stopped.returncode == 1
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

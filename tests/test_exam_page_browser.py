@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +13,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 from flask import Flask
-from werkzeug.serving import make_server
 
 from quizsvc.cli import main as cli
 from quizsvc.config import PROJECT_ROOT
+from tests.conftest import serve_in_thread
 from tests.test_lti import Platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.http, pytest.mark.model]
@@ -49,12 +48,8 @@ def app(fast_outbox_app: Flask) -> Flask:
 
 @pytest.fixture
 def tool_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture

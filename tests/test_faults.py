@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ import pytest
 import requests
 
 from quizsvc.store import Store
-from tests.conftest import _truncate_postgres
+from tests.conftest import _truncate_postgres, free_port
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.http, pytest.mark.model]
 
@@ -74,13 +73,6 @@ def postgres_restored(postgres_url: str) -> Iterator[str]:
         except psycopg.OperationalError:
             pg_ctl("start")
             wait_for_postgres(postgres_url)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

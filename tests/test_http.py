@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,22 +14,11 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from flask import Flask
-from werkzeug.serving import make_server
 
 from quizsvc.cli import main as cli
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.http, pytest.mark.model]
-
-
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def cli_key(database_url: str, *args: str) -> dict[str, str]:
@@ -128,13 +114,6 @@ def test_200_concurrent_autosaves_lose_nothing(live_url: str, database_url: str)
         saved = final["responses"][question_id]
         assert saved["revision"] == len(written)
         assert saved["answer"] in written
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_preloaded_multi_worker_gunicorn_server_grades(tmp_path: Path) -> None:

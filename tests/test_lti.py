@@ -25,12 +25,11 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from jwt.algorithms import RSAAlgorithm
-from werkzeug.serving import make_server
 
 from quizsvc.cli import main as cli
 from quizsvc.lms import lti
 from quizsvc.store import AGS_SCORE_SCOPE, Store
-from tests.conftest import FakeClock, wait_until
+from tests.conftest import FakeClock, serve_in_thread, wait_until
 
 pytestmark = [pytest.mark.http, pytest.mark.model]
 
@@ -268,12 +267,8 @@ def app(fast_outbox_app: Flask) -> Flask:
 
 @pytest.fixture
 def tool_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from quizsvc.app import create_app
 from quizsvc.config import Settings
 from quizsvc.embedding import HashingEncoder, SentenceTransformerEncoder
-from tests.conftest import _truncate_postgres
+from tests.conftest import _truncate_postgres, serve_in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.http]
 
@@ -28,17 +27,12 @@ def replicas(
 ) -> Iterator[list[tuple[Flask, str]]]:
     _truncate_postgres(postgres_url)
     settings = Settings.from_env(instance_dir=shared_instance_dir, database_url=postgres_url)
-    started = []
-    for _ in range(2):
-        app = create_app({"SETTINGS": settings, "ENCODER": model})
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        started.append((app, server, thread))
-    yield [(app, f"http://127.0.0.1:{server.server_port}") for app, server, _ in started]
-    for _, server, thread in started:
-        server.shutdown()
-        thread.join(timeout=10)
+    with ExitStack() as servers:
+        started = []
+        for _ in range(2):
+            app = create_app({"SETTINGS": settings, "ENCODER": model})
+            started.append((app, servers.enter_context(serve_in_thread(app))))
+        yield started
 
 
 def count_grading(app: Flask, calls: list[int]) -> None:
