@@ -616,9 +616,7 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query.order_by(Attempt.started_at, Attempt.id)))
 
-    def expired_attempt_ids(
-        self, now: datetime, grace_seconds_max: int | None = None
-    ) -> Sequence[str]:
+    def expired_attempt_ids(self, now: datetime) -> Sequence[str]:
         """In-progress attempts whose deadline has passed (grace is checked by the caller)."""
         with self.session() as session:
             return list(

@@ -54,13 +54,12 @@ class LearnerResults(MethodView):
         if not is_staff(principal) and principal.learner_id != learner_id:
             raise ApiError(404, f"No learner {learner_id!r}.")
         state = services()
-        exams: dict[str, Any] = {}
         history = []
         trends: dict[str, dict[str, Any]] = {}
         for attempt in state.store.list_attempts(learner_id=learner_id):
-            exam = exams.get(attempt.exam_id) or state.store.get_exam(attempt.exam_id)
+            # Exams are frozen and the store keeps them in memory: no per-attempt query.
+            exam = state.store.get_exam(attempt.exam_id)
             assert exam is not None
-            exams[exam.id] = exam
             attempt = finalize_if_expired(attempt, exam)
             result = attempt.result or {}
             history.append(
