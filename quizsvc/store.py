@@ -30,20 +30,21 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
-    literal,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql import Executable
 
 ROLES = ("admin", "instructor", "learner")
 #: Exams kept in memory per process (each holds its questions; a 65-question exam is ~60 KB).
@@ -286,7 +287,59 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+
+@contextmanager
+def unavailable_on_outage() -> Iterator[None]:
+    """Database outages (refused or dropped connections) surface as :class:`StoreUnavailable`."""
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise StoreUnavailable(str(exc.orig)) from exc
+        raise
+
+
+def upsert_open_response_statement(dialect: str) -> Executable:
+    """Insert or overwrite one answer, only while its attempt is in progress.
+
+    Built once per store: the autosave hot path then only binds parameters. On PostgreSQL
+    the select takes a share lock on the attempt row, which waits for a submit in progress
+    (that holds the row exclusively while grading) and then sees it graded, so a submit
+    never grades without an answer that was acknowledged, while autosaves to one attempt do
+    not queue behind each other. SQLite serialises writers anyway.
+    """
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    open_attempt = (
+        select(
+            Attempt.id,
+            bindparam("question_id", type_=String()),
+            bindparam("answer", type_=JSON()),
+            bindparam("saved_at", type_=UTCDateTime()),
+            bindparam("first_revision", 1, type_=Integer()),
+        )
+        .where(Attempt.id == bindparam("attempt_id"), Attempt.status == "in_progress")
+        .with_for_update(read=True)
+    )
+    statement = insert(Response).from_select(
+        ["attempt_id", "question_id", "answer", "saved_at", "revision"], open_attempt
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[Response.attempt_id, Response.question_id],
+        set_={
+            "answer": statement.excluded.answer,
+            "saved_at": statement.excluded.saved_at,
+            "revision": Response.revision + 1,
+        },
+    )
+    return statement.returning(
+        Response.attempt_id,
+        Response.question_id,
+        Response.answer,
+        Response.saved_at,
+        Response.revision,
+    )
 
 
 class Store:
@@ -302,24 +355,30 @@ class Store:
         self._attempt_headers: OrderedDict[str, AttemptHeader] = OrderedDict()
         self._principals: dict[str, tuple[Principal, float]] = {}
         self._memory_lock = threading.Lock()
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._upsert_open_response = upsert_open_response_statement(self.engine.dialect.name)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; database outages surface as :class:`StoreUnavailable`."""
         session = self._sessions()
         try:
-            yield session
-            session.commit()
-        except (OperationalError, DBAPIError) as exc:
-            session.rollback()
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise StoreUnavailable(str(exc.orig)) from exc
-            raise
+            with unavailable_on_outage():
+                yield session
+                session.commit()
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose every statement is its own transaction: for single-statement
+        writes on hot paths, which then cost one round trip instead of BEGIN, the statement
+        and COMMIT."""
+        with unavailable_on_outage(), self._autocommit_engine.connect() as connection:
+            yield connection
 
     def ping(self) -> bool:
         try:
@@ -465,42 +524,30 @@ class Store:
     ) -> Response | None:
         """Upsert one answer (last write wins); None when the attempt is closed or past time.
 
-        One statement checks the attempt is open and writes the answer. On PostgreSQL it
-        takes a share lock on the attempt row, which waits for a submit in progress (that
-        holds the row exclusively while grading) and then sees it graded, so a submit never
-        grades without an answer that was acknowledged, while autosaves to one attempt do not
-        queue behind each other. SQLite serialises writers anyway.
+        One statement, in a transaction of its own, checks the attempt is open and writes the
+        answer (see :func:`upsert_open_response_statement`).
         """
         if now > accept_until:
             return None
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        open_attempt = (
-            select(
-                Attempt.id,
-                literal(question_id, String()),
-                literal(answer, JSON()),
-                literal(now, UTCDateTime()),
-                literal(1, Integer()),
-            )
-            .where(Attempt.id == attempt_id, Attempt.status == "in_progress")
-            .with_for_update(read=True)
-        )
-        statement = insert(Response).from_select(
-            ["attempt_id", "question_id", "answer", "saved_at", "revision"], open_attempt
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[Response.attempt_id, Response.question_id],
-            set_={
-                "answer": statement.excluded.answer,
-                "saved_at": statement.excluded.saved_at,
-                "revision": Response.revision + 1,
-            },
-        )
-        with self.session() as session:
-            saved: Response | None = session.scalars(
-                statement.returning(Response), execution_options={"populate_existing": True}
+        with self.autocommit() as connection:
+            row = connection.execute(
+                self._upsert_open_response,
+                {
+                    "attempt_id": attempt_id,
+                    "question_id": question_id,
+                    "answer": answer,
+                    "saved_at": now,
+                },
             ).one_or_none()
-            return saved
+        if row is None:
+            return None
+        return Response(
+            attempt_id=row.attempt_id,
+            question_id=row.question_id,
+            answer=row.answer,
+            saved_at=row.saved_at,
+            revision=row.revision,
+        )
 
     def finalize_attempt(
         self,
