@@ -33,7 +33,8 @@ from rapidfuzz import fuzz, utils
 from scipy.stats import pearsonr, spearmanr
 
 from quizsvc.config import Settings
-from quizsvc.embedding import CachedEncoder, Encoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder
+from quizsvc.embedding.factory import build_encoder, resolve_backend
 from quizsvc.grading.config import GradingConfig
 from quizsvc.grading.free_answer import (
     AnswerMeasurement,
@@ -278,6 +279,7 @@ def production_grades(rows: Sequence[Row], model: Encoder) -> list[Grade]:
 
 @dataclass(frozen=True)
 class QualityResult:
+    backend: str
     answers: int
     pearson_default: float
     pearson_cv: float
@@ -287,9 +289,13 @@ class QualityResult:
     grading_seconds: float
 
 
-def main() -> QualityResult:
+def main(backend: str | None = None) -> QualityResult:
+    """The benchmark with ``backend`` (default: the configured one, as the service runs)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings.from_env()
+    if backend is not None:
+        settings = replace(settings, encoder_backend=backend)
+    backend = resolve_backend(settings)
     rows = load_rows(settings.require_shared_dir())
     human = np.array([row.score for row in rows])
     folds = np.array([row.fold for row in rows], dtype=np.int64)
@@ -300,10 +306,9 @@ def main() -> QualityResult:
         f"{len(fold_ids)} folds"
     )
 
+    print(f"encoder backend: {backend}")
     started = time.perf_counter()
-    model = SentenceTransformerEncoder(
-        model=settings.model, device=settings.device, batch_size=settings.batch_size
-    )
+    model = build_encoder(settings, prepare=True)
     loaded = time.perf_counter()
     keys, measurements, bank_encoder = measure_rows(rows, model)
     measured = time.perf_counter()
@@ -433,6 +438,7 @@ def main() -> QualityResult:
         f"grid search {searched - baselines_done:.1f}s, total {searched - started:.1f}s"
     )
     return QualityResult(
+        backend=backend,
         answers=len(rows),
         pearson_default=float(pearsonr(production, human)[0]),
         pearson_cv=float(pearsonr(held_out, human)[0]),

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grading_quality import load_rows
 
 from quizsvc.config import Settings
-from quizsvc.embedding import CachedEncoder, Encoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder
+from quizsvc.embedding.factory import build_encoder
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading import Grader
 
@@ -37,6 +38,7 @@ SEED = 20110601
 
 @dataclass(frozen=True)
 class SpeedResult:
+    backend: str
     answers: int
     rounds: int
     encode_seconds: float
@@ -49,14 +51,12 @@ class SpeedResult:
 
 def measure(model: Encoder | None = None) -> SpeedResult:
     """Median times of encoding and of grading the same answers, with ``model`` (default: the
-    configured torch model)."""
+    configured encoder, as the service runs it)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings.from_env()
     rows = random.Random(SEED).sample(load_rows(settings.require_shared_dir()), ANSWERS)
     if model is None:
-        model = SentenceTransformerEncoder(
-            model=settings.model, device=settings.device, batch_size=settings.batch_size
-        )
+        model = build_encoder(settings, prepare=True)
     grader = Grader(model, CachedEncoder(model))
     submission = [
         (
@@ -91,14 +91,21 @@ def measure(model: Encoder | None = None) -> SpeedResult:
     assert len(grades) == ANSWERS
 
     return SpeedResult(
-        ANSWERS, ROUNDS, statistics.median(encode_times), statistics.median(grade_times)
+        str(getattr(model, "backend", type(model).__name__)),
+        ANSWERS,
+        ROUNDS,
+        statistics.median(encode_times),
+        statistics.median(grade_times),
     )
 
 
 def main() -> SpeedResult:
     result = measure()
     encode_time, grade_time, ratio = result.encode_seconds, result.grade_seconds, result.ratio
-    print(f"{ANSWERS} free answers (Mohler 2011 student answers), {ROUNDS} rounds, medians:")
+    print(
+        f"{ANSWERS} free answers (Mohler 2011 student answers), encoder {result.backend}, "
+        f"{ROUNDS} rounds, medians:"
+    )
     print(f"  encode the answers alone:        {encode_time:.3f} s")
     print(f"  grade them in one grade_many:    {grade_time:.3f} s")
     print(f"  ratio: {ratio:.2f}x (target <= {TARGET}x): {'OK' if ratio <= TARGET else 'OVER'}")

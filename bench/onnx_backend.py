@@ -6,8 +6,7 @@ production grader's free-answer scores and verdicts over a seeded sample of 1,00
 answers with each backend, against the scores and verdicts with torch (Pearson r and the
 share of identical verdicts), plus the mean cosine of the answer embeddings.
 
-The export (first use only) writes into the configured instance folder's cache, as the
-service does.
+The export (first use only) writes into the configured model cache, as the service does.
 
 Run: ``.venv/bin/python bench/onnx_backend.py`` (2-3 minutes on 2 CPU cores).
 """
@@ -90,7 +89,7 @@ def measure(
         variant: OnnxEncoder(
             model=settings.model,
             variant=variant,
-            cache_dir=settings.cache_dir,
+            cache_dir=settings.model_cache_dir,
             batch_size=torch_model.batch_size,
         )
         for variant in VARIANTS

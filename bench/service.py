@@ -42,6 +42,7 @@ import psutil
 import requests
 
 from quizsvc.config import Settings
+from quizsvc.embedding.factory import resolve_backend
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CLIENTS = 50
@@ -299,7 +300,7 @@ def measure(
             store.engine.dispose()
         return ServiceReport(
             database=database,
-            backend=settings.encoder_backend,
+            backend=resolve_backend(settings),
             cold_start_s=cold_start,
             health=health_load,
             autosave=autosave_load,

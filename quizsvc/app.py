@@ -97,7 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if migrate:
         upgrade(database_url)
     if encoder is None:
-        encoder = build_encoder(settings)
+        encoder = build_encoder(settings, prepare=True)
     metrics = Metrics()
     encoder = MeteredEncoder(encoder, metrics)
     bank = load_bank(settings.bank_dir)

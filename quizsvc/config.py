@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,13 @@ class Settings:
     device: str = "auto"
     #: Texts per forward pass; 0 picks a default for the device.
     batch_size: int = 0
-    #: "torch" (sentence-transformers), "onnx-fp32" or "onnx-int8" (ONNX Runtime, exported
-    #: locally from the same weights into the instance cache on first use).
-    encoder_backend: str = "torch"
+    #: "auto" (ONNX Runtime int8 on a CPU, sentence-transformers on a GPU), "torch"
+    #: (sentence-transformers), "onnx-fp32" or "onnx-int8" (ONNX Runtime, exported locally from
+    #: the same weights into the model cache).
+    encoder_backend: str = "auto"
+    #: Files derived from the model (the ONNX exports), shared by every instance folder on the
+    #: machine: $XDG_CACHE_HOME/quizsvc, else ~/.cache/quizsvc.
+    model_cache_dir: Path = field(default_factory=lambda: default_model_cache_dir())
     #: SQLAlchemy URL; empty means a SQLite file in the instance folder.
     database_url: str = ""
     #: Requests per API key (flask-limiter notation).
@@ -75,11 +79,12 @@ class Settings:
         """Defaults, then ``QUIZSVC_<FIELD>`` variables, then explicit overrides."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(ENV_PREFIX + field.name.upper())
+        for setting in fields(cls):
+            raw = env.get(ENV_PREFIX + setting.name.upper())
             if raw is None or raw == "":
                 continue
-            values[field.name] = _parse(field.name, field.type, raw)
+            values[setting.name] = _parse(setting.name, setting.type, raw)
+        values.setdefault("model_cache_dir", default_model_cache_dir(env))
         settings = cls(**values)
         return replace(settings, **overrides) if overrides else settings
 
@@ -91,6 +96,11 @@ class Settings:
                 f"{ENV_PREFIX}SHARED_DIR to the folder holding seeds/, benchmarks/ and standards/"
             )
         return self.shared_dir
+
+
+def default_model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "quizsvc"
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

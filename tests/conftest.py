@@ -22,7 +22,8 @@ from werkzeug.serving import make_server
 
 from quizsvc.bank import Bank, load_bank
 from quizsvc.config import ConfigError, Settings
-from quizsvc.embedding import CachedEncoder, HashingEncoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder, HashingEncoder, SentenceTransformerEncoder
+from quizsvc.embedding.factory import build_encoder
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +54,20 @@ def bank(settings: Settings) -> Bank:
 
 
 @pytest.fixture(scope="session")
-def model() -> SentenceTransformerEncoder:
-    """The real all-MiniLM-L6-v2, loaded once per test session."""
+def model(settings: Settings) -> Encoder:
+    """The real all-MiniLM-L6-v2 behind the configured backend, as the service runs it (on a
+    CPU by default: ONNX Runtime, int8), loaded once per test session."""
+    return build_encoder(settings, prepare=True)
+
+
+@pytest.fixture(scope="session")
+def torch_model() -> SentenceTransformerEncoder:
+    """The real all-MiniLM-L6-v2 in sentence-transformers (the GPU backend)."""
     return SentenceTransformerEncoder(device="cpu")
 
 
 @pytest.fixture(scope="session")
-def bank_encoder(
-    model: SentenceTransformerEncoder, tmp_path_factory: pytest.TempPathFactory
-) -> CachedEncoder:
+def bank_encoder(model: Encoder, tmp_path_factory: pytest.TempPathFactory) -> CachedEncoder:
     """The real model behind an embedding cache in a per-session temporary file."""
     return CachedEncoder(model, tmp_path_factory.mktemp("cache") / "embeddings.sqlite3")
 

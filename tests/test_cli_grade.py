@@ -11,13 +11,11 @@ from click.testing import CliRunner
 
 from quizsvc.bank import Bank
 from quizsvc.cli import main
-from quizsvc.embedding import CachedEncoder, SentenceTransformerEncoder
+from quizsvc.embedding import CachedEncoder, Encoder
 
 
 @pytest.fixture
-def runner(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model: SentenceTransformerEncoder
-) -> CliRunner:
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model: Encoder) -> CliRunner:
     """The CLI with the session's model (not loaded again) and a throwaway instance dir."""
     monkeypatch.setenv("QUIZSVC_INSTANCE_DIR", str(tmp_path / "instance"))
     # The package attribute "grade" is the click command; the module is in sys.modules.

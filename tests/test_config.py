@@ -13,6 +13,18 @@ def test_defaults_point_inside_the_project_and_beside_it() -> None:
     assert settings.shared_dir == PROJECT_ROOT.parent / "shared"
     assert settings.device == "auto"
     assert settings.cache_dir == settings.instance_dir / "cache"
+    assert settings.encoder_backend == "auto"
+
+
+def test_model_cache_is_per_machine_and_follows_xdg(tmp_path: Path) -> None:
+    home = Settings.from_env({})
+    assert home.model_cache_dir == Path("~/.cache/quizsvc").expanduser()
+    xdg = Settings.from_env({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert xdg.model_cache_dir == tmp_path / "xdg" / "quizsvc"
+    explicit = Settings.from_env(
+        {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "QUIZSVC_MODEL_CACHE_DIR": str(tmp_path / "m")}
+    )
+    assert explicit.model_cache_dir == tmp_path / "m"
 
 
 def test_environment_variables_override_defaults(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from quizsvc.embedding import (
     CachedEncoder,
+    Encoder,
     HashingEncoder,
     ModelLoadError,
     SentenceTransformerEncoder,
@@ -95,21 +96,23 @@ def test_model_setting_must_be_a_local_directory(tmp_path: Path) -> None:
 
 @pytest.mark.model
 def test_local_model_directory_loads_and_is_fingerprinted_by_its_weights(
-    tmp_path: Path, model: SentenceTransformerEncoder
+    tmp_path: Path, torch_model: SentenceTransformerEncoder
 ) -> None:
     copy = tmp_path / "model"
     shutil.copytree(sentence_module.bundled_model_path(), copy)
     encoder = SentenceTransformerEncoder(model=str(copy), device="cpu")
-    assert encoder.fingerprint == model.fingerprint == sentence_module.BUNDLED_MODEL_SHA256
+    assert encoder.fingerprint == torch_model.fingerprint == sentence_module.BUNDLED_MODEL_SHA256
     with (copy / "model.safetensors").open("ab") as weights:
         weights.write(b"\0")
-    assert sentence_module.resolve_model(str(copy))[1] != model.fingerprint
+    assert sentence_module.resolve_model(str(copy))[1] != torch_model.fingerprint
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("backend", ["model", "torch_model"])
 def test_real_model_gives_unit_vectors_that_rank_meaning(
-    model: SentenceTransformerEncoder,
+    backend: str, request: pytest.FixtureRequest
 ) -> None:
+    model: Encoder = request.getfixturevalue(backend)
     vectors = model.encode(
         [
             "Dropout randomly removes neurons during training to prevent overfitting.",

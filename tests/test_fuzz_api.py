@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from quizsvc.api.spec import SPEC_PATH
 from quizsvc.config import Settings
-from quizsvc.embedding import SentenceTransformerEncoder
+from quizsvc.embedding import Encoder
 from tests.conftest import _truncate_postgres as truncate_postgres
 
 pytestmark = pytest.mark.model
@@ -130,7 +130,7 @@ def seeded(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     shared_instance_dir: Path,
-    model: SentenceTransformerEncoder,
+    model: Encoder,
 ) -> Iterator[Seeded]:
     """An app with data, on SQLite and on PostgreSQL (which refuses more text than SQLite)."""
     from quizsvc.app import create_app

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from quizsvc.bank import Bank
-from quizsvc.embedding import CachedEncoder, Encoder, SentenceTransformerEncoder, Vectors
+from quizsvc.embedding import CachedEncoder, Encoder, Vectors
 from quizsvc.embedding.cache import text_hash
 from quizsvc.exams.model import Option, QuestionKey, QuestionType
 from quizsvc.grading import (
@@ -105,9 +105,11 @@ LEARNING_RATE = card(
 )
 
 
-@pytest.fixture(scope="module")
-def grader(model: SentenceTransformerEncoder, bank_encoder: CachedEncoder) -> Grader:
-    return Grader(model, bank_encoder, glossaries={"ml": ML_GLOSSARY})
+@pytest.fixture(scope="module", params=["model", "torch_model"], ids=["default", "torch"])
+def grader(request: pytest.FixtureRequest) -> Grader:
+    """The grader over each backend: the default (ONNX int8 on a CPU) and torch (on a GPU)."""
+    encoder: Encoder = request.getfixturevalue(request.param)
+    return Grader(encoder, CachedEncoder(encoder), glossaries={"ml": ML_GLOSSARY})
 
 
 def grade_pair(grader: Grader, key: QuestionKey, right: str, swapped: str) -> tuple[Grade, Grade]:
@@ -320,9 +322,7 @@ def test_evidence_lists_similarities_and_matches(grader: Grader) -> None:
     assert grade.to_dict()["evidence"] == evidence
 
 
-def test_ad_hoc_grading_without_a_card(
-    model: SentenceTransformerEncoder, bank_encoder: CachedEncoder
-) -> None:
+def test_ad_hoc_grading_without_a_card(model: Encoder, bank_encoder: CachedEncoder) -> None:
     reference = "The harmonic mean of precision and recall."
     right = grade_free_answer(
         "harmonic mean of precision and recall",
@@ -343,7 +343,7 @@ def test_ad_hoc_grading_without_a_card(
 
 
 def test_card_override_can_relax_the_all_key_points_rule(
-    model: SentenceTransformerEncoder, bank_encoder: CachedEncoder
+    model: Encoder, bank_encoder: CachedEncoder
 ) -> None:
     answer = "Bagging trains several models in parallel on bootstrap samples."
     relaxed = Grader(
@@ -382,7 +382,7 @@ class CountingEncoder:
 
 
 def test_a_submission_is_encoded_in_one_call_with_bank_text_from_the_cache(
-    model: SentenceTransformerEncoder, tmp_path: Path
+    model: Encoder, tmp_path: Path
 ) -> None:
     learner = CountingEncoder(model)
     bank_model = CountingEncoder(model)
@@ -442,7 +442,7 @@ def test_a_submission_is_encoded_in_one_call_with_bank_text_from_the_cache(
     assert not learner_hashes & on_disk, "learner answers never enter the embedding cache"
 
 
-def test_screened_answers_cost_no_model_call(model: SentenceTransformerEncoder) -> None:
+def test_screened_answers_cost_no_model_call(model: Encoder) -> None:
     learner = CountingEncoder(model)
     bank_model = CountingEncoder(model)
     grader = Grader(learner, CachedEncoder(bank_model))
@@ -456,9 +456,7 @@ def test_screened_answers_cost_no_model_call(model: SentenceTransformerEncoder) 
 
 
 @pytest.fixture(scope="module")
-def bank_grades(
-    bank: Bank, model: SentenceTransformerEncoder, bank_encoder: CachedEncoder
-) -> dict[str, list[Grade]]:
+def bank_grades(bank: Bank, model: Encoder, bank_encoder: CachedEncoder) -> dict[str, list[Grade]]:
     grader = Grader.for_bank(bank, model, bank_encoder)
     keys = [question_key_for_card(item) for item in bank]
     return {

@@ -116,12 +116,19 @@ def test_200_concurrent_autosaves_lose_nothing(live_url: str, database_url: str)
         assert saved["answer"] in written
 
 
-def test_preloaded_multi_worker_gunicorn_server_grades(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "expected"), [("", "onnx-int8"), ("torch", "torch")], ids=["default", "torch"]
+)
+def test_preloaded_multi_worker_gunicorn_server_grades(
+    tmp_path: Path, backend: str, expected: str
+) -> None:
     port = free_port()
     env = {
         **os.environ,
         "QUIZSVC_INSTANCE_DIR": str(tmp_path),
         "QUIZSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}",
+        "QUIZSVC_ENCODER_BACKEND": backend,
+        "QUIZSVC_DEVICE": "cpu",
         "HF_HUB_OFFLINE": "1",
     }
     quizsvc = [sys.executable, "-m", "quizsvc"]
@@ -152,6 +159,7 @@ def test_preloaded_multi_worker_gunicorn_server_grades(tmp_path: Path) -> None:
                 time.sleep(0.5)
         else:
             pytest.fail("server did not become ready in 120 s")
+        assert requests.get(f"{base}/v1/ready", timeout=5).json()["encoder"] == expected
 
         results = []
         for round_number in range(3):

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from quizsvc.config import Settings
-from quizsvc.embedding import SentenceTransformerEncoder
+from quizsvc.embedding import Encoder
 from quizsvc.logs import JsonFormatter, RequestIdFilter, configure_logging
 from quizsvc.observability import Metrics, metrics_of
 from tests.conftest import FakeClock
@@ -30,9 +30,7 @@ EXAM_ROUTE = "/v1/exams/<string:exam_id>"
 
 
 @pytest.fixture
-def make_app(
-    tmp_path: Path, shared_instance_dir: Path, model: SentenceTransformerEncoder
-) -> Callable[..., Flask]:
+def make_app(tmp_path: Path, shared_instance_dir: Path, model: Encoder) -> Callable[..., Flask]:
     def make(**overrides: Any) -> Flask:
         from quizsvc.app import create_app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 
 from quizsvc.bank import Bank
 from quizsvc.config import ConfigError, Settings
-from quizsvc.embedding import Encoder, ModelLoadError, SentenceTransformerEncoder
-from quizsvc.embedding.factory import build_encoder
+from quizsvc.embedding import Encoder, ModelLoadError
+from quizsvc.embedding.factory import build_encoder, resolve_backend
 from quizsvc.embedding.onnx import OnnxEncoder, OnnxVariant
+from quizsvc.embedding.sentence import bundled_model_path
 
 pytestmark = pytest.mark.model
 
@@ -20,10 +22,13 @@ AGREEMENT = 0.99
 
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One export per session (fp32, then int8 from it), shared by every test here."""
+    """One export per session into an empty folder (fp32, then int8 from it), made by
+    ``prepare`` in a child process as a server does, and shared by every test here."""
     cache = tmp_path_factory.mktemp("onnx-cache")
-    for variant in ("fp32", "int8"):
-        OnnxEncoder(variant=variant, cache_dir=cache).warm_up()
+    int8 = OnnxEncoder(variant="int8", cache_dir=cache)
+    assert int8.prepare() == int8.onnx_path
+    assert int8.onnx_path.is_file()
+    assert OnnxEncoder(variant="fp32", cache_dir=cache).onnx_path.is_file()
     return cache
 
 
@@ -36,8 +41,8 @@ def bank_texts(bank: Bank) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def torch_vectors(model: SentenceTransformerEncoder, bank_texts: list[str]) -> np.ndarray:
-    return model.encode(bank_texts)
+def torch_vectors(torch_model: Encoder, bank_texts: list[str]) -> np.ndarray:
+    return torch_model.encode(bank_texts)
 
 
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
@@ -69,14 +74,14 @@ def test_onnx_int8_keeps_torch_nearest_neighbours(
 
 
 def test_fingerprints_differ_per_backend_and_name_the_weights(
-    onnx_cache: Path, model: SentenceTransformerEncoder
+    onnx_cache: Path, torch_model: Encoder
 ) -> None:
     fp32 = OnnxEncoder(variant="fp32", cache_dir=onnx_cache)
     int8 = OnnxEncoder(variant="int8", cache_dir=onnx_cache)
-    fingerprints = {fp32.fingerprint, int8.fingerprint, model.fingerprint}
+    fingerprints = {fp32.fingerprint, int8.fingerprint, torch_model.fingerprint}
     assert len(fingerprints) == 3
-    assert model.fingerprint in fp32.fingerprint
-    assert model.fingerprint in int8.fingerprint
+    assert torch_model.fingerprint in fp32.fingerprint
+    assert torch_model.fingerprint in int8.fingerprint
     assert isinstance(fp32, Encoder)
 
 
@@ -90,8 +95,20 @@ def test_empty_input_gives_no_rows(onnx_cache: Path) -> None:
 def test_export_is_reused_not_repeated(onnx_cache: Path) -> None:
     encoder = OnnxEncoder(variant="int8", cache_dir=onnx_cache)
     before = encoder.onnx_path.stat().st_mtime_ns
+    encoder.prepare()
     encoder.encode(["a text"])
     assert encoder.onnx_path.stat().st_mtime_ns == before
+
+
+def test_a_failed_export_in_the_child_is_a_clear_error_here(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(bundled_model_path(), model_dir)
+    (model_dir / "model.safetensors").write_bytes(b"not a safetensors file")
+    encoder = OnnxEncoder(model=str(model_dir), variant="int8", cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelLoadError, match="could not export fp32 ONNX"):
+        encoder.prepare()
+    assert not encoder.onnx_path.exists()
+    assert list((tmp_path / "cache" / "onnx").glob("*.onnx")) == []
 
 
 def test_unknown_variant_is_refused() -> None:
@@ -99,14 +116,31 @@ def test_unknown_variant_is_refused() -> None:
         OnnxEncoder(variant="int4", cache_dir=Path("unused"))  # type: ignore[arg-type]
 
 
-def test_factory_builds_the_configured_backend(tmp_path: Path, onnx_cache: Path) -> None:
-    settings = Settings(instance_dir=tmp_path, encoder_backend="onnx-fp32")
+def test_factory_builds_the_configured_backend(tmp_path: Path) -> None:
+    settings = Settings(model_cache_dir=tmp_path, encoder_backend="onnx-fp32")
     encoder = build_encoder(settings)
     assert isinstance(encoder, OnnxEncoder)
     assert encoder.variant == "fp32"
-    assert encoder.cache_dir == settings.cache_dir
+    assert encoder.cache_dir == tmp_path
+    assert not encoder.onnx_path.exists(), "without prepare, the export waits for a first encode"
     with pytest.raises(ConfigError, match="QUIZSVC_ENCODER_BACKEND"):
-        build_encoder(Settings(instance_dir=tmp_path, encoder_backend="tensorflow"))
+        build_encoder(Settings(encoder_backend="tensorflow"))
+
+
+def test_auto_backend_is_int8_onnx_on_a_cpu_and_torch_on_a_gpu() -> None:
+    auto = Settings(encoder_backend="auto")
+    assert Settings().encoder_backend == "auto"
+    assert resolve_backend(auto, cuda_available=lambda: False) == "onnx-int8"
+    assert resolve_backend(auto, cuda_available=lambda: True) == "torch"
+    forced = Settings(encoder_backend="onnx-fp32")
+    assert resolve_backend(forced, cuda_available=lambda: True) == "onnx-fp32"
+
+
+def test_default_encoder_here_is_int8_onnx_in_the_model_cache(tmp_path: Path) -> None:
+    encoder = build_encoder(Settings(model_cache_dir=tmp_path, device="cpu"))
+    assert isinstance(encoder, OnnxEncoder)
+    assert (encoder.variant, encoder.backend, encoder.device) == ("int8", "onnx-int8", "cpu")
+    assert encoder.onnx_path.is_relative_to(tmp_path)
 
 
 def test_backend_is_read_from_the_environment() -> None:

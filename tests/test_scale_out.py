@@ -15,7 +15,7 @@ from flask import Flask
 
 from quizsvc.app import create_app
 from quizsvc.config import Settings
-from quizsvc.embedding import HashingEncoder, SentenceTransformerEncoder
+from quizsvc.embedding import Encoder, HashingEncoder
 from tests.conftest import _truncate_postgres, serve_in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.http]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.http]
 
 @pytest.fixture
 def replicas(
-    postgres_url: str, shared_instance_dir: Path, model: SentenceTransformerEncoder
+    postgres_url: str, shared_instance_dir: Path, model: Encoder
 ) -> Iterator[list[tuple[Flask, str]]]:
     _truncate_postgres(postgres_url)
     settings = Settings.from_env(instance_dir=shared_instance_dir, database_url=postgres_url)

@@ -23,6 +23,7 @@ class ReadySchema(Schema):
     ready = fields.Boolean(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
     device = fields.String(required=True)
+    encoder = fields.String(required=True, metadata={"description": "Encoder backend"})
     cards = fields.Integer(required=True)
 
 
@@ -53,6 +54,7 @@ class Ready(MethodView):
             "ready": ready,
             "checks": checks,
             "device": str(getattr(state.encoder, "device", "cpu")),
+            "encoder": str(getattr(state.encoder, "backend", "custom")),
             "cards": len(state.bank),
         }
         return body, 200 if ready else 503

@@ -9,6 +9,7 @@ from quizsvc.cli.bank import bank
 from quizsvc.cli.exam import exam
 from quizsvc.cli.grade import grade
 from quizsvc.cli.lti import lti, outbox
+from quizsvc.cli.model import model
 from quizsvc.cli.service import attempts, db, keys, openapi, serve
 
 
@@ -28,3 +29,4 @@ main.add_command(exam)
 main.add_command(grade)
 main.add_command(lti)
 main.add_command(outbox)
+main.add_command(model)

@@ -19,6 +19,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class HashingEncoder:
+    backend = "hashing"
+
     def __init__(self, dimension: int = 384) -> None:
         self._dimension = dimension
         self.calls = 0

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import multiprocessing
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +32,8 @@ from numpy.typing import NDArray
 
 from quizsvc.embedding.base import Vectors, normalize_rows
 from quizsvc.embedding.sentence import ModelLoadError, resolve_model
+
+log = logging.getLogger(__name__)
 
 OnnxVariant = Literal["fp32", "int8"]
 VARIANTS: tuple[OnnxVariant, ...] = ("fp32", "int8")
@@ -59,6 +65,10 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 def _export_fp32(model_dir: Path, destination: Path) -> None:
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    # A server's log is no terminal: no progress bar while the weights load.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, transformer: Any) -> None:
@@ -96,6 +106,22 @@ def _export_fp32(model_dir: Path, destination: Path) -> None:
 
 
 def _quantize_int8(source: Path, destination: Path) -> None:
+    class DropPreprocessingAdvice(logging.Filter):
+        # The quantizer suggests shape inference "before quantization" on every call; the
+        # exported graph needs none, and the advice would read as a problem in a server log.
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "pre-processing before quantization" not in record.getMessage()
+
+    advice_filter = DropPreprocessingAdvice()
+    root = logging.getLogger()
+    root.addFilter(advice_filter)
+    try:
+        _quantize(source, destination)
+    finally:
+        root.removeFilter(advice_filter)
+
+
+def _quantize(source: Path, destination: Path) -> None:
     from onnxruntime.quantization import (  # type: ignore[import-untyped]
         QuantType,
         quantize_dynamic,
@@ -153,8 +179,11 @@ class OnnxEncoder:
 
     The ONNX session is created lazily in the process that encodes first: like torch's,
     onnxruntime's thread pools do not survive a fork, and a pre-forking server builds the
-    encoder in its master. The export also happens then, under a file lock.
+    encoder in its master. A missing export is made then, under a file lock, unless
+    :meth:`prepare` made it earlier.
     """
+
+    device = "cpu"
 
     def __init__(
         self,
@@ -181,6 +210,10 @@ class OnnxEncoder:
         self._tokenizer: Any = None
         self._owner_pid = 0
         self._loading = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        return f"onnx-{self.variant}"
 
     @property
     def fingerprint(self) -> str:
@@ -220,6 +253,26 @@ class OnnxEncoder:
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._owner_pid = os.getpid()
+
+    def prepare(self) -> Path:
+        """Export now if the file is missing, in a child process, and return its path.
+
+        The export traces the model with torch; doing it in a fresh interpreter keeps torch's
+        thread pools and the traced model out of this process, which may be a server's master
+        about to fork.
+        """
+        path = self.onnx_path
+        if path.is_file():
+            return path
+        log.info("exporting the %s ONNX model to %s (once per machine)", self.variant, path)
+        began = time.perf_counter()
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+            child.submit(
+                ensure_exported, self.model_path, self._weights_sha256, self.cache_dir, self.variant
+            ).result()
+        log.info("exported the %s ONNX model in %.1f s", self.variant, time.perf_counter() - began)
+        return path
 
     def warm_up(self) -> None:
         """Export if needed and open the session now, rather than on the first request."""

@@ -106,6 +106,8 @@ class SentenceTransformerEncoder:
     a fork).
     """
 
+    backend = "torch"
+
     def __init__(
         self,
         model: str = "",
