@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from quizsvc.bank import Bank
+from quizsvc.cli import main
 from quizsvc.config import ConfigError, Settings
 from quizsvc.embedding import Encoder, ModelLoadError
 from quizsvc.embedding.factory import build_encoder, resolve_backend
@@ -146,3 +148,20 @@ def test_default_encoder_here_is_int8_onnx_in_the_model_cache(tmp_path: Path) ->
 def test_backend_is_read_from_the_environment() -> None:
     settings = Settings.from_env({"QUIZSVC_ENCODER_BACKEND": "onnx-int8"})
     assert settings.encoder_backend == "onnx-int8"
+
+
+def test_model_prepare_command_reports_the_ready_backend(onnx_cache: Path) -> None:
+    env = {"QUIZSVC_MODEL_CACHE_DIR": str(onnx_cache), "QUIZSVC_ENCODER_BACKEND": "onnx-int8"}
+    result = CliRunner().invoke(main, ["model", "prepare"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("onnx-int8: ready in ")
+    assert "384-dimensional vectors" in result.output
+    assert str(OnnxEncoder(variant="int8", cache_dir=onnx_cache).onnx_path) in result.output
+
+
+def test_model_prepare_command_names_a_bad_backend() -> None:
+    result = CliRunner().invoke(
+        main, ["model", "prepare"], env={"QUIZSVC_ENCODER_BACKEND": "tensorflow"}
+    )
+    assert result.exit_code == 1
+    assert "QUIZSVC_ENCODER_BACKEND='tensorflow' is not one of" in result.output
