@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from quizsvc.store import StoreUnavailable
@@ -78,6 +78,7 @@ def register_error_handlers(app: Flask) -> None:
             503, "The database is temporarily unavailable; retry shortly. Nothing was lost."
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        g.retry_after = RETRY_AFTER_SECONDS  # the rate limiter would overwrite the header
         return response
 
     @app.errorhandler(Exception)
