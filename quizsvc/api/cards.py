@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from quizsvc.api.auth import authenticated, current_principal, is_staff
 from quizsvc.api.errors import ApiError
+from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.bank import Card
 from quizsvc.bank.loader import normalize_text
@@ -52,22 +53,17 @@ class CardSchema(Schema):
     source_note = fields.String(allow_none=True)
 
 
-class CardQuerySchema(Schema):
+class CardQuerySchema(PageQuerySchema):
     deck = fields.String(metadata={"description": "Only this deck."})
     topic = fields.String(metadata={"description": "Only this topic."})
     q = fields.String(
         validate=validate.Length(max=200),
         metadata={"description": "Words that must all appear in the prompt or answer."},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-class CardPageSchema(Schema):
+class CardPageSchema(PageSchema):
     items = fields.List(fields.Nested(CardSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    page_size = fields.Integer(required=True)
 
 
 def card_view(card: Card, staff: bool) -> dict[str, Any]:
@@ -122,14 +118,9 @@ class Cards(MethodView):
                     for word in words
                 )
             ]
-        page, size = query["page"], query["page_size"]
-        chosen = cards[(page - 1) * size : page * size]
-        return {
-            "items": [card_view(card, staff) for card in chosen],
-            "total": len(cards),
-            "page": page,
-            "page_size": size,
-        }
+        start = offset_of(query)
+        chosen = cards[start : start + query["page_size"]]
+        return page_of([card_view(card, staff) for card in chosen], len(cards), query)
 
 
 @blp.route("/cards/<string:card_id>")

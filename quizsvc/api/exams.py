@@ -14,6 +14,7 @@ from marshmallow.exceptions import ValidationError
 
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.errors import ApiError
+from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.exams import Blueprint as ExamBlueprint
 from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
@@ -128,11 +129,6 @@ class ExamQuerySchema(Schema):
     include = fields.String(validate=validate.OneOf(["key"]))
 
 
-class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-
-
 class ExamSummarySchema(Schema):
     id = fields.String(required=True)
     title = fields.String(required=True)
@@ -143,11 +139,8 @@ class ExamSummarySchema(Schema):
     created_at = fields.DateTime(required=True)
 
 
-class ExamPageSchema(Schema):
+class ExamPageSchema(PageSchema):
     items = fields.List(fields.Nested(ExamSummarySchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    page_size = fields.Integer(required=True)
 
 
 class ExamResultRowSchema(Schema):
@@ -295,15 +288,14 @@ class Exams(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Exams you can take or manage, newest first."""
         principal = current_principal()
-        page, size = query["page"], query["page_size"]
         exams, total = services().store.list_exams(
             owner_learner_id=None if is_staff(principal) else principal.learner_id,
             include_shared=True,
-            offset=(page - 1) * size,
-            limit=size,
+            offset=offset_of(query),
+            limit=query["page_size"],
         )
-        return {
-            "items": [
+        return page_of(
+            [
                 {
                     "id": exam.id,
                     "title": exam.title,
@@ -315,10 +307,9 @@ class Exams(MethodView):
                 }
                 for exam in exams
             ],
-            "total": total,
-            "page": page,
-            "page_size": size,
-        }
+            total,
+            query,
+        )
 
 
 @blp.route("/exams/<string:exam_id>")
