@@ -17,10 +17,47 @@ from quizsvc.exams import (
     build_exam,
     check_blueprint,
 )
-from quizsvc.exams.builder import DIFFICULTIES
+from quizsvc.exams.builder import DIFFICULTIES, Exam
 from quizsvc.lms.exports import EXPORT_FORMATS, export_exam
 
 _COUNT = click.IntRange(min=0)
+
+
+def build_from_options(
+    deck: str | None,
+    topics: str | None,
+    mc: int,
+    mr: int,
+    fill: int,
+    free: int,
+    reverse: int,
+    difficulty: str | None,
+    distractors: int,
+    seed: int | None,
+) -> Exam:
+    """The exam the blueprint options of ``exam build`` and ``exam export`` describe."""
+    try:
+        blueprint = Blueprint(
+            counts={
+                QuestionType.MULTIPLE_CHOICE: mc,
+                QuestionType.MULTIPLE_RESPONSE: mr,
+                QuestionType.FILL_IN: fill,
+                QuestionType.FREE_ANSWER: free,
+            },
+            reverse=reverse,
+            deck=deck,
+            topics=tuple(topic.strip() for topic in (topics or "").split(",") if topic.strip()),
+            difficulty=difficulty,
+            seed=seed,
+            distractors=distractors,
+        )
+        settings = settings_from_env()
+        loaded = configured_bank(settings)
+        # Checked before the model loads, so a typo fails in a moment.
+        check_blueprint(loaded.cards, blueprint)
+        return build_exam(loaded.cards, blueprint, configured_encoder(settings))
+    except (BlueprintError, InsufficientQuestionsError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -73,28 +110,18 @@ def exam_build(
 
     Example: quizsvc exam build --topics metrics,xgboost --mc 10 --fill 5 --free 5 --seed 7
     """
-    try:
-        blueprint = Blueprint(
-            counts={
-                QuestionType.MULTIPLE_CHOICE: mc,
-                QuestionType.MULTIPLE_RESPONSE: mr,
-                QuestionType.FILL_IN: fill,
-                QuestionType.FREE_ANSWER: free,
-            },
-            reverse=reverse,
-            deck=deck,
-            topics=tuple(topic.strip() for topic in (topics or "").split(",") if topic.strip()),
-            difficulty=difficulty,
-            seed=seed,
-            distractors=distractors,
-        )
-        settings = settings_from_env()
-        loaded = configured_bank(settings)
-        # Checked before the model loads, so a typo fails in a moment.
-        check_blueprint(loaded.cards, blueprint)
-        built = build_exam(loaded.cards, blueprint, configured_encoder(settings))
-    except (BlueprintError, InsufficientQuestionsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    built = build_from_options(
+        deck=deck,
+        topics=topics,
+        mc=mc,
+        mr=mr,
+        fill=fill,
+        free=free,
+        reverse=reverse,
+        difficulty=difficulty,
+        distractors=distractors,
+        seed=seed,
+    )
     document = built.key_dict() if key else built.delivery_dict()
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -121,30 +148,7 @@ def exam_export(
 
     Example: quizsvc exam export --format qti --mc 10 --free 5 --seed 7 --output exam.zip
     """
-    options = blueprint_options
-    try:
-        blueprint = Blueprint(
-            counts={
-                QuestionType.MULTIPLE_CHOICE: options["mc"],
-                QuestionType.MULTIPLE_RESPONSE: options["mr"],
-                QuestionType.FILL_IN: options["fill"],
-                QuestionType.FREE_ANSWER: options["free"],
-            },
-            reverse=options["reverse"],
-            deck=options["deck"],
-            topics=tuple(
-                topic.strip() for topic in (options["topics"] or "").split(",") if topic.strip()
-            ),
-            difficulty=options["difficulty"],
-            seed=options["seed"],
-            distractors=options["distractors"],
-        )
-        settings = settings_from_env()
-        loaded = configured_bank(settings)
-        check_blueprint(loaded.cards, blueprint)
-        built = build_exam(loaded.cards, blueprint, configured_encoder(settings))
-    except (BlueprintError, InsufficientQuestionsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    built = build_from_options(**blueprint_options)
     keys = [question.key for question in built.questions]
     data = export_exam(format_name, title, keys)
     if output is None:
