@@ -433,6 +433,52 @@ class Store:
             self._principals[digest] = (principal, now + PRINCIPAL_CACHE_SECONDS)
         return principal
 
+    def get_key(self, key_id: int) -> ApiKey | None:
+        with self.session() as session:
+            return session.get(ApiKey, key_id)
+
+    def list_keys(
+        self,
+        role: str | None,
+        learner_id: str | None,
+        include_revoked: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[ApiKey], int]:
+        query = select(ApiKey)
+        if role is not None:
+            query = query.where(ApiKey.role == role)
+        if learner_id is not None:
+            query = query.where(ApiKey.learner_id == learner_id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(ApiKey.id).offset(offset).limit(limit))
+            return list(rows), total
+
+    def count_active_keys(self, role: str) -> int:
+        with self.session() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(ApiKey)
+                .where(ApiKey.role == role, ApiKey.revoked_at.is_(None))
+            )
+            return int(count or 0)
+
+    def revoke_key(self, key_id: int, now: datetime) -> ApiKey | None:
+        """Mark the key revoked (once); this process forgets it at once, others within
+        :data:`PRINCIPAL_CACHE_SECONDS`."""
+        with self.session() as session:
+            record = session.get(ApiKey, key_id)
+            if record is None:
+                return None
+            if record.revoked_at is None:
+                record.revoked_at = now
+        with self._memory_lock:
+            self._principals.pop(record.key_hash, None)
+        return record
+
     # -- exams ------------------------------------------------------------------------------
 
     def add_exam(self, exam: Exam) -> Exam:

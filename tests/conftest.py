@@ -157,7 +157,7 @@ def clock() -> FakeClock:
 def app(
     database_url: str,
     shared_instance_dir: Path,
-    model: SentenceTransformerEncoder,
+    model: Encoder,
     clock: FakeClock,
 ) -> Flask:
     from quizsvc.app import create_app
@@ -191,7 +191,7 @@ def make_key(app: Flask) -> Callable[..., dict[str, str]]:
 def fast_outbox_app(
     database_url: str,
     shared_instance_dir: Path,
-    model: SentenceTransformerEncoder,
+    model: Encoder,
     clock: FakeClock,
 ) -> Iterator[Flask]:
     """The app with an outbox worker that polls every 50 ms, stopped after the test."""

@@ -14,6 +14,7 @@ def blueprints() -> list[Blueprint]:
         exports,
         grading,
         health,
+        keys,
         learners,
         lti,
         webhooks,
@@ -27,6 +28,7 @@ def blueprints() -> list[Blueprint]:
         attempts.blp,
         learners.blp,
         grading.blp,
+        keys.blp,
         lti.blp,
         webhooks.blp,
     ]

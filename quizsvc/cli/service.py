@@ -101,6 +101,33 @@ def keys_create(role: str, learner_id: str | None, label: str | None) -> None:
     click.echo(f"role={record.role} learner={record.learner_id or '-'} (shown once)", err=True)
 
 
+@keys.command("list")
+@click.option("--role", type=click.Choice(ROLES), help="Only this role.")
+@click.option("--all", "include_revoked", is_flag=True, help="Revoked keys too.")
+def keys_list(role: str | None, include_revoked: bool) -> None:
+    """Print the keys (id, prefix, role, learner, label, created, revoked); never a secret."""
+    store = Store(settings_from_env().resolved_database_url)
+    records, _ = store.list_keys(role, None, include_revoked, offset=0, limit=1_000_000)
+    for record in records:
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
+        click.echo(
+            f"{record.id}\t{record.prefix}\t{record.role}\t{record.learner_id or '-'}\t"
+            f"{record.label or '-'}\t{record.created_at.isoformat()}\trevoked={revoked}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    """Revoke the key with this id (from 'keys list'); running servers refuse it within 30 s."""
+    from datetime import UTC, datetime
+
+    record = Store(settings_from_env().resolved_database_url).revoke_key(key_id, datetime.now(UTC))
+    if record is None:
+        raise click.ClickException(f"no API key with id {key_id}")
+    click.echo(f"revoked key {record.id} ({record.prefix}..., role {record.role})")
+
+
 @click.group()
 def attempts() -> None:
     """Timed attempts."""
