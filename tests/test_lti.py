@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -23,10 +24,14 @@ import pytest
 import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask
+from flask import Flask, Response
 from jwt.algorithms import RSAAlgorithm
 
+from quizsvc.api.lti import SESSION_COOKIE, set_cookie
+from quizsvc.app import create_app
 from quizsvc.cli import main as cli
+from quizsvc.config import Settings
+from quizsvc.embedding import HashingEncoder
 from quizsvc.lms import lti
 from quizsvc.store import AGS_SCORE_SCOPE, Store
 from tests.conftest import FakeClock, serve_in_thread, wait_until
@@ -674,3 +679,30 @@ def test_deep_linking_returns_a_signed_resource_link_with_a_line_item(
     )
     assert bad.status_code == 400
     assert store.list_attempts() == []
+
+
+@pytest.mark.parametrize("insecure", [False, True], ids=["https", "local-http"])
+def test_lti_cookies_survive_third_party_cookie_blocking_in_an_lms_iframe(
+    tmp_path: Path, insecure: bool
+) -> None:
+    settings = Settings.from_env(
+        instance_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        insecure_cookies=insecure,
+    )
+    app = create_app({"SETTINGS": settings, "ENCODER": HashingEncoder()})
+    response = Response()
+    with app.test_request_context():
+        set_cookie(response, SESSION_COOKIE, "signed", 600, "/lti")
+    attributes = {
+        part.strip().split("=")[0]: part for part in response.headers["Set-Cookie"].split(";")
+    }
+    assert "HttpOnly" in attributes
+    if insecure:  # plain http on 127.0.0.1: no Secure, so no SameSite=None and no partition
+        assert attributes["SameSite"].strip() == "SameSite=Lax"
+        assert "Secure" not in attributes
+        assert "Partitioned" not in attributes
+    else:
+        assert attributes["SameSite"].strip() == "SameSite=None"
+        assert "Secure" in attributes
+        assert "Partitioned" in attributes

@@ -176,6 +176,9 @@ def set_cookie(response: BaseResponse, name: str, value: str, max_age: int, path
         secure=not insecure,
         # An LMS embeds the tool in an iframe and POSTs the launch cross-site: SameSite=None.
         samesite="Lax" if insecure else "None",
+        # Partitioned (CHIPS): browsers that block third-party cookies still keep one set in
+        # the LMS's iframe, for that LMS only, which is all a launch and its exam page need.
+        partitioned=not insecure,
     )
 
 
