@@ -287,6 +287,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    # No pre-ping: it would cost every request (autosave above all) an extra round trip. A
+    # connection found dead invalidates the whole pool instead; that request answers 503 with
+    # Retry-After and the next reconnects. Recycling keeps idle connections younger than
+    # typical server and proxy idle timeouts.
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
