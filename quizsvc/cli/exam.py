@@ -92,36 +92,13 @@ def exam() -> None:
     help="Rebuilds the same exam; without it a random seed is drawn and printed in the JSON.",
 )
 @click.option("--key", is_flag=True, help="Print the answer key with each question (for review).")
-def exam_build(
-    deck: str | None,
-    topics: str | None,
-    mc: int,
-    mr: int,
-    fill: int,
-    free: int,
-    reverse: int,
-    difficulty: str | None,
-    distractors: int,
-    seed: int | None,
-    key: bool,
-) -> None:
+def exam_build(key: bool, **blueprint_options: Any) -> None:
     """Build an exam from the configured bank and print it as JSON: the learner's view, or
     with --key each question with its answer key.
 
     Example: quizsvc exam build --topics metrics,xgboost --mc 10 --fill 5 --free 5 --seed 7
     """
-    built = build_from_options(
-        deck=deck,
-        topics=topics,
-        mc=mc,
-        mr=mr,
-        fill=fill,
-        free=free,
-        reverse=reverse,
-        difficulty=difficulty,
-        distractors=distractors,
-        seed=seed,
-    )
+    built = build_from_options(**blueprint_options)
     document = built.key_dict() if key else built.delivery_dict()
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
