@@ -26,6 +26,10 @@ blp = Blueprint(
 )
 
 
+#: Key ids are PostgreSQL ``integer``s: a larger id in a path is a 404, not a database error.
+MAX_KEY_ID = 2**31 - 1
+
+
 class KeyCreateSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     learner_id = fields.String(
@@ -122,7 +126,7 @@ class Keys(MethodView):
         return page_of([key_view(record) for record in records], total, query)
 
 
-@blp.route("/keys/<int:key_id>")
+@blp.route(f"/keys/<int(min=1, max={MAX_KEY_ID}):key_id>")
 class KeyById(MethodView):
     @roles_required("admin")
     @blp.response(200, KeySchema)
