@@ -127,3 +127,14 @@ def test_finalize_expired_grades_attempts_whose_time_is_over(env: dict[str, str]
     running = store.get_attempt("running")
     assert running is not None
     assert running.status == "in_progress"
+
+
+def test_serve_explains_a_model_it_cannot_load_instead_of_a_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["serve"], env={**env, "QUIZSVC_MODEL": str(tmp_path / "no-such-model")}
+    )
+    assert result.exit_code == 1
+    assert "is not a local model directory" in result.output
+    assert "Traceback" not in result.output

@@ -165,3 +165,11 @@ def test_model_prepare_command_names_a_bad_backend() -> None:
     )
     assert result.exit_code == 1
     assert "QUIZSVC_ENCODER_BACKEND='tensorflow' is not one of" in result.output
+
+
+def test_an_unwritable_model_cache_names_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    encoder = OnnxEncoder(variant="int8", cache_dir=blocker / "cache")
+    with pytest.raises(ModelLoadError, match="QUIZSVC_MODEL_CACHE_DIR to a writable folder"):
+        encoder.prepare()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from quizsvc.bank import BankError
 from quizsvc.cli.common import settings_from_env
+from quizsvc.config import ConfigError
+from quizsvc.embedding import ModelLoadError
 from quizsvc.store import ROLES, Store
 
 
@@ -56,7 +59,10 @@ def serve(host: str, port: int, workers: int) -> None:
     from quizsvc.app import create_app
     from quizsvc.server import serve as run_server
 
-    app = create_app({"SETTINGS": settings})
+    try:
+        app = create_app({"SETTINGS": settings})
+    except (ConfigError, ModelLoadError, BankError) as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"quizsvc: serving on http://{host}:{port}/v1 with {workers} worker(s)")
     run_server(app, host, port, workers)
 

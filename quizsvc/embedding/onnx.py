@@ -143,6 +143,19 @@ def ensure_exported(
     destination = onnx_file(cache_dir, weights_sha256, variant)
     if destination.is_file():
         return destination
+    try:
+        return _export_under_lock(model_dir, weights_sha256, cache_dir, variant, destination)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot write the {variant} ONNX export to {destination.parent}: {exc}; set "
+            "QUIZSVC_MODEL_CACHE_DIR to a writable folder, or run 'quizsvc model prepare' "
+            "where it is writable"
+        ) from exc
+
+
+def _export_under_lock(
+    model_dir: Path, weights_sha256: str, cache_dir: Path, variant: OnnxVariant, destination: Path
+) -> Path:
     with _exclusive(destination.with_suffix(".lock")):
         if destination.is_file():
             return destination
