@@ -176,6 +176,8 @@ def seeded(
             "question_id": attempt.get_json()["questions"][0]["id"],
             "card_id": card_id,
             "learner_id": "fuzzer",
+            # A key nobody uses, so that a fuzzed delete (revoke) costs no role its access.
+            "key_id": str(store.create_key("instructor", label="fuzz target")[1].id),
         },
         graded_attempt_id=graded["id"],
     )
