@@ -132,8 +132,11 @@ def test_finalize_expired_grades_attempts_whose_time_is_over(env: dict[str, str]
 def test_serve_explains_a_model_it_cannot_load_instead_of_a_traceback(
     env: dict[str, str], tmp_path: Path
 ) -> None:
+    # One worker: with more, serve switches this process's metrics to multiprocess mode.
     result = CliRunner().invoke(
-        main, ["serve"], env={**env, "QUIZSVC_MODEL": str(tmp_path / "no-such-model")}
+        main,
+        ["serve", "--workers", "1"],
+        env={**env, "QUIZSVC_MODEL": str(tmp_path / "no-such-model")},
     )
     assert result.exit_code == 1
     assert "is not a local model directory" in result.output
