@@ -24,6 +24,7 @@ from quizsvc.bank import Bank, load_bank
 from quizsvc.config import ConfigError, Settings
 from quizsvc.embedding import CachedEncoder, Encoder, HashingEncoder, SentenceTransformerEncoder
 from quizsvc.embedding.factory import build_encoder
+from tests.lti_platform import Platform
 
 
 @pytest.fixture(scope="session")
@@ -257,3 +258,12 @@ def serve_in_thread(app: Flask) -> Iterator[str]:
 def live_url(app: Flask) -> Iterator[str]:
     with serve_in_thread(app) as url:
         yield url
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    """A test LMS (LTI 1.3 platform) over real HTTP, with its own signing key."""
+    found = Platform()
+    found.start()
+    yield found
+    found.stop()

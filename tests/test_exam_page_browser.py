@@ -16,8 +16,7 @@ from flask import Flask
 
 from quizsvc.cli import main as cli
 from quizsvc.config import PROJECT_ROOT
-from tests.conftest import serve_in_thread
-from tests.test_lti import Platform
+from tests.lti_platform import Platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.http, pytest.mark.model]
 
@@ -47,20 +46,6 @@ def app(fast_outbox_app: Flask) -> Flask:
 
 
 @pytest.fixture
-def tool_url(app: Flask) -> Iterator[str]:
-    with serve_in_thread(app) as url:
-        yield url
-
-
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    found = Platform()
-    found.start()
-    yield found
-    found.stop()
-
-
-@pytest.fixture
 def browser_page() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
@@ -79,7 +64,7 @@ def browser_page() -> Iterator[Any]:
 
 def test_exam_page_countdown_autosave_reload_submit_and_review(
     browser_page: Any,
-    tool_url: str,
+    live_url: str,
     platform: Platform,
     database_url: str,
     make_key: Callable[..., Headers],
@@ -90,14 +75,14 @@ def test_exam_page_countdown_autosave_reload_submit_and_review(
     admin, staff = make_key("admin"), make_key("instructor")
     assert (
         requests.post(
-            f"{tool_url}/v1/lti/registrations", json=platform.registration(), headers=admin
+            f"{live_url}/v1/lti/registrations", json=platform.registration(), headers=admin
         ).status_code
         == 201
     )
-    platform.tool_launch_url = f"{tool_url}/lti/launch"
-    platform.tool_jwks_url = f"{tool_url}/lti/jwks"
+    platform.tool_launch_url = f"{live_url}/lti/launch"
+    platform.tool_jwks_url = f"{live_url}/lti/jwks"
     exam = requests.post(
-        f"{tool_url}/v1/exams",
+        f"{live_url}/v1/exams",
         json={
             "title": "Browser drill",
             "counts": {
@@ -114,7 +99,7 @@ def test_exam_page_countdown_autosave_reload_submit_and_review(
     keys = {key["question_id"]: key for key in exam["key"]}
     platform.custom = {"exam_id": exam["id"]}
 
-    login = f"{tool_url}/lti/login?" + urllib.parse.urlencode(
+    login = f"{live_url}/lti/login?" + urllib.parse.urlencode(
         {
             "iss": platform.issuer,
             "login_hint": platform.user,

@@ -9,13 +9,8 @@ from __future__ import annotations
 import html
 import json
 import re
-import secrets
-import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +18,7 @@ import jwt
 import pytest
 import requests
 from click.testing import CliRunner
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response
-from jwt.algorithms import RSAAlgorithm
 
 from quizsvc.api.lti import SESSION_COOKIE, set_cookie
 from quizsvc.app import create_app
@@ -33,247 +26,18 @@ from quizsvc.cli import main as cli
 from quizsvc.config import Settings
 from quizsvc.embedding import HashingEncoder
 from quizsvc.lms import lti
-from quizsvc.store import AGS_SCORE_SCOPE, Store
-from tests.conftest import FakeClock, serve_in_thread, wait_until
+from quizsvc.store import Store
+from tests.conftest import FakeClock, wait_until
+from tests.lti_platform import INSTRUCTOR_ROLE, LEARNER_ROLE, Platform, new_rsa_key
 
 pytestmark = [pytest.mark.http, pytest.mark.model]
 
 Headers = dict[str, str]
-LEARNER_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
-INSTRUCTOR_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
-LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
-
-
-def new_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@dataclass
-class Platform:
-    """A minimal LTI 1.3 platform: OIDC auth endpoint, JWKS, token endpoint, AGS scores."""
-
-    client_id: str = "quizsvc-tool"
-    deployment_id: str = "deployment-1"
-    key: rsa.RSAPrivateKey = field(default_factory=new_rsa_key)
-    kid: str = field(default_factory=lambda: secrets.token_hex(8))
-    #: Set by the test: the tool's launch URL and JWKS (to check client assertions).
-    tool_launch_url: str = ""
-    tool_jwks_url: str = ""
-    #: Shapes the next id_tokens: claims are updated with this, None values removed.
-    overrides: dict[str, Any] = field(default_factory=dict)
-    sign_with: rsa.RSAPrivateKey | None = None
-    message_type: str = lti.RESOURCE_LINK_REQUEST
-    roles: list[str] = field(default_factory=lambda: [LEARNER_ROLE])
-    custom: dict[str, Any] = field(default_factory=dict)
-    user: str = "lms-user-42"
-    scores_status: int = 200
-    token_requests: list[dict[str, Any]] = field(default_factory=list)
-    scores: list[dict[str, Any]] = field(default_factory=list)
-    deep_link_returns: list[str] = field(default_factory=list)
-    tokens: set[str] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
-
-    def start(self) -> None:
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urllib.parse.urlsplit(self.path)
-                if url.path == "/jwks":
-                    public = json.loads(RSAAlgorithm.to_jwk(platform.key.public_key()))
-                    self.reply(200, {"keys": [{**public, "kid": platform.kid, "alg": "RS256"}]})
-                elif url.path == "/auth":
-                    self.reply_html(platform.authorize(dict(urllib.parse.parse_qsl(url.query))))
-                else:
-                    self.reply(404, {})
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                path = urllib.parse.urlsplit(self.path).path
-                if path == "/token":
-                    form = dict(urllib.parse.parse_qsl(body.decode()))
-                    status, reply = platform.token(form)
-                    self.reply(status, reply)
-                elif path.endswith("/lineitem/scores"):
-                    status = platform.score(
-                        path, dict(self.headers.items()), body.decode("utf-8", "replace")
-                    )
-                    self.reply(status, {})
-                elif path == "/deep-link-return":
-                    form = dict(urllib.parse.parse_qsl(body.decode()))
-                    platform.deep_link_returns.append(form.get("JWT", ""))
-                    self.reply_html("<p>Linked.</p>")
-                else:
-                    self.reply(404, {})
-
-            def reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def reply_html(self, text: str) -> None:
-                data = text.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        # One issuer per platform, so registrations never collide between tests.
-        self.issuer = f"{self.url}/platform-{secrets.token_hex(4)}"
-        self.lineitem = f"{self.url}/courses/7/lineitems/3/lineitem?type=quiz"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-    def registration(self) -> dict[str, Any]:
-        return {
-            "issuer": self.issuer,
-            "client_id": self.client_id,
-            "deployment_ids": [self.deployment_id],
-            "auth_login_url": f"{self.url}/auth",
-            "auth_token_url": f"{self.url}/token",
-            "jwks_url": f"{self.url}/jwks",
-        }
-
-    def claims(self, nonce: str) -> dict[str, Any]:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.client_id,
-            "azp": self.client_id,
-            "sub": self.user,
-            "iat": now,
-            "exp": now + 300,
-            "nonce": nonce,
-            "name": "Ada <b>Lovelace</b>",
-            lti.VERSION_CLAIM: "1.3.0",
-            lti.MESSAGE_TYPE_CLAIM: self.message_type,
-            lti.DEPLOYMENT_ID_CLAIM: self.deployment_id,
-            lti.ROLES_CLAIM: self.roles,
-            lti.CONTEXT_CLAIM: {"id": "course-7", "title": "ML <Modeling>"},
-            lti.CUSTOM_CLAIM: self.custom,
-        }
-        if self.message_type == lti.RESOURCE_LINK_REQUEST:
-            claims[lti.TARGET_LINK_URI_CLAIM] = self.tool_launch_url
-            claims[lti.RESOURCE_LINK_CLAIM] = {"id": "resource-link-1"}
-            claims[lti.AGS_CLAIM] = {
-                "scope": [LINEITEM_SCOPE, AGS_SCORE_SCOPE],
-                "lineitem": self.lineitem,
-            }
-        else:
-            claims[lti.DL_SETTINGS_CLAIM] = {
-                "deep_link_return_url": f"{self.url}/deep-link-return",
-                "accept_types": ["ltiResourceLink"],
-                "data": "opaque-platform-data",
-            }
-        claims.update(self.overrides)
-        return {name: value for name, value in claims.items() if value is not None}
-
-    def id_token(self, nonce: str) -> str:
-        return jwt.encode(
-            self.claims(nonce),
-            self.sign_with or self.key,
-            algorithm="RS256",
-            headers={"kid": self.kid},
-        )
-
-    def authorize(self, query: dict[str, str]) -> str:
-        """The OIDC authorization endpoint: answers with an auto-posting launch form."""
-        expected = {
-            "scope": "openid",
-            "response_type": "id_token",
-            "response_mode": "form_post",
-            "prompt": "none",
-            "client_id": self.client_id,
-            "redirect_uri": self.tool_launch_url,
-            "login_hint": self.user,
-        }
-        for name, value in expected.items():
-            if query.get(name) != value:
-                self.problems.append(f"auth request {name}={query.get(name)!r}")
-        fields = {"id_token": self.id_token(query.get("nonce", "")), "state": query["state"]}
-        inputs = "".join(
-            f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
-            for name, value in fields.items()
-        )
-        return (
-            f'<form id="launch" method="post" action="{html.escape(query["redirect_uri"])}">'
-            f"{inputs}</form><script>document.getElementById('launch').submit();</script>"
-        )
-
-    def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """Client-credentials grant with a JWT assertion checked against the tool's JWKS."""
-        self.token_requests.append(form)
-        try:
-            assert form["grant_type"] == "client_credentials"
-            assert form["client_assertion_type"] == (
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-            )
-            assert AGS_SCORE_SCOPE in form["scope"].split()
-            signing_key = jwt.PyJWKClient(self.tool_jwks_url).get_signing_key_from_jwt(
-                form["client_assertion"]
-            )
-            claims = jwt.decode(
-                form["client_assertion"],
-                signing_key.key,
-                algorithms=["RS256"],
-                audience=f"{self.url}/token",
-                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
-            )
-            assert claims["iss"] == claims["sub"] == self.client_id
-        except (AssertionError, KeyError, jwt.PyJWTError) as exc:
-            self.problems.append(f"token request refused: {exc!r}")
-            return 400, {"error": "invalid_client"}
-        token = secrets.token_urlsafe(16)
-        self.tokens.add(token)
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
-
-    def score(self, path: str, headers: dict[str, str], body: str) -> int:
-        if self.scores_status != 200:
-            return self.scores_status
-        expected_path = urllib.parse.urlsplit(self.lineitem).path + "/scores"
-        authorization = headers.get("Authorization", "")
-        if (
-            path != expected_path
-            or authorization.removeprefix("Bearer ") not in self.tokens
-            or headers.get("Content-Type") != "application/vnd.ims.lis.v1.score+json"
-        ):
-            self.problems.append(f"score refused: {path} {headers}")
-            return 401
-        self.scores.append(json.loads(body))
-        return 200
-
-
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    found = Platform()
-    found.start()
-    yield found
-    found.stop()
 
 
 @pytest.fixture
 def app(fast_outbox_app: Flask) -> Flask:
     return fast_outbox_app
-
-
-@pytest.fixture
-def tool_url(app: Flask) -> Iterator[str]:
-    with serve_in_thread(app) as url:
-        yield url
 
 
 @pytest.fixture
@@ -285,7 +49,7 @@ def store(app: Flask) -> Store:
 @pytest.fixture
 def registered(
     platform: Platform,
-    tool_url: str,
+    live_url: str,
     database_url: str,
     make_key: Callable[..., Headers],
 ) -> Platform:
@@ -295,20 +59,20 @@ def registered(
     )
     assert rotated.exit_code == 0, rotated.output
     reply = requests.post(
-        f"{tool_url}/v1/lti/registrations", json=platform.registration(), headers=make_key("admin")
+        f"{live_url}/v1/lti/registrations", json=platform.registration(), headers=make_key("admin")
     )
     assert reply.status_code == 201, reply.text
     tool = reply.json()
     assert tool["issuer"] == platform.issuer
-    platform.tool_launch_url = f"{tool_url}/lti/launch"
-    platform.tool_jwks_url = f"{tool_url}/lti/jwks"
+    platform.tool_launch_url = f"{live_url}/lti/launch"
+    platform.tool_jwks_url = f"{live_url}/lti/jwks"
     return platform
 
 
 @pytest.fixture
-def exam(tool_url: str, make_key: Callable[..., Headers]) -> dict[str, Any]:
+def exam(live_url: str, make_key: Callable[..., Headers]) -> dict[str, Any]:
     reply = requests.post(
-        f"{tool_url}/v1/exams",
+        f"{live_url}/v1/exams",
         json={
             "title": "LTI <drill>",
             "counts": {"multiple_choice": 2, "fill_in": 1},
@@ -329,10 +93,10 @@ def form_fields(page: str) -> dict[str, str]:
     }
 
 
-def login(browser: requests.Session, tool_url: str, platform: Platform) -> dict[str, str]:
+def login(browser: requests.Session, live_url: str, platform: Platform) -> dict[str, str]:
     """Login initiation at the tool, then the platform's auth endpoint: the launch form."""
     initiation = browser.post(
-        f"{tool_url}/lti/login",
+        f"{live_url}/lti/login",
         data={
             "iss": platform.issuer,
             "login_hint": platform.user,
@@ -363,8 +127,8 @@ def page_data(page: str) -> dict[str, Any]:
     return data
 
 
-def exam_keys(tool_url: str, exam_id: str, staff: Headers) -> dict[str, dict[str, Any]]:
-    reply = requests.get(f"{tool_url}/v1/exams/{exam_id}?include=key", headers=staff)
+def exam_keys(live_url: str, exam_id: str, staff: Headers) -> dict[str, dict[str, Any]]:
+    reply = requests.get(f"{live_url}/v1/exams/{exam_id}?include=key", headers=staff)
     return {key["question_id"]: key for key in reply.json()["key"]}
 
 
@@ -376,7 +140,7 @@ def correct(key: dict[str, Any]) -> Any:
 
 def test_full_launch_attempt_submit_and_score_passback(
     registered: Platform,
-    tool_url: str,
+    live_url: str,
     exam: dict[str, Any],
     store: Store,
     clock: FakeClock,
@@ -386,10 +150,10 @@ def test_full_launch_attempt_submit_and_score_passback(
     platform.custom = {"exam_id": exam["id"]}
     browser = requests.Session()
 
-    launched = post_launch(browser, platform, login(browser, tool_url, platform))
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
     assert launched.status_code == 303, launched.text
     assert not any(c.name.startswith("quizsvc_lti_state_") for c in browser.cookies)
-    page = browser.get(tool_url + launched.headers["Location"])
+    page = browser.get(live_url + launched.headers["Location"])
     assert page.status_code == 200
     assert "LTI &lt;drill&gt;" in page.text
     assert "<drill>" not in page.text
@@ -400,24 +164,24 @@ def test_full_launch_attempt_submit_and_score_passback(
     assert data["seconds_remaining"] == 600
 
     # A second launch of the same link resumes the attempt in progress.
-    again = post_launch(browser, platform, login(browser, tool_url, platform))
+    again = post_launch(browser, platform, login(browser, live_url, platform))
     assert again.headers["Location"] == launched.headers["Location"]
 
     staff = make_key("instructor")
-    keys = exam_keys(tool_url, exam["id"], staff)
+    keys = exam_keys(live_url, exam["id"], staff)
     csrf = {"X-CSRF-Token": data["csrf"]}
     for question_id, key in keys.items():
         saved = browser.put(
-            tool_url + data["save_url"] + question_id, json={"answer": correct(key)}, headers=csrf
+            live_url + data["save_url"] + question_id, json={"answer": correct(key)}, headers=csrf
         )
         assert saved.status_code == 200, saved.text
-    unsigned = browser.post(tool_url + data["submit_url"])
+    unsigned = browser.post(live_url + data["submit_url"])
     assert unsigned.status_code == 403
-    assert requests.post(tool_url + data["submit_url"], headers=csrf).status_code == 401
+    assert requests.post(live_url + data["submit_url"], headers=csrf).status_code == 401
 
-    submitted = browser.post(tool_url + data["submit_url"], headers=csrf)
+    submitted = browser.post(live_url + data["submit_url"], headers=csrf)
     assert submitted.status_code == 200, submitted.text
-    review = browser.get(tool_url + submitted.json()["review_url"])
+    review = browser.get(live_url + submitted.json()["review_url"])
     assert "Score 3.00 / 3" in review.text
 
     wait_until(lambda: platform.scores, what="the AGS score at the platform")
@@ -430,9 +194,9 @@ def test_full_launch_attempt_submit_and_score_passback(
     assert score["gradingProgress"] == "FullyGraded"
     assert len(platform.token_requests) == 1
 
-    view = requests.get(f"{tool_url}/v1/attempts/{attempt.id}", headers=staff).json()
+    view = requests.get(f"{live_url}/v1/attempts/{attempt.id}", headers=staff).json()
     wait_until(lambda: store.count_pending_messages() == 0)
-    view = requests.get(f"{tool_url}/v1/attempts/{attempt.id}", headers=staff).json()
+    view = requests.get(f"{live_url}/v1/attempts/{attempt.id}", headers=staff).json()
     assert view["passback"]["status"] == "delivered"
     assert view["passback"]["attempts"] == 1
 
@@ -445,7 +209,7 @@ def test_full_launch_attempt_submit_and_score_passback(
 
 def test_score_is_retried_while_the_platform_is_down(
     registered: Platform,
-    tool_url: str,
+    live_url: str,
     exam: dict[str, Any],
     store: Store,
     clock: FakeClock,
@@ -455,15 +219,15 @@ def test_score_is_retried_while_the_platform_is_down(
     platform.custom = {"exam_id": exam["id"]}
     platform.scores_status = 503
     browser = requests.Session()
-    launched = post_launch(browser, platform, login(browser, tool_url, platform))
-    data = page_data(browser.get(tool_url + launched.headers["Location"]).text)
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
+    data = page_data(browser.get(live_url + launched.headers["Location"]).text)
     # Nothing answered: the attempt runs out of time and is graded on the next access.
     clock.advance(600 + exam["grace_seconds"] + 1)
-    review = browser.get(tool_url + data["page_url"])
+    review = browser.get(live_url + data["page_url"])
     assert "Finalized by expiry" in review.text
 
     staff = make_key("instructor")
-    url = f"{tool_url}/v1/attempts/{data['attempt_id']}"
+    url = f"{live_url}/v1/attempts/{data['attempt_id']}"
 
     def passback() -> dict[str, Any]:
         found: dict[str, Any] = requests.get(url, headers=staff).json()["passback"]
@@ -509,7 +273,7 @@ REJECTIONS = [
 
 
 def test_bad_id_tokens_are_rejected_and_create_no_attempt(
-    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+    registered: Platform, live_url: str, exam: dict[str, Any], store: Store
 ) -> None:
     platform = registered
     platform.custom = {"exam_id": exam["id"]}
@@ -520,7 +284,7 @@ def test_bad_id_tokens_are_rejected_and_create_no_attempt(
         # ``None`` removes a claim; the nonce stays the login's own unless overridden.
         platform.overrides = dict(overrides)
         browser = requests.Session()
-        reply = post_launch(browser, platform, login(browser, tool_url, platform))
+        reply = post_launch(browser, platform, login(browser, live_url, platform))
         assert reply.status_code == status, (name, reply.text)
         body = reply.json()
         assert body["code"] == status
@@ -530,17 +294,17 @@ def test_bad_id_tokens_are_rejected_and_create_no_attempt(
     platform.overrides = {}
     platform.sign_with = None
     browser = requests.Session()
-    assert post_launch(browser, platform, login(browser, tool_url, platform)).status_code == 303
+    assert post_launch(browser, platform, login(browser, live_url, platform)).status_code == 303
     assert len(store.list_attempts()) == 1
 
 
 def test_reused_nonce_and_state_bound_to_the_browser(
-    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+    registered: Platform, live_url: str, exam: dict[str, Any], store: Store
 ) -> None:
     platform = registered
     platform.custom = {"exam_id": exam["id"]}
     browser = requests.Session()
-    fields = login(browser, tool_url, platform)
+    fields = login(browser, live_url, platform)
 
     stranger = requests.Session()
     foreign = post_launch(stranger, platform, fields)
@@ -556,7 +320,7 @@ def test_reused_nonce_and_state_bound_to_the_browser(
     assert replay.status_code == 401
     assert "already used" in replay.json()["message"]
     # The old id_token with a fresh login's state: its nonce is not this login's.
-    fresh = login(browser, tool_url, platform)
+    fresh = login(browser, live_url, platform)
     mixed = post_launch(
         browser, platform, {"id_token": fields["id_token"], "state": fresh["state"]}
     )
@@ -565,28 +329,28 @@ def test_reused_nonce_and_state_bound_to_the_browser(
     assert len(store.list_attempts()) == 1
 
 
-def test_login_initiation_errors(registered: Platform, tool_url: str) -> None:
+def test_login_initiation_errors(registered: Platform, live_url: str) -> None:
     platform = registered
-    missing = requests.post(f"{tool_url}/lti/login", data={"iss": platform.issuer})
+    missing = requests.post(f"{live_url}/lti/login", data={"iss": platform.issuer})
     assert missing.status_code == 400
     assert "login_hint" in missing.json()["message"]
     unknown = requests.get(
-        f"{tool_url}/lti/login",
+        f"{live_url}/lti/login",
         params={"iss": "https://unknown.example", "login_hint": "x", "target_link_uri": "y"},
     )
     assert unknown.status_code == 400
     assert "registered" in unknown.json()["message"]
-    no_launch = requests.post(f"{tool_url}/lti/launch", data={"state": "x"})
+    no_launch = requests.post(f"{live_url}/lti/launch", data={"state": "x"})
     assert no_launch.status_code == 400
 
 
 def test_tool_jwks_publishes_public_keys_only_and_rotation_keeps_the_old_one(
-    tool_url: str, database_url: str, store: Store
+    live_url: str, database_url: str, store: Store
 ) -> None:
     env = {"QUIZSVC_DATABASE_URL": database_url}
     first = CliRunner().invoke(cli, ["lti", "keys", "rotate"], env=env).stdout.strip()
     second = CliRunner().invoke(cli, ["lti", "keys", "rotate"], env=env).stdout.strip()
-    published = requests.get(f"{tool_url}/lti/jwks").json()["keys"]
+    published = requests.get(f"{live_url}/lti/jwks").json()["keys"]
     kids = [key["kid"] for key in published]
     assert first in kids
     assert second in kids
@@ -600,7 +364,7 @@ def test_tool_jwks_publishes_public_keys_only_and_rotation_keeps_the_old_one(
 
 
 def test_registration_by_cli_and_admin_only_api(
-    tool_url: str, database_url: str, make_key: Callable[..., Headers], platform: Platform
+    live_url: str, database_url: str, make_key: Callable[..., Headers], platform: Platform
 ) -> None:
     args = [
         "lti",
@@ -623,14 +387,14 @@ def test_registration_by_cli_and_admin_only_api(
     env = {"QUIZSVC_DATABASE_URL": database_url}
     assert CliRunner().invoke(cli, args, env=env).exit_code == 0
     assert CliRunner().invoke(cli, args, env=env).exit_code != 0
-    listed = requests.get(f"{tool_url}/v1/lti/registrations", headers=make_key("admin")).json()
+    listed = requests.get(f"{live_url}/v1/lti/registrations", headers=make_key("admin")).json()
     (found,) = [r for r in listed["items"] if r["client_id"] == "cli-client"]
     assert found["deployment_ids"] == ["d1", "d2"]
-    assert listed["tool"]["jwks_url"] == f"{tool_url}/lti/jwks"
-    forbidden = requests.get(f"{tool_url}/v1/lti/registrations", headers=make_key("instructor"))
+    assert listed["tool"]["jwks_url"] == f"{live_url}/lti/jwks"
+    forbidden = requests.get(f"{live_url}/v1/lti/registrations", headers=make_key("instructor"))
     assert forbidden.status_code == 403
     invalid = requests.post(
-        f"{tool_url}/v1/lti/registrations",
+        f"{live_url}/v1/lti/registrations",
         json={**platform.registration(), "jwks_url": "not a url", "deployment_ids": []},
         headers=make_key("admin"),
     )
@@ -639,30 +403,30 @@ def test_registration_by_cli_and_admin_only_api(
 
 
 def test_deep_linking_returns_a_signed_resource_link_with_a_line_item(
-    registered: Platform, tool_url: str, exam: dict[str, Any], store: Store
+    registered: Platform, live_url: str, exam: dict[str, Any], store: Store
 ) -> None:
     platform = registered
     platform.message_type = lti.DEEP_LINKING_REQUEST
     platform.roles = [LEARNER_ROLE]
     browser = requests.Session()
-    refused = post_launch(browser, platform, login(browser, tool_url, platform))
+    refused = post_launch(browser, platform, login(browser, live_url, platform))
     assert refused.status_code == 403
 
     platform.roles = [INSTRUCTOR_ROLE]
-    picker = post_launch(browser, platform, login(browser, tool_url, platform))
+    picker = post_launch(browser, platform, login(browser, live_url, platform))
     assert picker.status_code == 200, picker.text
     assert "ML &lt;Modeling&gt;" in picker.text
     assert exam["id"] in picker.text
     context = form_fields(picker.text)["context"]
     chosen = browser.post(
-        f"{tool_url}/lti/deep-link", data={"context": context, "exam_id": exam["id"]}
+        f"{live_url}/lti/deep-link", data={"context": context, "exam_id": exam["id"]}
     )
     assert chosen.status_code == 200, chosen.text
     action = re.search(r'<form id="autopost" method="post" action="([^"]+)"', chosen.text)
     assert action
     assert html.unescape(action.group(1)) == f"{platform.url}/deep-link-return"
     token = form_fields(chosen.text)["JWT"]
-    key = jwt.PyJWKClient(f"{tool_url}/lti/jwks").get_signing_key_from_jwt(token)
+    key = jwt.PyJWKClient(f"{live_url}/lti/jwks").get_signing_key_from_jwt(token)
     claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=platform.issuer)
     assert claims["iss"] == platform.client_id
     assert claims[lti.MESSAGE_TYPE_CLAIM] == "LtiDeepLinkingResponse"
@@ -675,7 +439,7 @@ def test_deep_linking_returns_a_signed_resource_link_with_a_line_item(
     assert item["url"] == platform.tool_launch_url
     tampered_context = context[:-2] + ("AA" if not context.endswith("AA") else "BB")
     bad = browser.post(
-        f"{tool_url}/lti/deep-link", data={"context": tampered_context, "exam_id": exam["id"]}
+        f"{live_url}/lti/deep-link", data={"context": tampered_context, "exam_id": exam["id"]}
     )
     assert bad.status_code == 400
     assert store.list_attempts() == []
