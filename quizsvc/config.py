@@ -21,6 +21,11 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
 
 
+def default_model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "quizsvc"
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Card bank directory (a directory of deck directories).
@@ -42,7 +47,7 @@ class Settings:
     encoder_backend: str = "auto"
     #: Files derived from the model (the ONNX exports), shared by every instance folder on the
     #: machine: $XDG_CACHE_HOME/quizsvc, else ~/.cache/quizsvc.
-    model_cache_dir: Path = field(default_factory=lambda: default_model_cache_dir())
+    model_cache_dir: Path = field(default_factory=default_model_cache_dir)
     #: SQLAlchemy URL; empty means a SQLite file in the instance folder.
     database_url: str = ""
     #: Requests per API key (flask-limiter notation).
@@ -96,11 +101,6 @@ class Settings:
                 f"{ENV_PREFIX}SHARED_DIR to the folder holding seeds/, benchmarks/ and standards/"
             )
         return self.shared_dir
-
-
-def default_model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "quizsvc"
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:
