@@ -446,9 +446,10 @@ class Store:
         role: str | None,
         learner_id: str | None,
         include_revoked: bool,
-        offset: int,
-        limit: int,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> tuple[list[ApiKey], int]:
+        """Keys by id, and how many match in all; ``limit`` None returns every one."""
         query = select(ApiKey)
         if role is not None:
             query = query.where(ApiKey.role == role)

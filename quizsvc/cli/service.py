@@ -113,7 +113,7 @@ def keys_create(role: str, learner_id: str | None, label: str | None) -> None:
 def keys_list(role: str | None, include_revoked: bool) -> None:
     """Print the keys (id, prefix, role, learner, label, created, revoked); never a secret."""
     store = Store(settings_from_env().resolved_database_url)
-    records, _ = store.list_keys(role, None, include_revoked, offset=0, limit=1_000_000)
+    records, _ = store.list_keys(role, None, include_revoked)
     for record in records:
         revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
         click.echo(
