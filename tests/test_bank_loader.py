@@ -131,6 +131,8 @@ FIELD_VIOLATIONS = {
     "term": ("[a, b]", "is not of type 'string'"),
     "key_points": ("[]", "must not be empty"),
     "accept": ("just one string", "is not of type 'array'"),
+    "short_answers": ("just one string", "is not of type 'array'"),
+    "misconceptions": ("[{text: no explanation}]", "'explanation' is a required property"),
     "explanation": ("x" * 4001, "is too long"),
     "tags": ("[Not A Slug]", "is not a slug"),
     "difficulty": ("extreme", "is not one of"),
@@ -449,3 +451,26 @@ def test_card_yaml_helper_writes_valid_yaml() -> None:
             }
         ],
     }
+
+
+def test_a_misconception_that_repeats_a_right_answer_is_reported(tmp_path: Path) -> None:
+    misconceptions = (
+        "\n      - text: The harmonic mean of precision and recall"
+        "\n        explanation: Wrong on purpose."
+        "\n      - text: The arithmetic mean of precision and recall"
+        "\n        explanation: F1 is the harmonic mean."
+    )
+    text = topic_yaml(
+        "basics",
+        card_yaml(
+            "f1-card",
+            short_answers="\n      - Harmonic mean of precision and recall",
+            misconceptions=misconceptions,
+        ),
+    )
+    root = make_bank(tmp_path, {"basics.yaml": text})
+    _, problems = validate_bank(root)
+
+    assert [(p.card_id, p.field) for p in problems] == [("f1-card", "misconceptions[0]")]
+    assert "repeats a right answer" in problems[0].message
+    assert problems[0].line == line_of(text, "misconceptions:")

@@ -411,6 +411,20 @@ def _load_topic_file(
                     )
                 )
             seen_accept.add(norm)
+        right_forms = {answer, *seen_accept}
+        right_forms.update(normalize_text(text) for text in raw.get("short_answers", []))
+        for position, item in enumerate(raw.get("misconceptions", [])):
+            if normalize_text(item["text"]) in right_forms:
+                card_problems.append(
+                    Problem(
+                        label,
+                        parsed.line_of(["cards", index, "misconceptions"]),
+                        raw["id"],
+                        f"misconceptions[{position}]",
+                        f"{item['text']!r} repeats a right answer (the answer, an accept "
+                        "form or a short answer); a misconception must be wrong",
+                    )
+                )
         seen_points: set[str] = set()
         for position, point in enumerate(raw["key_points"]):
             norm = normalize_text(point)

@@ -8,6 +8,17 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Misconception:
+    """A wrong answer learners give to a card, with the line of feedback that explains it."""
+
+    text: str
+    explanation: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"text": self.text, "explanation": self.explanation}
+
+
+@dataclass(frozen=True)
 class Card:
     id: str
     deck: str
@@ -21,6 +32,12 @@ class Card:
     tags: tuple[str, ...] = ()
     difficulty: str | None = None
     source_note: str | None = None
+    #: Terse forms of the answer that deserve full credit ("harmonic mean of precision and
+    #: recall"); graded as further right answers.
+    short_answers: tuple[str, ...] = ()
+    #: Wrong answers learners give; an answer nearer one of them than to the right side is
+    #: incorrect, and the misconception's explanation is its feedback.
+    misconceptions: tuple[Misconception, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with every field present, in schema order."""
@@ -32,6 +49,8 @@ class Card:
             "answer": self.answer,
             "key_points": list(self.key_points),
             "accept": list(self.accept),
+            "short_answers": list(self.short_answers),
+            "misconceptions": [item.to_dict() for item in self.misconceptions],
             "term": self.term,
             "explanation": self.explanation,
             "tags": list(self.tags),
@@ -49,6 +68,11 @@ class Card:
             answer=data["answer"],
             key_points=tuple(data["key_points"]),
             accept=tuple(data.get("accept") or ()),
+            short_answers=tuple(data.get("short_answers") or ()),
+            misconceptions=tuple(
+                Misconception(item["text"], item["explanation"])
+                for item in data.get("misconceptions") or ()
+            ),
             term=data.get("term"),
             explanation=data.get("explanation"),
             tags=tuple(data.get("tags") or ()),

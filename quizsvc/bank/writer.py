@@ -27,6 +27,8 @@ CARD_KEY_ORDER = (
     "term",
     "key_points",
     "accept",
+    "short_answers",
+    "misconceptions",
     "explanation",
     "tags",
     "difficulty",
