@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exam_build
 import grading_quality
 import grading_speed
+import grading_verdict
 import onnx_backend
 import service
 
@@ -180,6 +181,59 @@ def service_figures(report: service.ServiceReport) -> list[Figure]:
     ]
 
 
+def verdict_figures(result: grading_verdict.VerdictResult) -> list[Figure]:
+    """Issue 12's targets, each on data the verdict model was not fitted on."""
+    reviewed, plain = result.with_review, result.without_review
+    figures = [
+        Figure(
+            "verdicts, dev held-out half, with review: flagged / wrong graded correct",
+            f"{reviewed.flagged:.1%} / {reviewed.wrong_correct}",
+            f"review off: 0% / {plain.wrong_correct}",
+            "-",
+            "<= 20% / 0",
+            reviewed.flagged <= 0.20 and reviewed.wrong_correct == 0,
+        ),
+        Figure(
+            "verdicts, dev held-out half, with review: wrong credited / right correct / "
+            "partial partial",
+            f"{reviewed.wrong_credited:.1%} / {reviewed.right_correct:.1%} / "
+            f"{reviewed.partial_partial:.1%}",
+            f"review off: {plain.wrong_credited:.1%} / {plain.right_correct:.1%} / "
+            f"{plain.partial_partial:.1%}",
+            "-",
+            "<= 5% / >= 90% / >= 60%",
+            reviewed.wrong_credited <= 0.05
+            and reviewed.right_correct >= 0.90
+            and reviewed.partial_partial >= 0.60,
+        ),
+        Figure(
+            "verdicts, SemEval-2013 CV by question: 2-way macro-F1 SciEntsBank / Beetle",
+            f"{result.sciq[0]:.3f} / {result.beetle[0]:.3f}",
+            f"cosine {result.sciq[1]:.3f} / {result.beetle[1]:.3f}",
+            f"{result.sciq[0] / result.sciq[1]:.2f}x / {result.beetle[0] / result.beetle[1]:.2f}x",
+            ">= 0.72 / >= 0.70",
+            result.sciq[0] >= 0.72 and result.beetle[0] >= 0.70,
+        ),
+        Figure(
+            "verdicts: calibration error of confidence, SemEval CV / dev held-out",
+            f"{result.semeval_ece:.3f} / {result.dev_ece:.3f}",
+            "-",
+            "-",
+            "<= 0.05 each",
+            result.semeval_ece <= 0.05 and result.dev_ece <= 0.05,
+        ),
+        Figure(
+            "verdicts: Mohler Pearson r of the final score (CV by assignment)",
+            f"{result.mohler_r:.3f}",
+            "-",
+            "-",
+            ">= 0.63",
+            result.mohler_r >= 0.63,
+        ),
+    ]
+    return figures
+
+
 def attempt(name: str, run: Callable[[], T], failures: list[Figure]) -> T | None:
     print(f"\n## {name}\n", flush=True)
     started = time.perf_counter()
@@ -216,6 +270,12 @@ def main() -> None:
         )
         if torch_quality is not None:
             figures += quality_figures(torch_quality)
+
+    verdict_result = attempt(
+        "grading verdicts (bench/grading_verdict.py)", grading_verdict.main, failures
+    )
+    if verdict_result is not None:
+        figures += verdict_figures(verdict_result)
 
     speed = attempt("grading speed (bench/grading_speed.py)", grading_speed.measure, failures)
     if speed is not None:

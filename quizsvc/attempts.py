@@ -140,6 +140,9 @@ def build_result(
                 "correct_option_ids": list(key.correct_option_ids),
                 "score": round(float(grade["score"]), 4),
                 "verdict": grade["verdict"],
+                # Grades stored before confidence existed were all exact or final.
+                "confidence": float(grade.get("confidence", 1.0)),
+                "needs_review": bool(grade.get("needs_review", False)),
                 "feedback": grade["feedback"],
                 "missed_key_points": list(grade.get("missed_key_points", [])),
                 "explanation": key.explanation,

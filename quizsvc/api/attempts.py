@@ -118,6 +118,14 @@ class ResultQuestionSchema(Schema):
     verdict = fields.String(
         required=True, validate=validate.OneOf(["correct", "partial", "incorrect"])
     )
+    confidence = fields.Float(
+        required=True,
+        metadata={"description": "Probability that the verdict is right (1 for exact grading)."},
+    )
+    needs_review = fields.Boolean(
+        required=True,
+        metadata={"description": "The grade is provisional: an instructor may review it."},
+    )
     feedback = fields.Nested(FeedbackSchema, required=True)
     missed_key_points = fields.List(fields.String(), required=True)
     explanation = fields.String(allow_none=True)

@@ -18,11 +18,33 @@ from quizsvc.observability import metrics_of
 blp = Blueprint("grading", __name__, url_prefix="/v1", description="Free-answer grading")
 
 
+class MisconceptionSchema(Schema):
+    text = fields.String(required=True, validate=validate.Length(1, 1000))
+    explanation = fields.String(required=True, validate=validate.Length(1, 1000))
+
+
 class GradeRequestSchema(Schema):
     card_id = fields.String(validate=validate.Length(1, 80))
     reference = fields.String(validate=validate.Length(1, 4000))
     key_points = fields.List(
         fields.String(validate=validate.Length(1, 1000)), validate=validate.Length(max=50)
+    )
+    question = fields.String(
+        validate=validate.Length(1, 4000),
+        metadata={
+            "description": "Ad-hoc: the question, used as a card's prompt is (an answer that "
+            "only restates it gets nothing; its topic words count for nothing)."
+        },
+    )
+    short_answers = fields.List(
+        fields.String(validate=validate.Length(1, 1000)),
+        validate=validate.Length(max=20),
+        metadata={"description": "Ad-hoc: terse forms that deserve full credit."},
+    )
+    misconceptions = fields.List(
+        fields.Nested(MisconceptionSchema),
+        validate=validate.Length(max=20),
+        metadata={"description": "Ad-hoc: wrong answers learners give, with the feedback line."},
     )
     answer = fields.String(
         required=True,
@@ -38,6 +60,10 @@ class GradeRequestSchema(Schema):
             raise ValidationError(
                 "Give either card_id or reference (with optional key_points).", "_schema"
             )
+        if "card_id" in data:
+            for name in ("key_points", "question", "short_answers", "misconceptions"):
+                if name in data:
+                    raise ValidationError(f"{name} goes with reference, not card_id.", name)
 
 
 class GradeResponseSchema(Schema):
@@ -45,6 +71,8 @@ class GradeResponseSchema(Schema):
     verdict = fields.String(
         required=True, validate=validate.OneOf(["correct", "partial", "incorrect"])
     )
+    confidence = fields.Float(required=True)
+    needs_review = fields.Boolean(required=True)
     question_id = fields.String(required=True)
     type = fields.String(required=True)
     feedback = fields.Nested(FeedbackSchema, required=True)
@@ -73,8 +101,18 @@ class Grade(MethodView):
                     f"Unknown card {body['card_id']!r}.",
                     {"json": {"card_id": ["No such card."]}},
                 )
-            reference, key_points, deck = card.answer, list(card.key_points), card.deck
-        else:
-            reference, key_points, deck = body["reference"], body.get("key_points") or [], None
+            with metrics_of(current_app).grading_latency.labels("grade").time():
+                return state.grade_card(card, body["answer"])
+        misconceptions = [
+            (item["text"], item["explanation"]) for item in body.get("misconceptions") or []
+        ]
         with metrics_of(current_app).grading_latency.labels("grade").time():
-            return state.grade_text(reference, key_points, body["answer"], deck)
+            return state.grade_text(
+                body["reference"],
+                body.get("key_points") or [],
+                body["answer"],
+                None,
+                prompt=body.get("question", ""),
+                short_answers=body.get("short_answers") or [],
+                misconceptions=misconceptions,
+            )

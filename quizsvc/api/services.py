@@ -10,10 +10,11 @@ from typing import Any
 from flask import current_app
 
 from quizsvc.bank import Bank
+from quizsvc.bank.model import Card
 from quizsvc.config import Settings
 from quizsvc.embedding import CachedEncoder, Encoder
 from quizsvc.exams.model import QuestionKey
-from quizsvc.grading import Glossary, Grade, Grader, grade_free_answer
+from quizsvc.grading import Glossary, Grade, Grader, grade_free_answer, question_key_for_card
 from quizsvc.store import Store
 
 EXTENSION_KEY = "quizsvc"
@@ -44,7 +45,15 @@ class Services:
         return [grade_view(grade) for grade in self.grader.grade_many(pairs)]
 
     def grade_text(
-        self, reference: str, key_points: list[str], answer: str, deck: str | None
+        self,
+        reference: str,
+        key_points: list[str],
+        answer: str,
+        deck: str | None,
+        *,
+        prompt: str = "",
+        short_answers: Sequence[str] = (),
+        misconceptions: Sequence[tuple[str, str]] = (),
     ) -> dict[str, Any]:
         glossary = self.grader.glossary(deck) if deck else Glossary.for_deck()
         grade = grade_free_answer(
@@ -55,8 +64,16 @@ class Services:
             bank_encoder=self.bank_encoder,
             glossary=glossary,
             config=self.grader.config,
+            prompt=prompt,
+            short_answers=short_answers,
+            misconceptions=misconceptions,
         )
         return grade_view(grade)
+
+    def grade_card(self, card: Card, answer: str) -> dict[str, Any]:
+        """A free answer to a card's own question, graded as in an exam: with its prompt,
+        key points, short answers and misconceptions."""
+        return grade_view(self.grader.grade(question_key_for_card(card), answer))
 
 
 def services() -> Services:

@@ -54,7 +54,14 @@ def grade(
             raise click.ClickException(f"no card {card_id!r} in {settings.bank_dir}")
         bank_encoder = configured_encoder(settings, show_progress=False)
         grader = Grader.for_bank(bank, bank_encoder.encoder, bank_encoder)
-        result = grader.grade(question_key_for_card(card, QuestionType(question_type)), answer)
+        try:
+            key = question_key_for_card(card, QuestionType(question_type))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        result = grader.grade(key, answer)
+        if key.type is QuestionType.FILL_IN:
+            # Say which blank was graded: a card's sentence can have several.
+            click.echo(json.dumps({"question": key.prompt}, ensure_ascii=False), err=True)
     else:
         assert reference is not None
         bank_encoder = configured_encoder(settings, show_progress=False)

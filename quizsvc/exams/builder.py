@@ -712,6 +712,17 @@ class _Drafter:
         )
 
 
+def _free_answer_knowledge(card: Card, question_type: QuestionType) -> dict[str, Any]:
+    """What a free answer is graded with beyond the reference: the card's short answers and
+    misconceptions (other question types do not use them, so their keys stay lean)."""
+    if question_type is not QuestionType.FREE_ANSWER:
+        return {}
+    return {
+        "short_answers": card.short_answers,
+        "misconceptions": tuple((item.text, item.explanation) for item in card.misconceptions),
+    }
+
+
 def _named_points(card: Card) -> tuple[str, ...]:
     """Key points that name what the card answers with (its answer, an alias or its term)."""
     names = {compact(form) for form in (*answer_forms(card), card.term or "")}
@@ -782,5 +793,6 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
         key_points=card.key_points,
         explanation=card.explanation,
         option_sources=tuple(source for _, source, _ in entries),
+        **_free_answer_knowledge(card, question_type),
     )
     return Question(delivery=delivery, key=key)

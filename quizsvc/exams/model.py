@@ -76,6 +76,11 @@ class QuestionKey:
     #: For choice questions: the card each option's text was taken from, parallel to
     #: ``options`` (review and audit of distractors; never part of the delivery view).
     option_sources: tuple[str, ...] = ()
+    #: Free answers: the card's terse right answers and the wrong answers learners give, as
+    #: ``{"text", "explanation"}`` pairs (kept with the frozen exam, so a later edit of the
+    #: card does not change how a submitted attempt is graded).
+    short_answers: tuple[str, ...] = ()
+    misconceptions: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +97,10 @@ class QuestionKey:
             "key_points": list(self.key_points),
             "explanation": self.explanation,
             "option_sources": list(self.option_sources),
+            "short_answers": list(self.short_answers),
+            "misconceptions": [
+                {"text": text, "explanation": why} for text, why in self.misconceptions
+            ],
         }
 
     @classmethod
@@ -110,6 +119,10 @@ class QuestionKey:
             key_points=tuple(data.get("key_points", ())),
             explanation=data.get("explanation"),
             option_sources=tuple(data.get("option_sources", ())),
+            short_answers=tuple(data.get("short_answers", ())),
+            misconceptions=tuple(
+                (item["text"], item["explanation"]) for item in data.get("misconceptions", ())
+            ),
         )
 
 

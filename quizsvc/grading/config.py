@@ -103,6 +103,9 @@ class GradingConfig:
     #: Share of a reference clause's other content words that the answer's clause must
     #: repeat before a swapped term there counts as a contradiction.
     contradiction_overlap: float = 0.5
+    #: A free-answer grade whose confidence is below this is marked ``needs_review``; None
+    #: takes the value fitted with the verdict model (``verdict_model.json``).
+    review_below: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -135,6 +138,8 @@ class GradingConfig:
             problems.append("key_point_exclusivity must be >= 0")
         if not 0.0 <= self.key_point_covered_at <= 1.0:
             problems.append("key_point_covered_at must be between 0 and 1")
+        if self.review_below is not None and not 0.0 <= self.review_below <= 1.0:
+            problems.append("review_below must be between 0 and 1")
         if not 0.0 < self.word_match_ratio <= 100.0:
             problems.append("word_match_ratio must be in (0, 100]")
         if problems:
@@ -163,6 +168,12 @@ class GradingConfig:
 
 def _convert(name: str, current: Any, raw: Any) -> Any:
     try:
+        if name == "review_below":
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                return None
+            if isinstance(raw, bool):
+                raise TypeError
+            return float(raw)
         if isinstance(current, MultipleResponsePolicy):
             return MultipleResponsePolicy(raw)
         if isinstance(current, bool):

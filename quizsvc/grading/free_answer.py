@@ -27,6 +27,7 @@ Everything after encoding is numpy over the whole batch; the thresholds live in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,11 +53,22 @@ from quizsvc.grading.normalize import (
     STOP_WORDS,
     content_stems,
     derive_key_points,
+    has_negation,
+    normalize_answer,
     split_clauses,
+    stop_word_share,
     words,
 )
 from quizsvc.grading.screen import SCREEN_MESSAGES, Screen, screen_answer
 from quizsvc.grading.stemmer import stem
+from quizsvc.grading.verdict import (
+    Decision,
+    VerdictFeatures,
+    VerdictModel,
+    decide,
+    length_ratio,
+    shipped_verdict_model,
+)
 
 FloatArray = NDArray[np.float64]
 _MIN_FUZZY_WORD = 5
@@ -80,6 +92,10 @@ class FreeAnswerKey:
     prompt: str = ""
     glossary: Glossary = field(default_factory=Glossary.for_deck)
     explanation: str | None = None
+    #: Terse forms that deserve full credit (the card's ``short_answers`` and ``accept``).
+    short_answers: tuple[str, ...] = ()
+    #: Wrong answers learners give, as (text, explanation for the learner).
+    misconceptions: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_question(cls, key: QuestionKey, glossary: Glossary) -> FreeAnswerKey:
@@ -90,6 +106,8 @@ class FreeAnswerKey:
             prompt=key.prompt,
             glossary=glossary,
             explanation=key.explanation,
+            short_answers=tuple(dict.fromkeys((*key.short_answers, *key.accept))),
+            misconceptions=key.misconceptions,
         )
 
     @property
@@ -120,6 +138,15 @@ class PreparedKey:
     #: Abbreviations the question itself uses, left unexpanded everywhere: for "What does ROC
     #: stand for?" the expansion is the answer, and a learner who writes "ROC" has not given it.
     kept_abbreviations: frozenset[str]
+    #: Short answers as compared (expanded); those that only repeat the question are dropped.
+    short_answers: tuple[str, ...] = ()
+    #: Misconception texts as compared (expanded), parallel to ``key.misconceptions``.
+    misconceptions: tuple[str, ...] = ()
+    #: Whether the reference, then each short answer, states a negation ("No, it does not").
+    right_negated: tuple[bool, ...] = ()
+    #: Content stems of the question and of everything right (reference, key points, short
+    #: answers, glossary expansions of what they abbreviate).
+    right_stems: frozenset[str] = frozenset()
 
 
 def _content_words(text: str, demoted: frozenset[str]) -> tuple[_Word, ...]:
@@ -164,6 +191,17 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
     for abbreviation, expansion in glossary.entries.items():
         known.update(words(abbreviation))
         known.update(words(expansion))
+    short_answers = tuple(
+        dict.fromkeys(
+            prepared
+            for text in key.short_answers
+            if (prepared := glossary.prepare(text, kept)).strip()
+            and not _only_repeats(prepared, prompt)
+        )
+    )
+    misconceptions = tuple(glossary.prepare(text, kept) for text, _ in key.misconceptions)
+    for text in (*short_answers, *misconceptions):
+        known.update(words(text))
     return PreparedKey(
         key=key,
         prompt=prompt,
@@ -177,7 +215,19 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
         known_words=frozenset(known),
         contradiction_reference="\n".join(dict.fromkeys((reference, *key_points))),
         kept_abbreviations=kept,
+        short_answers=short_answers,
+        misconceptions=misconceptions,
+        right_negated=tuple(has_negation(text) for text in (reference, *short_answers)),
+        right_stems=frozenset().union(
+            *(content_stems(text) for text in (prompt, reference, *key_points, *short_answers))
+        ),
     )
+
+
+def _only_repeats(text: str, prompt: str) -> bool:
+    """A short form every word of which is in the question ("LSTM" for "What does LSTM
+    stand for?") is no answer to it."""
+    return bool(prompt) and content_stems(text) <= content_stems(prompt)
 
 
 @dataclass(frozen=True)
@@ -208,6 +258,22 @@ class AnswerMeasurement:
     #: Candidate swaps of contrast terms, each with its clause overlap; those at or above
     #: ``contradiction_overlap`` count.
     contradictions: tuple[Contradiction, ...] = ()
+    #: Cosine of [whole answer, clause 1, ...] with each short answer, shape (rows, s), and of
+    #: each short answer with the question, shape (s,).
+    unit_short_answer: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    short_answer_prompt: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: The same for the misconceptions: (rows, m) and (m,).
+    unit_misconception: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    misconception_prompt: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: Best rapidfuzz token-sort ratio (0-100) of the whole answer with a short answer:
+    #: "harmonic mean of P and R" written out as listed.
+    short_answer_match: float = 0.0
+    answer_negated: bool = False
+    #: Share of function words: a bag of the reference's words has almost none.
+    stop_share: float = 0.0
+    word_count: int = 0
+    #: Share of the answer's content stems that neither the question nor the right side has.
+    novel_share: float = 0.0
 
     def lexical(self, word_match_ratio: float = GradingConfig.word_match_ratio) -> float:
         matches = self.reference_word_match
@@ -269,7 +335,13 @@ def measure_free_answers(
             text
             for item in pending
             if item.screen is Screen.ANSWER
-            for text in (item.prepared.reference, *item.prepared.key_points, item.prepared.prompt)
+            for text in (
+                item.prepared.reference,
+                *item.prepared.key_points,
+                item.prepared.prompt,
+                *item.prepared.short_answers,
+                *item.prepared.misconceptions,
+            )
             if text
         )
     )
@@ -333,15 +405,30 @@ def _measure_one(
     )
     reference = bank_vectors[bank_index[prepared.reference]].astype(np.float64)
     points = bank_vectors[[bank_index[point] for point in prepared.key_points]].astype(np.float64)
+    dimension = bank_vectors.shape[1]
+    shorts = _rows_of(bank_vectors, bank_index, prepared.short_answers, dimension)
+    wrongs = _rows_of(bank_vectors, bank_index, prepared.misconceptions, dimension)
     if prepared.prompt:
         prompt = bank_vectors[bank_index[prepared.prompt]].astype(np.float64)
         unit_prompt = rows @ prompt
         reference_prompt = float(reference @ prompt)
         key_point_prompt = points @ prompt
+        short_prompt = shorts @ prompt
+        wrong_prompt = wrongs @ prompt
     else:
         unit_prompt = np.zeros(len(rows))
         reference_prompt = 0.0
         key_point_prompt = np.zeros(len(points))
+        short_prompt = np.zeros(len(shorts))
+        wrong_prompt = np.zeros(len(wrongs))
+    compact_answer = normalize_answer(item.answer)
+    short_answer_match = max(
+        (
+            float(fuzz.token_sort_ratio(compact_answer, normalize_answer(text)))
+            for text in prepared.short_answers
+        ),
+        default=0.0,
+    )
 
     answer_stems = content_stems(item.answer)
     long_words = [
@@ -371,7 +458,27 @@ def _measure_one(
             _word_matches(targets, answer_stems, long_words) for targets in prepared.key_point_words
         ),
         contradictions=tuple(contradictions),
+        unit_short_answer=np.clip(rows @ shorts.T, -1.0, 1.0),
+        short_answer_prompt=np.asarray(short_prompt, dtype=np.float64),
+        unit_misconception=np.clip(rows @ wrongs.T, -1.0, 1.0),
+        misconception_prompt=np.asarray(wrong_prompt, dtype=np.float64),
+        short_answer_match=short_answer_match,
+        answer_negated=has_negation(item.answer),
+        stop_share=stop_word_share(item.answer),
+        word_count=len(words(item.answer)),
+        novel_share=len(answer_stems - prepared.right_stems) / len(answer_stems)
+        if answer_stems
+        else 0.0,
     )
+
+
+def _rows_of(
+    vectors: Vectors, index: dict[str, int], texts: Sequence[str], dimension: int
+) -> FloatArray:
+    if not texts:
+        return np.zeros((0, dimension))
+    rows: FloatArray = vectors[[index[text] for text in texts]].astype(np.float64)
+    return rows
 
 
 # --- Scoring ---------------------------------------------------------------------------------
@@ -622,6 +729,112 @@ def score_batch(batch: MeasurementBatch, config: GradingConfig) -> ScoredBatch:
     )
 
 
+# --- Verdict features ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnowledgeMatch:
+    """How an answer sits between the card's right side and its misconceptions."""
+
+    right_similarity: float
+    #: Best similarity with a misconception and which one (None without misconceptions).
+    wrong_similarity: float | None
+    misconception: int | None
+    negation_mismatch: bool
+
+
+def match_knowledge(
+    key: FreeAnswerKey,
+    measurement: AnswerMeasurement,
+    scored: ScoredBatch,
+    index: int,
+    config: GradingConfig,
+) -> KnowledgeMatch:
+    prepared = prepare_key(key)
+    if measurement.screen is not Screen.ANSWER:
+        return KnowledgeMatch(0.0, None, None, False)
+    alpha = config.prompt_demotion
+    beta = np.full(1, 2 * alpha - alpha**2 if measurement.has_prompt else 0.0)
+    reference = float(scored.reference_similarity[index])
+    start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
+    best_point = float(scored.key_point_similarity[start:end].max()) if end > start else -1.0
+    best_short, short_position = -1.0, -1
+    if measurement.unit_short_answer.size:
+        short = _demoted(
+            measurement.unit_short_answer,
+            measurement.unit_prompt[:, None],
+            measurement.short_answer_prompt[None, :],
+            beta,
+        )
+        best_short = float(short.max())
+        short_position = int(np.unravel_index(int(short.argmax()), short.shape)[1])
+    right = max(reference, best_short, best_point)
+    wrong: float | None = None
+    misconception: int | None = None
+    if measurement.unit_misconception.size:
+        similarity = _demoted(
+            measurement.unit_misconception,
+            measurement.unit_prompt[:, None],
+            measurement.misconception_prompt[None, :],
+            beta,
+        )
+        wrong = float(similarity.max())
+        misconception = int(np.unravel_index(int(similarity.argmax()), similarity.shape)[1])
+    nearest = 0 if reference >= best_short else 1 + short_position
+    mismatch = measurement.answer_negated != prepared.right_negated[nearest]
+    return KnowledgeMatch(right, wrong, misconception, mismatch)
+
+
+def verdict_features(
+    key: FreeAnswerKey,
+    measurement: AnswerMeasurement,
+    scored: ScoredBatch,
+    index: int,
+    knowledge: KnowledgeMatch,
+) -> VerdictFeatures:
+    """The verdict model's inputs for answer ``index`` of a scored batch."""
+    start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
+    credits = scored.key_point_credit[start:end]
+    prepared = prepare_key(key)
+    has_misconceptions = knowledge.wrong_similarity is not None
+    margin = (
+        knowledge.right_similarity - knowledge.wrong_similarity
+        if knowledge.wrong_similarity is not None
+        else 0.0
+    )
+    return VerdictFeatures(
+        reference_similarity=float(scored.reference_similarity[index]),
+        raw_reference_similarity=measurement.answer_reference,
+        right_similarity=knowledge.right_similarity,
+        coverage=float(scored.coverage[index]),
+        min_key_point_credit=float(credits.min()) if credits.size else 0.0,
+        lexical=float(scored.lexical[index]),
+        score=float(scored.score[index]),
+        misconception_margin=margin,
+        has_misconceptions=has_misconceptions,
+        negation_mismatch=knowledge.negation_mismatch,
+        contradicted=bool(scored.contradicted[index]),
+        length_ratio=length_ratio(measurement.word_count, len(words(prepared.reference)))
+        if measurement.screen is Screen.ANSWER
+        else 0.0,
+        short_answer_match=measurement.short_answer_match / 100.0,
+        stop_share=measurement.stop_share,
+        prompt_similarity=measurement.answer_prompt,
+        has_prompt=measurement.has_prompt,
+        novel_share=measurement.novel_share,
+        best_key_point_similarity=float(scored.key_point_similarity[start:end].max())
+        if end > start and measurement.screen is Screen.ANSWER
+        else 0.0,
+        answer_length=math.log1p(measurement.word_count),
+    )
+
+
+def covered_key_points(scored: ScoredBatch, index: int, config: GradingConfig) -> NDArray[np.bool_]:
+    start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
+    covered: NDArray[np.bool_] = scored.key_point_credit[start:end] >= config.key_point_covered_at
+    return covered
+
+
 # --- Grades ----------------------------------------------------------------------------------
 
 
@@ -634,36 +847,38 @@ def _build_grade(
     measurement: AnswerMeasurement,
     scored: ScoredBatch,
     index: int,
-    verdict: Verdict,
+    decision: Decision,
+    knowledge: KnowledgeMatch,
+    features: VerdictFeatures,
     config: GradingConfig,
 ) -> Grade:
-    start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
+    start = int(scored.point_offsets[index])
     points = key.graded_key_points
-    covered = [
-        bool(credit >= config.key_point_covered_at) for credit in scored.key_point_credit[start:end]
-    ]
-    score = float(scored.score[index])
+    covered = [bool(hit) for hit in covered_key_points(scored, index, config)]
     contradictions = measurement.contradictions_at(config.contradiction_overlap)
     answered = measurement.screen is Screen.ANSWER
-    if contradictions:
-        # A key point that states the term the answer swapped is not covered, however
-        # similar the rest of the wording.
-        swapped = [content_stems(item.expected) for item in contradictions]
-        prepared_points = prepare_key(key).key_points
-        covered = [
-            hit and not any(stems <= content_stems(point) for stems in swapped)
-            for hit, point in zip(covered, prepared_points, strict=True)
-        ]
-    right = tuple(point for point, hit in zip(points, covered, strict=True) if hit and answered)
-    missing = tuple(
-        point for point, hit in zip(points, covered, strict=True) if not (hit and answered)
+    verdict = decision.verdict
+    misconception = (
+        key.misconceptions[knowledge.misconception]
+        if knowledge.misconception is not None and features.misconception_margin < 0
+        else None
     )
+    # Feedback follows the verdict, so it never contradicts it: a correct answer covered every
+    # key point (in whatever words), an incorrect one none worth crediting.
+    if verdict is Verdict.CORRECT:
+        covered = [True] * len(points)
+    elif verdict is Verdict.INCORRECT:
+        covered = [False] * len(points)
+    right = tuple(point for point, hit in zip(points, covered, strict=True) if hit)
+    missing = tuple(point for point, hit in zip(points, covered, strict=True) if not hit)
     wrong = tuple(
         dict.fromkeys(
             f"you wrote {_quote(item.found)} where the answer needs {_quote(item.expected)}"
             for item in contradictions
         )
     )
+    if misconception is not None:
+        wrong = (misconception[1], *wrong)
     if not answered:
         summary = SCREEN_MESSAGES[measurement.screen]
     elif contradictions:
@@ -671,12 +886,17 @@ def _build_grade(
             f"Not correct: your answer says {_quote(contradictions[0].found)} where the "
             f"reference says {_quote(contradictions[0].expected)}."
         )
+    elif misconception is not None:
+        summary = "Not correct: your answer matches a common mistake."
     elif verdict is Verdict.CORRECT:
-        summary = "Correct." if not missing else "Correct, though a key point could be clearer."
+        summary = "Correct."
     elif verdict is Verdict.PARTIAL:
         summary = f"Partly correct: you covered {len(right)} of {len(points)} key points."
     else:
-        summary = "Not correct: your answer does not match the key points."
+        summary = "Not correct: your answer does not cover the key points."
+    if decision.needs_review:
+        summary += " Provisional: an instructor may review this grade."
+    score = _verdict_score(verdict, float(scored.score[index]), len(right), len(points))
     units = (
         ("(whole answer)", *measurement.units) if len(measurement.units) > 1 else measurement.units
     )
@@ -692,12 +912,13 @@ def _build_grade(
                 else None,
                 "lexical": round(float(scored.key_point_lexical[row]), 4),
                 "credit": round(float(scored.key_point_credit[row]), 4),
-                "covered": bool(covered[offset] and answered),
+                "covered": covered[offset],
                 "best_match": units[best_unit] if answered and best_unit < len(units) else None,
             }
         )
     evidence: dict[str, Any] = {
         "screen": measurement.screen.value,
+        "similarity_score": round(float(scored.score[index]), 4),
         "reference_similarity": round(float(scored.reference_similarity[index]), 4),
         "raw_reference_similarity": round(measurement.answer_reference, 4),
         "lexical_overlap": round(float(scored.lexical[index]), 4),
@@ -708,6 +929,21 @@ def _build_grade(
         },
         "key_points": key_point_evidence,
         "contradictions": [item.to_dict() for item in contradictions],
+        "misconception": None
+        if knowledge.misconception is None
+        else {
+            "text": key.misconceptions[knowledge.misconception][0],
+            "similarity": round(float(knowledge.wrong_similarity or 0.0), 4),
+            "margin": round(features.misconception_margin, 4),
+            "wins": misconception is not None,
+        },
+        "verdict_model": {
+            "p_correct": round(decision.p_correct, 4),
+            "p_credit": round(decision.p_credit, 4),
+            "right_similarity": round(knowledge.right_similarity, 4),
+            "negation_mismatch": knowledge.negation_mismatch,
+        },
+        "review_reasons": list(decision.review_reasons),
         "clauses": list(measurement.units),
     }
     return Grade(
@@ -724,13 +960,28 @@ def _build_grade(
             explanation=key.explanation,
         ),
         evidence,
+        confidence=decision.confidence,
+        needs_review=decision.needs_review,
     )
+
+
+def _verdict_score(verdict: Verdict, similarity_score: float, right: int, points: int) -> float:
+    """The score a learner reads agrees with the verdict: full marks for correct, nothing for
+    incorrect, and for partial the share of key points covered, never below the similarity
+    score's own partial credit band."""
+    if verdict is Verdict.CORRECT:
+        return 1.0
+    if verdict is Verdict.INCORRECT:
+        return 0.0
+    share = right / points if points else 0.5
+    return float(min(0.9, max(share, similarity_score, 0.1)))
 
 
 def grade_free_answers(
     items: Sequence[tuple[FreeAnswerKey, str | None, GradingConfig]],
     encoder: Encoder,
     bank_encoder: Encoder,
+    verdict_model: VerdictModel | None = None,
 ) -> list[Grade]:
     """Grade a batch: one learner ``encode`` call, one bank-cache call, numpy for the rest.
     Answers may carry different configs (per-deck or per-card overrides)."""
@@ -744,25 +995,78 @@ def grade_free_answers(
         [
             (key, measurement, config)
             for (key, _, config), measurement in zip(items, measurements, strict=True)
-        ]
+        ],
+        verdict_model,
     )
+
+
+def features_of(
+    items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
+) -> list[tuple[VerdictFeatures, KnowledgeMatch, int]]:
+    """Verdict-model inputs of measured answers (with the knowledge match and the number of
+    key points covered), in input order: what the grader decides from, and what
+    ``bench/fit_verdict.py`` fits on."""
+    found: dict[int, tuple[VerdictFeatures, KnowledgeMatch, int]] = {}
+    for config, indices, scored in _scored_groups(items):
+        for position, index in enumerate(indices):
+            key, measurement, _ = items[index]
+            knowledge = match_knowledge(key, measurement, scored, position, config)
+            features = verdict_features(key, measurement, scored, position, knowledge)
+            covered = int(covered_key_points(scored, position, config).sum())
+            found[index] = (features, knowledge, covered)
+    return [found[index] for index in range(len(items))]
+
+
+def _scored_groups(
+    items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
+) -> list[tuple[GradingConfig, list[int], ScoredBatch]]:
+    by_config: dict[GradingConfig, list[int]] = {}
+    for index, (_, _, config) in enumerate(items):
+        by_config.setdefault(config, []).append(index)
+    return [
+        (config, indices, score_batch(collate([items[index][1] for index in indices]), config))
+        for config, indices in by_config.items()
+    ]
 
 
 def grades_from_measurements(
     items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
+    verdict_model: VerdictModel | None = None,
 ) -> list[Grade]:
     """Grades for measured answers, scored per config in batches."""
-    by_config: dict[GradingConfig, list[int]] = {}
-    for index, (_, _, config) in enumerate(items):
-        by_config.setdefault(config, []).append(index)
+    model = verdict_model or shipped_verdict_model()
     grades: dict[int, Grade] = {}
-    for config, indices in by_config.items():
-        group = [items[index][1] for index in indices]
-        scored = score_batch(collate(group), config)
-        group_verdicts = verdicts(scored, config)
+    for config, indices, scored in _scored_groups(items):
+        inputs = []
         for position, index in enumerate(indices):
+            key, measurement, _ = items[index]
+            knowledge = match_knowledge(key, measurement, scored, position, config)
+            inputs.append(
+                (
+                    knowledge,
+                    verdict_features(key, measurement, scored, position, knowledge),
+                    int(covered_key_points(scored, position, config).sum()),
+                )
+            )
+        decisions = decide(
+            [features for _, features, _ in inputs],
+            [covered for _, _, covered in inputs],
+            [items[index][1].screen is Screen.ANSWER for index in indices],
+            model,
+            config.review_below,
+        )
+        for position, index in enumerate(indices):
+            key, measurement, _ = items[index]
+            knowledge, features, _ = inputs[position]
             grades[index] = _build_grade(
-                items[index][0], group[position], scored, position, group_verdicts[position], config
+                key,
+                measurement,
+                scored,
+                position,
+                decisions[position],
+                knowledge,
+                features,
+                config,
             )
     return [grades[index] for index in range(len(items))]
 
@@ -778,6 +1082,9 @@ def grade_free_answer(
     glossary: Glossary | None = None,
     config: GradingConfig | None = None,
     question_id: str = "ad-hoc",
+    short_answers: Sequence[str] = (),
+    misconceptions: Sequence[tuple[str, str]] = (),
+    explanation: str | None = None,
 ) -> Grade:
     """Grade one answer against a reference and key points given directly (no card): the
     entry point for ad-hoc grading (``POST /v1/grade``). Without ``prompt`` nothing is
@@ -788,5 +1095,8 @@ def grade_free_answer(
         key_points=tuple(point for point in key_points if point.strip()),
         prompt=prompt,
         glossary=glossary if glossary is not None else Glossary.for_deck(),
+        explanation=explanation,
+        short_answers=tuple(text for text in short_answers if text.strip()),
+        misconceptions=tuple(misconceptions),
     )
     return grade_free_answers([(key, answer, config or GradingConfig())], encoder, bank_encoder)[0]

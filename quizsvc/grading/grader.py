@@ -3,11 +3,13 @@ grades a whole submission with a single model call for all of its free answers."
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quizsvc.bank.model import Bank, Card
 from quizsvc.embedding.base import Encoder
+from quizsvc.exams.cloze import make_fill_in, word_rarity
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading.choice import grade_multiple_choice, grade_multiple_response
 from quizsvc.grading.config import GradingConfig
@@ -134,9 +136,27 @@ class Grader:
 def question_key_for_card(
     card: Card, question_type: QuestionType = QuestionType.FREE_ANSWER
 ) -> QuestionKey:
-    """A key for grading a card's own question outside an exam (the CLI, ad-hoc checks)."""
+    """A key for grading a card's own question outside an exam (the CLI, ad-hoc checks). As a
+    fill-in it is the blank an exam would ask (the card's short answer, or one blank of its
+    answer sentence), never the whole sentence."""
     if question_type not in (QuestionType.FREE_ANSWER, QuestionType.FILL_IN):
         raise ValueError("a card alone can be graded as free_answer or fill_in only")
+    if question_type is QuestionType.FILL_IN:
+        made = make_fill_in(card, random.Random(f"fill:{card.id}"), word_rarity([card]))
+        if made is None:
+            raise ValueError(f"card {card.id} makes no fill-in question")
+        return QuestionKey(
+            question_id=card.id,
+            type=question_type,
+            card_id=card.id,
+            deck=card.deck,
+            topic=card.topic,
+            prompt=made.prompt,
+            answer=made.accept[0],
+            accept=made.accept,
+            key_points=card.key_points,
+            explanation=card.explanation,
+        )
     return QuestionKey(
         question_id=card.id,
         type=question_type,
@@ -148,4 +168,6 @@ def question_key_for_card(
         accept=(card.answer, *card.accept),
         key_points=card.key_points,
         explanation=card.explanation,
+        short_answers=card.short_answers,
+        misconceptions=tuple((item.text, item.explanation) for item in card.misconceptions),
     )

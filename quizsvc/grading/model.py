@@ -32,6 +32,16 @@ class ResponseError(ValueError):
     an option id the question does not have."""
 
 
+def _clause(text: str) -> str:
+    return text.strip().rstrip(".").strip()
+
+
+def _sentence(text: str) -> str:
+    """One full stop at the end, whatever the text ended with ("...e.g.", "...?" kept)."""
+    text = text.strip()
+    return text if text.endswith(("?", "!")) else _clause(text) + "."
+
+
 @dataclass(frozen=True)
 class Feedback:
     """What the learner reads: a one-line summary, then what was right, what was missing or
@@ -47,17 +57,17 @@ class Feedback:
     @property
     def text(self) -> str:
         """All of it as one paragraph: "...; You covered: ...; Missing: ...; Reference..."."""
-        parts = [self.summary.rstrip(".") + "."]
+        parts = [_sentence(self.summary)]
         if self.right:
-            parts.append("You covered: " + "; ".join(self.right) + ".")
+            parts.append(_sentence("You covered: " + "; ".join(map(_clause, self.right))))
         if self.wrong:
-            parts.append("Not right: " + "; ".join(self.wrong) + ".")
+            parts.append(_sentence("Not right: " + "; ".join(map(_clause, self.wrong))))
         if self.missing:
-            parts.append("Missing: " + "; ".join(self.missing) + ".")
+            parts.append(_sentence("Missing: " + "; ".join(map(_clause, self.missing))))
         if self.reference:
-            parts.append("Reference answer: " + self.reference.rstrip(".") + ".")
-        if self.explanation:
-            parts.append(self.explanation)
+            parts.append(_sentence("Reference answer: " + self.reference))
+        if self.explanation and _clause(self.explanation) != _clause(self.reference):
+            parts.append(_sentence(self.explanation))
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,10 +93,17 @@ class Grade:
     #: JSON-ready details for review screens: similarities, matched and missed key points,
     #: the rule that accepted or refused an answer.
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: Probability that the verdict is right: 1 for exact grading (choice, fill-in), the
+    #: verdict model's calibrated estimate for free answers.
+    confidence: float = 1.0
+    #: The grade is provisional: the grader was unsure, so a person should look at it.
+    needs_review: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {self.score}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
 
     @property
     def correct(self) -> bool:
@@ -98,6 +115,8 @@ class Grade:
             "type": self.type.value,
             "score": round(self.score, 4),
             "verdict": self.verdict.value,
+            "confidence": round(self.confidence, 4),
+            "needs_review": self.needs_review,
             "feedback": self.feedback.to_dict(),
             "evidence": dict(self.evidence),
         }

@@ -59,6 +59,39 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(fold(text).replace("-", " ")))
 
 
+#: Words that negate what follows. "no" counts: "No, it does not" and "no validation set".
+_NEGATIONS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "neither",
+        "nor",
+        "cannot",
+        "without",
+        "nothing",
+        "nobody",
+        "nowhere",
+        "lacks",
+    ]
+)
+
+
+def has_negation(text: str) -> bool:
+    """Whether ``text`` negates anything: "does not", "isn't", "never", "without"."""
+    return any(token in _NEGATIONS or token.endswith("n't") for token in words(text))
+
+
+def stop_word_share(text: str) -> float:
+    """Share of the tokens that are function words; near 0 for a list of content words ("rate
+    threshold positive false true"), around a third or more for a sentence."""
+    tokens = words(text)
+    if not tokens:
+        return 0.0
+    return sum(token in STOP_WORDS for token in tokens) / len(tokens)
+
+
 def normalize_answer(text: str) -> str:
     """The comparison form of a short answer: folded, punctuation and articles dropped,
     hyphenated words split ("Long Short-Term Memory" -> "long short term memory")."""

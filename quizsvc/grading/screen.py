@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from quizsvc.grading.normalize import content_stems, normalize_answer, words
+from quizsvc.grading.normalize import STOP_WORDS, content_stems, normalize_answer, words
 
 
 class Screen(StrEnum):
@@ -16,6 +16,7 @@ class Screen(StrEnum):
     NO_ANSWER = "no_answer"
     GIBBERISH = "gibberish"
     ECHO = "echo"
+    WORD_LIST = "word_list"
 
 
 SCREEN_MESSAGES = {
@@ -23,7 +24,15 @@ SCREEN_MESSAGES = {
     Screen.NO_ANSWER: "The answer says you don't know; no credit, but here is the reference.",
     Screen.GIBBERISH: "The answer does not read as words, so it could not be graded.",
     Screen.ECHO: "The answer restates the question without answering it.",
+    Screen.WORD_LIST: "The answer is a string of words, not a statement, so it earns no credit.",
 }
+#: A run of at least this many distinct words with no function word and no punctuation between
+#: them reads as a bag of keywords ("rate threshold positive false true recall"), not an answer.
+_WORD_LIST_MIN_WORDS = 7
+#: Words that join the terms of a formula read aloud ("true negatives over true negatives plus
+#: false positives"): a statement, though it has no function word.
+_CONNECTIVES = frozenset(["over", "plus", "minus", "times", "divided", "versus", "vs", "per"])
+_LIST_PUNCTUATION = re.compile(r"[,;:()/.+=-]")
 
 _FILLER_TEXT = """sorry um umm uh uhh hmm hmmm honestly really just well ok okay the answer this
 that it yet anymore here exactly lol haha please"""
@@ -152,4 +161,18 @@ def screen_answer(
         return Screen.GIBBERISH
     if echoes_prompt(content_stems(answer), prompt, reference):
         return Screen.ECHO
+    if is_word_list(answer):
+        return Screen.WORD_LIST
     return Screen.ANSWER
+
+
+def is_word_list(text: str) -> bool:
+    """Six or more words, none of them a function word, with nothing to separate them: keywords
+    strung together. Real lists have commas ("CNN, RNN, feedforward"); sentences have "of",
+    "the", "is"."""
+    tokens = words(text)
+    return (
+        len(set(tokens)) >= _WORD_LIST_MIN_WORDS
+        and not any(token in STOP_WORDS or token in _CONNECTIVES for token in tokens)
+        and not _LIST_PUNCTUATION.search(text)
+    )

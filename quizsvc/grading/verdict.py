@@ -1,0 +1,310 @@
+"""The free-answer verdict: a small fitted model over the grader's measurements, the rules a
+learner can read, a calibrated confidence and the decision to ask a person.
+
+Why a fitted model: hand-set cut-offs on one similarity do not transfer between question
+sets (a threshold right for 15-word references passes a third of the right answers to longer
+ones). Two logistic regressions over a dozen cheap measurements, fitted on public training
+data and on labelled answers to this deck (``bench/fit_verdict.py``), give the probability
+that an answer is fully correct and that it earns any credit. Their parameters ship as
+reviewed JSON (``verdict_model.json``), never as a pickle.
+
+Why the rules on top: a learner must be able to read why a verdict was given. So, whatever
+the probabilities say, an answer nearer one of the card's misconceptions than to its right
+side is ``incorrect`` (and told which misconception), ``partial`` needs at least one key point
+covered, and ``correct`` lists every key point as covered.
+
+Why review: the embedding cannot see every negation or role swap. When the verdict's
+probability of being right is below ``review_below``, when an answer is within
+``misconception_tie`` of a misconception, or when it negates what the right side states,
+the grade is marked ``needs_review``: provisional until a person looks at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quizsvc.grading.model import Verdict
+
+FloatArray = NDArray[np.float64]
+
+#: The measurements the verdict model reads, in order (see ``VerdictFeatures``).
+FEATURE_NAMES: tuple[str, ...] = (
+    "reference_similarity",
+    "raw_reference_similarity",
+    "right_similarity",
+    "coverage",
+    "min_key_point_credit",
+    "lexical",
+    "score",
+    "misconception_margin",
+    "has_misconceptions",
+    "negation_mismatch",
+    "contradicted",
+    "length_ratio",
+    "short_answer_match",
+    "stop_share",
+    "prompt_similarity",
+    "has_prompt",
+    "novel_share",
+    "best_key_point_similarity",
+    "answer_length",
+)
+MODEL_FILE = "verdict_model.json"
+
+
+@dataclass(frozen=True)
+class VerdictFeatures:
+    """One answer's measurements as the verdict model reads them."""
+
+    reference_similarity: float
+    raw_reference_similarity: float
+    #: Best similarity (question demoted) with anything right: reference, short answers,
+    #: key points.
+    right_similarity: float
+    coverage: float
+    min_key_point_credit: float
+    lexical: float
+    score: float
+    #: right_similarity minus the best similarity with a misconception (0 without any).
+    misconception_margin: float
+    has_misconceptions: bool
+    negation_mismatch: bool
+    contradicted: bool
+    #: log((answer words + 1) / (reference words + 1)).
+    length_ratio: float
+    short_answer_match: float
+    stop_share: float
+    prompt_similarity: float
+    has_prompt: bool
+    #: Share of the answer's content words found nowhere in the question or the card's right
+    #: side: a wrong answer brings words of its own.
+    novel_share: float
+    best_key_point_similarity: float
+    #: log(1 + words in the answer).
+    answer_length: float
+
+    def vector(self) -> FloatArray:
+        return np.array([float(getattr(self, name)) for name in FEATURE_NAMES], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """Standardised inputs, one weight each, an intercept:
+    P = sigmoid(w . (x - mean) / scale + b)."""
+
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: float
+
+    def probability(self, features: FloatArray) -> FloatArray:
+        z = ((features - self.mean) / self.scale) @ self.coef + self.intercept
+        result: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], width: int) -> LogisticModel:
+        arrays = {
+            name: np.asarray(data[name], dtype=np.float64) for name in ("mean", "scale", "coef")
+        }
+        for name, array in arrays.items():
+            if array.shape != (width,):
+                raise ValueError(f"verdict model: {name} needs {width} values, has {array.size}")
+        if not np.all(arrays["scale"] > 0):
+            raise ValueError("verdict model: every scale must be positive")
+        return cls(arrays["mean"], arrays["scale"], arrays["coef"], float(data["intercept"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": [round(float(value), 6) for value in self.mean],
+            "scale": [round(float(value), 6) for value in self.scale],
+            "coef": [round(float(value), 6) for value in self.coef],
+            "intercept": round(self.intercept, 6),
+        }
+
+
+@dataclass(frozen=True)
+class ProbabilityPair:
+    """P(correct) and P(any credit) for one kind of key."""
+
+    correct: LogisticModel
+    credit: LogisticModel
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], width: int) -> ProbabilityPair:
+        return cls(
+            LogisticModel.from_dict(data["correct"], width),
+            LogisticModel.from_dict(data["credit"], width),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"correct": self.correct.to_dict(), "credit": self.credit.to_dict()}
+
+
+@dataclass(frozen=True)
+class VerdictModel:
+    """Two pairs of probabilities, with the review settings fitted beside them: ``card`` for
+    keys that know their misconceptions (bank cards, fitted mostly on answers to this deck),
+    ``generic`` for the rest (ad-hoc references, fitted on the public sets). One pair would
+    not do: thresholds fitted on 15-word references do not transfer to a deck's longer ones."""
+
+    generic: ProbabilityPair
+    card: ProbabilityPair
+    #: A grade whose confidence is below this is marked for review.
+    review_below: float = 0.8
+    #: An answer whose margin over its nearest misconception is below this is a near tie.
+    misconception_tie: float = 0.02
+    #: What it was fitted on (shown by the bench, not used in grading).
+    provenance: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerdictModel:
+        names = tuple(data["features"])
+        if names != FEATURE_NAMES:
+            raise ValueError(
+                f"verdict model features {names} do not match this grader's {FEATURE_NAMES}"
+            )
+        width = len(FEATURE_NAMES)
+        return cls(
+            generic=ProbabilityPair.from_dict(data["generic"], width),
+            card=ProbabilityPair.from_dict(data["card"], width),
+            review_below=float(data.get("review_below", 0.8)),
+            misconception_tie=float(data.get("misconception_tie", 0.02)),
+            provenance=data.get("provenance"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURE_NAMES),
+            "generic": self.generic.to_dict(),
+            "card": self.card.to_dict(),
+            "review_below": self.review_below,
+            "misconception_tie": self.misconception_tie,
+            "provenance": dict(self.provenance or {}),
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the parameters (not the provenance): part of the grader's version."""
+        parameters = self.to_dict()
+        parameters.pop("provenance")
+        encoded = json.dumps(parameters, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+    def probabilities(self, matrix: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """P(correct) and P(credit) of each row, by the pair that fits its key."""
+        has_misconceptions = matrix[:, FEATURE_NAMES.index("has_misconceptions")] > 0.5
+        p_correct = np.where(
+            has_misconceptions,
+            self.card.correct.probability(matrix),
+            self.generic.correct.probability(matrix),
+        )
+        p_credit = np.where(
+            has_misconceptions,
+            self.card.credit.probability(matrix),
+            self.generic.credit.probability(matrix),
+        )
+        return p_correct, np.maximum(p_credit, p_correct)
+
+
+@lru_cache(maxsize=1)
+def shipped_verdict_model() -> VerdictModel:
+    """The fitted model that ships with the package."""
+    text = resources.files("quizsvc.grading").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+    return VerdictModel.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    #: Calibrated probability that ``verdict`` is right.
+    confidence: float
+    needs_review: bool
+    #: Why review is asked for (empty when it is not).
+    review_reasons: tuple[str, ...]
+    p_correct: float
+    p_credit: float
+
+
+#: A short answer matched this closely (rapidfuzz token-sort ratio / 100) is the card's own
+#: terse form: correct, whatever the similarities say.
+SHORT_ANSWER_EXACT = 0.95
+
+
+def decide(
+    features: Sequence[VerdictFeatures],
+    covered_key_points: Sequence[int],
+    answered: Sequence[bool],
+    model: VerdictModel,
+    review_below: float | None = None,
+) -> list[Decision]:
+    """Verdicts for a batch. ``covered_key_points`` is how many key points each answer covers;
+    screened-out answers (``answered`` false) are incorrect for certain.
+
+    Correct when P(correct) >= 1/2; else partial when P(credit) >= 1/2 and a key point is
+    covered; else incorrect. ``confidence`` is the probability of the verdict given: P(correct),
+    P(credit) - P(correct) or 1 - P(credit)."""
+    if not features:
+        return []
+    matrix = np.vstack([item.vector() for item in features])
+    p_correct, p_credit = model.probabilities(matrix)
+    threshold = model.review_below if review_below is None else review_below
+    decisions = []
+    for index, item in enumerate(features):
+        if not answered[index]:
+            decisions.append(Decision(Verdict.INCORRECT, 1.0, False, (), 0.0, 0.0))
+            continue
+        correct, credit = float(p_correct[index]), float(p_credit[index])
+        misconception_wins = item.has_misconceptions and item.misconception_margin < 0
+        if item.short_answer_match >= SHORT_ANSWER_EXACT and not item.contradicted:
+            correct = credit = max(correct, SHORT_ANSWER_EXACT)
+        probabilities = {
+            Verdict.CORRECT: correct,
+            Verdict.PARTIAL: credit - correct,
+            Verdict.INCORRECT: 1.0 - credit,
+        }
+        if misconception_wins or item.contradicted:
+            # A readable rule beats the probabilities: nearer a known wrong answer than to
+            # anything right, or a key term swapped for its opposite.
+            verdict = Verdict.INCORRECT
+        elif correct >= 0.5:
+            verdict = Verdict.CORRECT
+        elif credit >= 0.5 and covered_key_points[index] > 0:
+            verdict = Verdict.PARTIAL
+        else:
+            verdict = Verdict.INCORRECT
+        confidence = probabilities[verdict]
+        if verdict is Verdict.INCORRECT and misconception_wins:
+            confidence = max(confidence, 1.0 - correct)
+        reasons = []
+        if confidence < threshold:
+            reasons.append("low_confidence")
+        if item.has_misconceptions and abs(item.misconception_margin) < model.misconception_tie:
+            reasons.append("near_misconception")
+        if item.negation_mismatch and verdict is Verdict.CORRECT:
+            reasons.append("negation_mismatch")
+        decisions.append(
+            Decision(
+                verdict,
+                round(min(1.0, max(0.0, confidence)), 4),
+                bool(reasons),
+                tuple(reasons),
+                correct,
+                credit,
+            )
+        )
+    return decisions
+
+
+def length_ratio(answer_words: int, reference_words: int) -> float:
+    return math.log((answer_words + 1) / (reference_words + 1))

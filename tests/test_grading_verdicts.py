@@ -1,0 +1,230 @@
+"""The verdict a learner reads (issue 12): cards that know their misconceptions, a fitted
+verdict model, a confidence and review when unsure. Each failure the issue quotes is a test
+here, graded by the real model against the real bank card."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from quizsvc.bank import Bank
+from quizsvc.embedding import CachedEncoder, Encoder
+from quizsvc.exams.model import QuestionType
+from quizsvc.grading import Grade, Grader, Verdict, question_key_for_card
+from quizsvc.grading.model import Feedback
+from quizsvc.grading.screen import is_word_list
+from quizsvc.grading.verdict import FEATURE_NAMES, VerdictModel, shipped_verdict_model
+
+
+@pytest.fixture(scope="module")
+def bank_grader(bank: Bank, model: Encoder, bank_encoder: CachedEncoder) -> Grader:
+    return Grader.for_bank(bank, model, bank_encoder)
+
+
+def grade_card(grader: Grader, bank: Bank, card_id: str, answer: str) -> Grade:
+    return grader.grade(question_key_for_card(bank.card(card_id)), answer)
+
+
+# --- Wrong answers that got credit (quoted in the issue) --------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "When the training accuracy stops rising, regardless of what the validation accuracy does",
+        "When validation accuracy keeps rising while training accuracy stops improving",
+    ],
+)
+def test_early_stopping_with_training_and_validation_swapped_is_incorrect(
+    bank_grader: Grader, bank: Bank, answer: str
+) -> None:
+    grade = grade_card(bank_grader, bank, "reg-early-stopping", answer)
+    assert grade.verdict is Verdict.INCORRECT
+    assert grade.score == 0.0
+    assert grade.feedback.wrong, "the feedback names the misconception"
+
+
+@pytest.mark.model
+def test_accuracy_given_as_the_precision_formula_is_incorrect(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    grade = grade_card(bank_grader, bank, "metrics-accuracy", "Accuracy is TP / (TP + FP)")
+    assert grade.verdict is Verdict.INCORRECT
+    assert any("precision" in line.lower() for line in grade.feedback.wrong)
+
+
+@pytest.mark.model
+def test_arithmetic_mean_is_incorrect_and_harmonic_mean_correct_for_f1(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    arithmetic = grade_card(
+        bank_grader, bank, "metrics-f1-formula", "the arithmetic mean of precision and recall"
+    )
+    harmonic = grade_card(
+        bank_grader, bank, "metrics-f1-formula", "the harmonic mean of precision and recall"
+    )
+    assert arithmetic.verdict is Verdict.INCORRECT
+    assert harmonic.verdict is Verdict.CORRECT
+    assert harmonic.score > arithmetic.score
+
+
+@pytest.mark.model
+def test_a_bag_of_the_references_words_gets_nothing(bank_grader: Grader, bank: Bank) -> None:
+    answer = "rate threshold positive false true various recall classification settings against"
+    grade = grade_card(bank_grader, bank, "metrics-roc-plot", answer)
+    assert grade.verdict is Verdict.INCORRECT
+    assert grade.score == 0.0
+    assert grade.evidence["screen"] == "word_list"
+
+
+@pytest.mark.model
+def test_a_negated_roc_answer_is_not_credited(bank_grader: Grader, bank: Bank) -> None:
+    grade = grade_card(
+        bank_grader, bank, "metrics-roc-plot", "It does not plot the TPR against the FPR"
+    )
+    assert grade.verdict is Verdict.INCORRECT
+
+
+@pytest.mark.model
+def test_a_wrong_expansion_of_lstm_is_incorrect_not_partial(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    grade = grade_card(bank_grader, bank, "rnn-lstm-expansion", "Linear support vector machine")
+    assert grade.verdict is Verdict.INCORRECT
+    assert "covered 0 of" not in grade.feedback.text
+
+
+@pytest.mark.model
+def test_pipe_mode_described_as_file_mode_is_not_graded_correct_unreviewed(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    answer = "Pipe mode copies the full dataset from S3 onto the training instances' disk"
+    grade = grade_card(bank_grader, bank, "sm-pipe-mode", answer)
+    assert grade.verdict is not Verdict.CORRECT
+    assert grade.verdict is Verdict.INCORRECT or grade.needs_review
+
+
+# --- Verdict rules a learner can read -----------------------------------------------------------
+
+
+@pytest.mark.model
+def test_feedback_follows_the_verdict(bank_grader: Grader, bank: Bank) -> None:
+    card = bank.card("metrics-f1-formula")
+    answers = [
+        "the harmonic mean of precision and recall",
+        "the arithmetic mean of precision and recall",
+        "2 * precision * recall / (precision + recall)",
+        "I don't know",
+    ]
+    grades = bank_grader.grade_many([(question_key_for_card(card), text) for text in answers])
+    for grade in grades:
+        points = len(card.key_points)
+        if grade.verdict is Verdict.CORRECT:
+            assert len(grade.feedback.right) == points
+            assert not grade.feedback.missing
+        elif grade.verdict is Verdict.PARTIAL:
+            assert grade.feedback.right, "partial needs at least one key point covered"
+        else:
+            assert not grade.feedback.right
+        assert 0.0 <= grade.confidence <= 1.0
+        assert ".." not in grade.feedback.text
+        assert grade.feedback.text.count(card.answer.rstrip(".")) <= 1
+        if grade.needs_review:
+            assert "Provisional" in grade.feedback.summary
+
+
+def test_feedback_text_has_single_full_stops_and_one_reference() -> None:
+    feedback = Feedback(
+        "Partly correct.",
+        right=("Harmonic mean.",),
+        missing=("2TP / (2TP + FP + FN).",),
+        reference="The harmonic mean of precision and recall.",
+        explanation="The harmonic mean of precision and recall.",
+    )
+    assert ".." not in feedback.text
+    assert feedback.text.count("The harmonic mean of precision and recall") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rate threshold positive false true various recall classification settings", True),
+        ("true negatives over true negatives plus false positives", False),
+        ("CNN, RNN, feedforward, autoencoder, transformer, GAN, perceptron", False),
+        ("It plots the true positive rate against the false positive rate", False),
+        ("harmonic mean precision recall", False),
+    ],
+)
+def test_word_list_screen(text: str, expected: bool) -> None:
+    assert is_word_list(text) is expected
+
+
+# --- Misconceptions and short answers given ad hoc ---------------------------------------------
+
+
+@pytest.mark.model
+def test_ad_hoc_misconception_decides_and_names_itself(
+    model: Encoder, bank_encoder: CachedEncoder
+) -> None:
+    from quizsvc.grading import grade_free_answer
+
+    grade = grade_free_answer(
+        "It adds the absolute values of the weights",
+        "L2 regularization adds the sum of the squared weights to the loss.",
+        ["Adds the squared weights to the loss"],
+        encoder=model,
+        bank_encoder=bank_encoder,
+        prompt="What does L2 regularization add to the loss?",
+        misconceptions=[
+            ("It adds the sum of the absolute values of the weights", "That is L1 regularization.")
+        ],
+    )
+    assert grade.verdict is Verdict.INCORRECT
+    assert "That is L1 regularization." in grade.feedback.wrong
+
+
+# --- The shipped verdict model -------------------------------------------------------------------
+
+
+def test_shipped_verdict_model_is_reviewed_json_with_every_feature() -> None:
+    text = resources.files("quizsvc.grading").joinpath("verdict_model.json").read_text()
+    data = json.loads(text)
+    assert tuple(data["features"]) == FEATURE_NAMES
+    model = shipped_verdict_model()
+    assert 0.0 < model.review_below < 1.0
+    # A refit changes the fingerprint: it is part of a grade's version.
+    same = VerdictModel.from_dict(data)
+    assert same.fingerprint == model.fingerprint
+    data["card"]["correct"]["intercept"] += 0.5
+    assert VerdictModel.from_dict(data).fingerprint != model.fingerprint
+
+
+def test_verdict_model_refuses_parameters_for_other_features() -> None:
+    data = json.loads(resources.files("quizsvc.grading").joinpath("verdict_model.json").read_text())
+    data["features"] = data["features"][:-1]
+    with pytest.raises(ValueError, match="do not match"):
+        VerdictModel.from_dict(data)
+    data = json.loads(resources.files("quizsvc.grading").joinpath("verdict_model.json").read_text())
+    data["generic"]["credit"]["scale"] = list(np.zeros(len(FEATURE_NAMES)))
+    with pytest.raises(ValueError, match="positive"):
+        VerdictModel.from_dict(data)
+
+
+# --- Fill-in grades a blank ------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_fill_in_of_a_card_grades_the_blank_not_the_whole_sentence(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    card = next(c for c in bank if len(c.answer.split()) > 8)
+    key = question_key_for_card(card, QuestionType.FILL_IN)
+    assert "_____" in key.prompt
+    assert key.accept
+    assert key.accept[0] != card.answer
+    grade = bank_grader.grade(key, key.accept[0])
+    assert grade.verdict is Verdict.CORRECT
