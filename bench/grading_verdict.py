@@ -241,7 +241,9 @@ def fit_model(
             *stack([(d, d_mask, 1.0), (m, m_mask, PUBLIC_SHARE * tuning / m_mask.sum())], "credit")
         ),
     )
-    return VerdictModel(generic=generic, card=card, review_below=review_below)
+    return VerdictModel(
+        generic=generic, card=card, review_below=review_below, misconception_tie=0.03
+    )
 
 
 def verdicts_of(
@@ -254,7 +256,12 @@ def verdicts_of(
         for row in source.features
     ]
     decisions = decide(
-        features, source.covered.tolist(), source.answered.tolist(), model, review_below
+        features,
+        source.covered.tolist(),
+        source.answered.tolist(),
+        model,
+        review_below,
+        [len(key.graded_key_points) for key in source.keys],
     )
     result = (
         [item.verdict for item in decisions],

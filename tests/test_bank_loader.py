@@ -132,7 +132,7 @@ FIELD_VIOLATIONS = {
     "key_points": ("[]", "must not be empty"),
     "accept": ("just one string", "is not of type 'array'"),
     "short_answers": ("just one string", "is not of type 'array'"),
-    "misconceptions": ("[{text: no explanation}]", "'explanation' is a required property"),
+    "misconceptions": ("[{text: no explanation}]", "is required"),
     "explanation": ("x" * 4001, "is too long"),
     "tags": ("[Not A Slug]", "is not a slug"),
     "difficulty": ("extreme", "is not one of"),
@@ -455,7 +455,7 @@ def test_card_yaml_helper_writes_valid_yaml() -> None:
 
 def test_a_misconception_that_repeats_a_right_answer_is_reported(tmp_path: Path) -> None:
     misconceptions = (
-        "\n      - text: The harmonic mean of precision and recall"
+        "\n      - text: Harmonic mean of precision and recall"
         "\n        explanation: Wrong on purpose."
         "\n      - text: The arithmetic mean of precision and recall"
         "\n        explanation: F1 is the harmonic mean."
@@ -471,6 +471,6 @@ def test_a_misconception_that_repeats_a_right_answer_is_reported(tmp_path: Path)
     root = make_bank(tmp_path, {"basics.yaml": text})
     _, problems = validate_bank(root)
 
-    assert [(p.card_id, p.field) for p in problems] == [("f1-card", "misconceptions[0]")]
+    assert [(p.card_id, p.field) for p in problems] == [("f1-card", "misconceptions[0]")], problems
     assert "repeats a right answer" in problems[0].message
     assert problems[0].line == line_of(text, "misconceptions:")

@@ -860,7 +860,7 @@ def _build_grade(
     verdict = decision.verdict
     misconception = (
         key.misconceptions[knowledge.misconception]
-        if knowledge.misconception is not None and features.misconception_margin < 0
+        if knowledge.misconception is not None and decision.misconception_wins
         else None
     )
     # Feedback follows the verdict, so it never contradicts it: a correct answer covered every
@@ -1054,6 +1054,9 @@ def grades_from_measurements(
             [items[index][1].screen is Screen.ANSWER for index in indices],
             model,
             config.review_below,
+            [len(items[index][0].graded_key_points) for index in indices]
+            if config.correct_needs_all_key_points
+            else None,
         )
         for position, index in enumerate(indices):
             key, measurement, _ = items[index]

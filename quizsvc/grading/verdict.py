@@ -163,7 +163,7 @@ class VerdictModel:
     #: A grade whose confidence is below this is marked for review.
     review_below: float = 0.8
     #: An answer whose margin over its nearest misconception is below this is a near tie.
-    misconception_tie: float = 0.02
+    misconception_tie: float = 0.03
     #: What it was fitted on (shown by the bench, not used in grading).
     provenance: Mapping[str, Any] | None = None
 
@@ -179,7 +179,7 @@ class VerdictModel:
             generic=ProbabilityPair.from_dict(data["generic"], width),
             card=ProbabilityPair.from_dict(data["card"], width),
             review_below=float(data.get("review_below", 0.8)),
-            misconception_tie=float(data.get("misconception_tie", 0.02)),
+            misconception_tie=float(data.get("misconception_tie", 0.03)),
             provenance=data.get("provenance"),
         )
 
@@ -234,6 +234,8 @@ class Decision:
     review_reasons: tuple[str, ...]
     p_correct: float
     p_credit: float
+    #: The answer was clearly nearer a misconception than anything right.
+    misconception_wins: bool = False
 
 
 #: A short answer matched this closely (rapidfuzz token-sort ratio / 100) is the card's own
@@ -247,8 +249,11 @@ def decide(
     answered: Sequence[bool],
     model: VerdictModel,
     review_below: float | None = None,
+    key_point_counts: Sequence[int] | None = None,
 ) -> list[Decision]:
-    """Verdicts for a batch. ``covered_key_points`` is how many key points each answer covers;
+    """Verdicts for a batch. With ``key_point_counts``, correct also needs every key point
+    covered (the card's own terse form excepted): a learner told "correct" said all of it.
+    ``covered_key_points`` is how many key points each answer covers;
     screened-out answers (``answered`` false) are incorrect for certain.
 
     Correct when P(correct) >= 1/2; else partial when P(credit) >= 1/2 and a key point is
@@ -265,7 +270,11 @@ def decide(
             decisions.append(Decision(Verdict.INCORRECT, 1.0, False, (), 0.0, 0.0))
             continue
         correct, credit = float(p_correct[index]), float(p_credit[index])
-        misconception_wins = item.has_misconceptions and item.misconception_margin < 0
+        # Within the tie band the embedding cannot tell the two apart ("with replacement" vs
+        # "without"): the probabilities decide and a person is asked to look.
+        misconception_wins = (
+            item.has_misconceptions and item.misconception_margin < -model.misconception_tie
+        )
         if item.short_answer_match >= SHORT_ANSWER_EXACT and not item.contradicted:
             correct = credit = max(correct, SHORT_ANSWER_EXACT)
         probabilities = {
@@ -277,9 +286,13 @@ def decide(
             # A readable rule beats the probabilities: nearer a known wrong answer than to
             # anything right, or a key term swapped for its opposite.
             verdict = Verdict.INCORRECT
-        elif correct >= 0.5:
+        elif correct >= 0.5 and (
+            key_point_counts is None
+            or covered_key_points[index] >= key_point_counts[index]
+            or item.short_answer_match >= SHORT_ANSWER_EXACT
+        ):
             verdict = Verdict.CORRECT
-        elif credit >= 0.5 and covered_key_points[index] > 0:
+        elif max(correct, credit) >= 0.5 and covered_key_points[index] > 0:
             verdict = Verdict.PARTIAL
         else:
             verdict = Verdict.INCORRECT
@@ -301,6 +314,7 @@ def decide(
                 tuple(reasons),
                 correct,
                 credit,
+                misconception_wins,
             )
         )
     return decisions
