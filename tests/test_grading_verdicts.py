@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from quizsvc.bank import Bank
+from quizsvc.bank.model import Misconception
 from quizsvc.embedding import CachedEncoder, Encoder
 from quizsvc.exams.model import QuestionType
 from quizsvc.grading import Grade, Grader, Verdict, question_key_for_card
@@ -180,7 +181,10 @@ def test_ad_hoc_misconception_decides_and_names_itself(
         bank_encoder=bank_encoder,
         prompt="What does L2 regularization add to the loss?",
         misconceptions=[
-            ("It adds the sum of the absolute values of the weights", "That is L1 regularization.")
+            Misconception(
+                "It adds the sum of the absolute values of the weights",
+                "That is L1 regularization.",
+            )
         ],
     )
     assert grade.verdict is Verdict.INCORRECT

@@ -13,6 +13,7 @@ from quizsvc.api.attempts import FeedbackSchema
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
+from quizsvc.bank.model import Misconception
 from quizsvc.observability import metrics_of
 
 blp = Blueprint("grading", __name__, url_prefix="/v1", description="Free-answer grading")
@@ -103,15 +104,12 @@ class Grade(MethodView):
                 )
             with metrics_of(current_app).grading_latency.labels("grade").time():
                 return state.grade_card(card, body["answer"])
-        misconceptions = [
-            (item["text"], item["explanation"]) for item in body.get("misconceptions") or []
-        ]
+        misconceptions = [Misconception(**item) for item in body.get("misconceptions") or []]
         with metrics_of(current_app).grading_latency.labels("grade").time():
             return state.grade_text(
                 body["reference"],
                 body.get("key_points") or [],
                 body["answer"],
-                None,
                 prompt=body.get("question", ""),
                 short_answers=body.get("short_answers") or [],
                 misconceptions=misconceptions,

@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 
 from quizsvc.bank import Bank
-from quizsvc.bank.model import Card
+from quizsvc.bank.model import Card, Misconception
 from quizsvc.config import Settings
 from quizsvc.embedding import CachedEncoder, Encoder
 from quizsvc.exams.model import QuestionKey
@@ -49,20 +49,20 @@ class Services:
         reference: str,
         key_points: list[str],
         answer: str,
-        deck: str | None,
         *,
         prompt: str = "",
         short_answers: Sequence[str] = (),
-        misconceptions: Sequence[tuple[str, str]] = (),
+        misconceptions: Sequence[Misconception] = (),
     ) -> dict[str, Any]:
-        glossary = self.grader.glossary(deck) if deck else Glossary.for_deck()
+        """An ad-hoc free answer (no card): the default glossary expands common
+        abbreviations."""
         grade = grade_free_answer(
             answer,
             reference,
             key_points,
             encoder=self.encoder,
             bank_encoder=self.bank_encoder,
-            glossary=glossary,
+            glossary=Glossary.for_deck(),
             config=self.grader.config,
             prompt=prompt,
             short_answers=short_answers,

@@ -719,7 +719,7 @@ def _free_answer_knowledge(card: Card, question_type: QuestionType) -> dict[str,
         return {}
     return {
         "short_answers": card.short_answers,
-        "misconceptions": tuple((item.text, item.explanation) for item in card.misconceptions),
+        "misconceptions": card.misconceptions,
     }
 
 

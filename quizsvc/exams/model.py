@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from quizsvc.bank.model import Misconception
+
 
 class QuestionType(StrEnum):
     MULTIPLE_CHOICE = "multiple_choice"
@@ -76,11 +78,11 @@ class QuestionKey:
     #: For choice questions: the card each option's text was taken from, parallel to
     #: ``options`` (review and audit of distractors; never part of the delivery view).
     option_sources: tuple[str, ...] = ()
-    #: Free answers: the card's terse right answers and the wrong answers learners give, as
-    #: ``{"text", "explanation"}`` pairs (kept with the frozen exam, so a later edit of the
-    #: card does not change how a submitted attempt is graded).
+    #: Free answers: the card's terse right answers and the wrong answers learners give (kept
+    #: with the frozen exam, so a later edit of the card does not change how a submitted
+    #: attempt is graded).
     short_answers: tuple[str, ...] = ()
-    misconceptions: tuple[tuple[str, str], ...] = ()
+    misconceptions: tuple[Misconception, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,9 +100,7 @@ class QuestionKey:
             "explanation": self.explanation,
             "option_sources": list(self.option_sources),
             "short_answers": list(self.short_answers),
-            "misconceptions": [
-                {"text": text, "explanation": why} for text, why in self.misconceptions
-            ],
+            "misconceptions": [item.to_dict() for item in self.misconceptions],
         }
 
     @classmethod
@@ -120,9 +120,7 @@ class QuestionKey:
             explanation=data.get("explanation"),
             option_sources=tuple(data.get("option_sources", ())),
             short_answers=tuple(data.get("short_answers", ())),
-            misconceptions=tuple(
-                (item["text"], item["explanation"]) for item in data.get("misconceptions", ())
-            ),
+            misconceptions=tuple(Misconception(**item) for item in data.get("misconceptions", ())),
         )
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
+from quizsvc.bank.model import Misconception
 from quizsvc.embedding.base import Encoder, Vectors
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading.config import GradingConfig
@@ -94,8 +95,8 @@ class FreeAnswerKey:
     explanation: str | None = None
     #: Terse forms that deserve full credit (the card's ``short_answers`` and ``accept``).
     short_answers: tuple[str, ...] = ()
-    #: Wrong answers learners give, as (text, explanation for the learner).
-    misconceptions: tuple[tuple[str, str], ...] = ()
+    #: Wrong answers learners give, each with the line of feedback that explains it.
+    misconceptions: tuple[Misconception, ...] = ()
 
     @classmethod
     def from_question(cls, key: QuestionKey, glossary: Glossary) -> FreeAnswerKey:
@@ -140,6 +141,8 @@ class PreparedKey:
     kept_abbreviations: frozenset[str]
     #: Short answers as compared (expanded); those that only repeat the question are dropped.
     short_answers: tuple[str, ...] = ()
+    #: The short answers' comparison forms (``normalize_answer``), for string matching.
+    short_answer_forms: tuple[str, ...] = ()
     #: Misconception texts as compared (expanded), parallel to ``key.misconceptions``.
     misconceptions: tuple[str, ...] = ()
     #: Whether the reference, then each short answer, states a negation ("No, it does not").
@@ -199,7 +202,7 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
             and not _only_repeats(prepared, prompt)
         )
     )
-    misconceptions = tuple(glossary.prepare(text, kept) for text, _ in key.misconceptions)
+    misconceptions = tuple(glossary.prepare(item.text, kept) for item in key.misconceptions)
     for text in (*short_answers, *misconceptions):
         known.update(words(text))
     return PreparedKey(
@@ -216,6 +219,7 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
         contradiction_reference="\n".join(dict.fromkeys((reference, *key_points))),
         kept_abbreviations=kept,
         short_answers=short_answers,
+        short_answer_forms=tuple(normalize_answer(text) for text in short_answers),
         misconceptions=misconceptions,
         right_negated=tuple(has_negation(text) for text in (reference, *short_answers)),
         right_stems=frozenset().union(
@@ -424,8 +428,8 @@ def _measure_one(
     compact_answer = normalize_answer(item.answer)
     short_answer_match = max(
         (
-            float(fuzz.token_sort_ratio(compact_answer, normalize_answer(text)))
-            for text in prepared.short_answers
+            float(fuzz.token_sort_ratio(compact_answer, form))
+            for form in prepared.short_answer_forms
         ),
         default=0.0,
     )
@@ -741,6 +745,8 @@ class KnowledgeMatch:
     wrong_similarity: float | None
     misconception: int | None
     negation_mismatch: bool
+    #: Best similarity with a key point (question demoted); -1 without key points.
+    best_key_point_similarity: float
 
 
 def match_knowledge(
@@ -752,37 +758,39 @@ def match_knowledge(
 ) -> KnowledgeMatch:
     prepared = prepare_key(key)
     if measurement.screen is not Screen.ANSWER:
-        return KnowledgeMatch(0.0, None, None, False)
+        return KnowledgeMatch(0.0, None, None, False, 0.0)
     alpha = config.prompt_demotion
     beta = np.full(1, 2 * alpha - alpha**2 if measurement.has_prompt else 0.0)
     reference = float(scored.reference_similarity[index])
     start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
     best_point = float(scored.key_point_similarity[start:end].max()) if end > start else -1.0
-    best_short, short_position = -1.0, -1
-    if measurement.unit_short_answer.size:
-        short = _demoted(
-            measurement.unit_short_answer,
-            measurement.unit_prompt[:, None],
-            measurement.short_answer_prompt[None, :],
-            beta,
-        )
-        best_short = float(short.max())
-        short_position = int(np.unravel_index(int(short.argmax()), short.shape)[1])
-    right = max(reference, best_short, best_point)
-    wrong: float | None = None
-    misconception: int | None = None
-    if measurement.unit_misconception.size:
-        similarity = _demoted(
-            measurement.unit_misconception,
-            measurement.unit_prompt[:, None],
-            measurement.misconception_prompt[None, :],
-            beta,
-        )
-        wrong = float(similarity.max())
-        misconception = int(np.unravel_index(int(similarity.argmax()), similarity.shape)[1])
-    nearest = 0 if reference >= best_short else 1 + short_position
+    best_short, short_position = _best_demoted(
+        measurement.unit_short_answer, measurement.short_answer_prompt, measurement, beta
+    )
+    wrong, misconception = _best_demoted(
+        measurement.unit_misconception, measurement.misconception_prompt, measurement, beta
+    )
+    right = max(reference, best_short if best_short is not None else -1.0, best_point)
+    nearest = 0 if best_short is None or reference >= best_short else 1 + (short_position or 0)
     mismatch = measurement.answer_negated != prepared.right_negated[nearest]
-    return KnowledgeMatch(right, wrong, misconception, mismatch)
+    return KnowledgeMatch(right, wrong, misconception, mismatch, best_point)
+
+
+def _best_demoted(
+    unit_similarity: FloatArray,
+    text_prompt: FloatArray,
+    measurement: AnswerMeasurement,
+    beta: FloatArray,
+) -> tuple[float | None, int | None]:
+    """Best similarity (question demoted) of any answer row with any of some texts, and which
+    text; (None, None) when there are no texts."""
+    if not unit_similarity.size:
+        return None, None
+    similarity = _demoted(
+        unit_similarity, measurement.unit_prompt[:, None], text_prompt[None, :], beta
+    )
+    column = int(np.unravel_index(int(similarity.argmax()), similarity.shape)[1])
+    return float(similarity.max()), column
 
 
 def verdict_features(
@@ -822,9 +830,7 @@ def verdict_features(
         prompt_similarity=measurement.answer_prompt,
         has_prompt=measurement.has_prompt,
         novel_share=measurement.novel_share,
-        best_key_point_similarity=float(scored.key_point_similarity[start:end].max())
-        if end > start and measurement.screen is Screen.ANSWER
-        else 0.0,
+        best_key_point_similarity=knowledge.best_key_point_similarity,
         answer_length=math.log1p(measurement.word_count),
     )
 
@@ -878,7 +884,7 @@ def _build_grade(
         )
     )
     if misconception is not None:
-        wrong = (misconception[1], *wrong)
+        wrong = (misconception.explanation, *wrong)
     if not answered:
         summary = SCREEN_MESSAGES[measurement.screen]
     elif contradictions:
@@ -896,7 +902,7 @@ def _build_grade(
         summary = "Not correct: your answer does not cover the key points."
     if decision.needs_review:
         summary += " Provisional: an instructor may review this grade."
-    score = _verdict_score(verdict, float(scored.score[index]), len(right), len(points))
+    score = verdict_score(verdict, float(scored.score[index]), len(right), len(points))
     units = (
         ("(whole answer)", *measurement.units) if len(measurement.units) > 1 else measurement.units
     )
@@ -932,7 +938,7 @@ def _build_grade(
         "misconception": None
         if knowledge.misconception is None
         else {
-            "text": key.misconceptions[knowledge.misconception][0],
+            "text": key.misconceptions[knowledge.misconception].text,
             "similarity": round(float(knowledge.wrong_similarity or 0.0), 4),
             "margin": round(features.misconception_margin, 4),
             "wins": misconception is not None,
@@ -965,7 +971,7 @@ def _build_grade(
     )
 
 
-def _verdict_score(verdict: Verdict, similarity_score: float, right: int, points: int) -> float:
+def verdict_score(verdict: Verdict, similarity_score: float, right: int, points: int) -> float:
     """The score a learner reads agrees with the verdict: full marks for correct, nothing for
     incorrect, and for partial the share of key points covered, never below the similarity
     score's own partial credit band."""
@@ -1000,20 +1006,44 @@ def grade_free_answers(
     )
 
 
+@dataclass(frozen=True)
+class VerdictInput:
+    """What one measured answer's verdict is decided from."""
+
+    features: VerdictFeatures
+    knowledge: KnowledgeMatch
+    #: How many key points the answer covers.
+    covered: int
+
+
+def _verdict_inputs(
+    items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
+    indices: Sequence[int],
+    scored: ScoredBatch,
+    config: GradingConfig,
+) -> list[VerdictInput]:
+    inputs = []
+    for position, index in enumerate(indices):
+        key, measurement, _ = items[index]
+        knowledge = match_knowledge(key, measurement, scored, position, config)
+        inputs.append(
+            VerdictInput(
+                verdict_features(key, measurement, scored, position, knowledge),
+                knowledge,
+                int(covered_key_points(scored, position, config).sum()),
+            )
+        )
+    return inputs
+
+
 def features_of(
     items: Sequence[tuple[FreeAnswerKey, AnswerMeasurement, GradingConfig]],
-) -> list[tuple[VerdictFeatures, KnowledgeMatch, int]]:
-    """Verdict-model inputs of measured answers (with the knowledge match and the number of
-    key points covered), in input order: what the grader decides from, and what
-    ``bench/fit_verdict.py`` fits on."""
-    found: dict[int, tuple[VerdictFeatures, KnowledgeMatch, int]] = {}
+) -> list[VerdictInput]:
+    """Verdict inputs of measured answers, in input order: what the grader decides from, and
+    what ``bench/grading_verdict.py`` fits on."""
+    found: dict[int, VerdictInput] = {}
     for config, indices, scored in _scored_groups(items):
-        for position, index in enumerate(indices):
-            key, measurement, _ = items[index]
-            knowledge = match_knowledge(key, measurement, scored, position, config)
-            features = verdict_features(key, measurement, scored, position, knowledge)
-            covered = int(covered_key_points(scored, position, config).sum())
-            found[index] = (features, knowledge, covered)
+        found.update(zip(indices, _verdict_inputs(items, indices, scored, config), strict=True))
     return [found[index] for index in range(len(items))]
 
 
@@ -1037,20 +1067,10 @@ def grades_from_measurements(
     model = verdict_model or shipped_verdict_model()
     grades: dict[int, Grade] = {}
     for config, indices, scored in _scored_groups(items):
-        inputs = []
-        for position, index in enumerate(indices):
-            key, measurement, _ = items[index]
-            knowledge = match_knowledge(key, measurement, scored, position, config)
-            inputs.append(
-                (
-                    knowledge,
-                    verdict_features(key, measurement, scored, position, knowledge),
-                    int(covered_key_points(scored, position, config).sum()),
-                )
-            )
+        inputs = _verdict_inputs(items, indices, scored, config)
         decisions = decide(
-            [features for _, features, _ in inputs],
-            [covered for _, _, covered in inputs],
+            [item.features for item in inputs],
+            [item.covered for item in inputs],
             [items[index][1].screen is Screen.ANSWER for index in indices],
             model,
             config.review_below,
@@ -1060,15 +1080,14 @@ def grades_from_measurements(
         )
         for position, index in enumerate(indices):
             key, measurement, _ = items[index]
-            knowledge, features, _ = inputs[position]
             grades[index] = _build_grade(
                 key,
                 measurement,
                 scored,
                 position,
                 decisions[position],
-                knowledge,
-                features,
+                inputs[position].knowledge,
+                inputs[position].features,
                 config,
             )
     return [grades[index] for index in range(len(items))]
@@ -1086,7 +1105,7 @@ def grade_free_answer(
     config: GradingConfig | None = None,
     question_id: str = "ad-hoc",
     short_answers: Sequence[str] = (),
-    misconceptions: Sequence[tuple[str, str]] = (),
+    misconceptions: Sequence[Misconception] = (),
     explanation: str | None = None,
 ) -> Grade:
     """Grade one answer against a reference and key points given directly (no card): the

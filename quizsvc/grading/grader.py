@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from quizsvc.bank.model import Bank, Card
@@ -141,23 +142,7 @@ def question_key_for_card(
     answer sentence), never the whole sentence."""
     if question_type not in (QuestionType.FREE_ANSWER, QuestionType.FILL_IN):
         raise ValueError("a card alone can be graded as free_answer or fill_in only")
-    if question_type is QuestionType.FILL_IN:
-        made = make_fill_in(card, random.Random(f"fill:{card.id}"), word_rarity([card]))
-        if made is None:
-            raise ValueError(f"card {card.id} makes no fill-in question")
-        return QuestionKey(
-            question_id=card.id,
-            type=question_type,
-            card_id=card.id,
-            deck=card.deck,
-            topic=card.topic,
-            prompt=made.prompt,
-            answer=made.accept[0],
-            accept=made.accept,
-            key_points=card.key_points,
-            explanation=card.explanation,
-        )
-    return QuestionKey(
+    common = QuestionKey(
         question_id=card.id,
         type=question_type,
         card_id=card.id,
@@ -165,9 +150,17 @@ def question_key_for_card(
         topic=card.topic,
         prompt=card.prompt,
         answer=card.answer,
-        accept=(card.answer, *card.accept),
         key_points=card.key_points,
         explanation=card.explanation,
+    )
+    if question_type is QuestionType.FILL_IN:
+        made = make_fill_in(card, random.Random(f"fill:{card.id}"), word_rarity([card]))
+        if made is None:
+            raise ValueError(f"card {card.id} makes no fill-in question")
+        return replace(common, prompt=made.prompt, answer=made.accept[0], accept=made.accept)
+    return replace(
+        common,
+        accept=(card.answer, *card.accept),
         short_answers=card.short_answers,
-        misconceptions=tuple((item.text, item.explanation) for item in card.misconceptions),
+        misconceptions=card.misconceptions,
     )

@@ -4,7 +4,7 @@ learner can read, a calibrated confidence and the decision to ask a person.
 Why a fitted model: hand-set cut-offs on one similarity do not transfer between question
 sets (a threshold right for 15-word references passes a third of the right answers to longer
 ones). Two logistic regressions over a dozen cheap measurements, fitted on public training
-data and on labelled answers to this deck (``bench/fit_verdict.py``), give the probability
+data and on labelled answers to this deck (``bench/grading_verdict.py``), give the probability
 that an answer is fully correct and that it earns any credit. Their parameters ship as
 reviewed JSON (``verdict_model.json``), never as a pickle.
 
@@ -292,7 +292,7 @@ def decide(
             or item.short_answer_match >= SHORT_ANSWER_EXACT
         ):
             verdict = Verdict.CORRECT
-        elif max(correct, credit) >= 0.5 and covered_key_points[index] > 0:
+        elif credit >= 0.5 and covered_key_points[index] > 0:
             verdict = Verdict.PARTIAL
         else:
             verdict = Verdict.INCORRECT
