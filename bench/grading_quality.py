@@ -114,6 +114,15 @@ class Row:
     answer: str
     score: float
 
+    def key(self, glossary: Glossary) -> FreeAnswerKey:
+        """What the answer is graded against: the reference, key points derived from it."""
+        return FreeAnswerKey(
+            question_id=self.question_id,
+            reference=self.reference,
+            prompt=self.question,
+            glossary=glossary,
+        )
+
 
 def load_rows(shared_dir: Path) -> list[Row]:
     path = shared_dir / DATASET
@@ -253,15 +262,7 @@ def measure_rows(
     """Every answer measured by the production grader against its question's reference."""
     bank_encoder = CachedEncoder(model)
     glossary = Glossary.for_deck()
-    keys = [
-        FreeAnswerKey(
-            question_id=row.question_id,
-            reference=row.reference,
-            prompt=row.question,
-            glossary=glossary,
-        )
-        for row in rows
-    ]
+    keys = [row.key(glossary) for row in rows]
     measurements = measure_free_answers(
         [(key, row.answer) for key, row in zip(keys, rows, strict=True)], model, bank_encoder
     )

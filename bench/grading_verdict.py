@@ -56,12 +56,14 @@ from quizsvc.grading.free_answer import (
     FreeAnswerKey,
     features_of,
     measure_free_answers,
+    verdict_score,
 )
 from quizsvc.grading.model import Verdict
 from quizsvc.grading.verdict import (
     FEATURE_NAMES,
     LogisticModel,
     ProbabilityPair,
+    VerdictFeatures,
     VerdictModel,
     decide,
     shipped_verdict_model,
@@ -98,6 +100,16 @@ class Source:
     #: Free columns per source: corpus, human score, dev split/kind/label.
     meta: list[dict[str, str | float]]
 
+    def subset(self, mask: NDArray[np.bool_]) -> Source:
+        """The answers ``mask`` selects (what ``verdicts_of`` and the scores read)."""
+        return replace(
+            self,
+            keys=[key for key, kept in zip(self.keys, mask, strict=True) if kept],
+            features=self.features[mask],
+            covered=self.covered[mask],
+            answered=self.answered[mask],
+        )
+
 
 def measure(
     name: str,
@@ -117,8 +129,8 @@ def measure(
     return Source(
         name=name,
         keys=[key for key, _ in items],
-        features=np.vstack([features.vector() for features, _, _ in found]),
-        covered=np.array([covered for _, _, covered in found], dtype=np.int64),
+        features=np.vstack([item.features.vector() for item in found]),
+        covered=np.array([item.covered for item in found], dtype=np.int64),
         answered=np.array([m.screen.value == "answer" for m in measurements]),
         correct=np.asarray(correct, dtype=bool),
         credit=np.asarray(credit, dtype=bool),
@@ -151,18 +163,7 @@ def load_semeval(shared: Path, encoder: Encoder, bank_encoder: Encoder) -> Sourc
 def load_mohler(shared: Path, encoder: Encoder, bank_encoder: Encoder) -> Source:
     rows = grading_quality.load_rows(shared)
     glossary = Glossary.for_deck()
-    items = [
-        (
-            FreeAnswerKey(
-                question_id=row.question_id,
-                reference=row.reference,
-                prompt=row.question,
-                glossary=glossary,
-            ),
-            row.answer,
-        )
-        for row in rows
-    ]
+    items = [(row.key(glossary), row.answer) for row in rows]
     return measure(
         "Mohler 2011",
         items,
@@ -246,11 +247,16 @@ def fit_model(
     )
 
 
-def verdicts_of(
-    source: Source, model: VerdictModel, review_below: float | None = None, with_p: bool = False
-) -> tuple:  # type: ignore[type-arg]
-    from quizsvc.grading.verdict import VerdictFeatures
+@dataclass(frozen=True)
+class Decided:
+    verdicts: list[Verdict]
+    confidence: FloatArray
+    review: NDArray[np.bool_]
+    p_correct: FloatArray
 
+
+def verdicts_of(source: Source, model: VerdictModel, review_below: float | None = None) -> Decided:
+    """The grader's decisions for stored features (rebuilt from the feature matrix)."""
     features = [
         VerdictFeatures(**dict(zip(FEATURE_NAMES, row.tolist(), strict=True)))
         for row in source.features
@@ -263,14 +269,12 @@ def verdicts_of(
         review_below,
         [len(key.graded_key_points) for key in source.keys],
     )
-    result = (
+    return Decided(
         [item.verdict for item in decisions],
         np.array([item.confidence for item in decisions]),
         np.array([item.needs_review for item in decisions]),
+        np.array([item.p_correct for item in decisions]),
     )
-    if with_p:
-        return (*result, np.array([item.p_correct for item in decisions]))
-    return result
 
 
 def binary_macro_f1(predicted: NDArray[np.bool_], truth: NDArray[np.bool_]) -> float:
@@ -342,7 +346,7 @@ def choose_review_below(source: Source, mask: NDArray[np.bool_], model: VerdictM
     """The highest review threshold that flags at most REVIEW_BUDGET of the tuning half."""
     best = 0.3
     for threshold in np.arange(0.3, 0.96, 0.01):
-        _, _, review = verdicts_of(source, model, float(threshold))
+        review = verdicts_of(source, model, float(threshold)).review
         if review[mask].mean() <= REVIEW_BUDGET:
             best = float(round(threshold, 2))
     return best
@@ -363,16 +367,9 @@ def semeval_cv(
     for fold in range(SEMEVAL_FOLDS):
         test = folds == fold
         model = fit_model((semeval, ~test), (mohler, all_mohler), (dev, tune))
-        held = Source(
-            **{
-                **semeval.__dict__,
-                "features": semeval.features[test],
-                "covered": semeval.covered[test],
-                "answered": semeval.answered[test],
-            }
-        )
-        verdicts, _, _, p_correct = verdicts_of(held, model, with_p=True)
-        predicted[test] = [verdict is Verdict.CORRECT for verdict in verdicts]
+        decided = verdicts_of(semeval.subset(test), model)
+        p_correct = decided.p_correct
+        predicted[test] = [verdict is Verdict.CORRECT for verdict in decided.verdicts]
         # The 2-way question's confidence: P(correct) for "correct", else 1 - P(correct).
         confidence[test] = np.where(predicted[test], p_correct, 1.0 - p_correct)
         # Baseline: raw cosine, threshold with the best macro-F1 on the training folds.
@@ -411,25 +408,17 @@ def mohler_cv(semeval: Source, mohler: Source, dev: Source, tune: NDArray[np.boo
 
 
 def final_scores(source: Source, mask: NDArray[np.bool_], model: VerdictModel) -> FloatArray:
-    """The score a learner reads, from the stored features (as ``_verdict_score`` does)."""
-    from quizsvc.grading.free_answer import _verdict_score
-
-    held = Source(
-        **{
-            **source.__dict__,
-            "features": source.features[mask],
-            "covered": source.covered[mask],
-            "answered": source.answered[mask],
-        }
-    )
-    verdicts, _, _ = verdicts_of(held, model)
+    """The score a learner reads, from the stored features (as the grader computes it)."""
+    held = source.subset(mask)
+    verdicts = verdicts_of(held, model).verdicts
     index_score = FEATURE_NAMES.index("score")
-    points = np.array([len(key.graded_key_points) for key in np.array(source.keys)[mask]])
     return np.array(
         [
-            _verdict_score(verdict, float(row[index_score]), int(covered), int(total))
-            for verdict, row, covered, total in zip(
-                verdicts, held.features, held.covered, points, strict=True
+            verdict_score(
+                verdict, float(row[index_score]), int(covered), len(key.graded_key_points)
+            )
+            for verdict, row, covered, key in zip(
+                verdicts, held.features, held.covered, held.keys, strict=True
             )
         ]
     )
@@ -480,7 +469,8 @@ def main(refit: bool = False, backend: str | None = None) -> VerdictResult:
         print(f"  wrote {MODEL_PATH.relative_to(ROOT)} (review below {model.review_below})")
     model = shipped_verdict_model()
 
-    verdicts, confidence, review = verdicts_of(dev, model)
+    decided = verdicts_of(dev, model)
+    verdicts, confidence, review = decided.verdicts, decided.confidence, decided.review
     with_review = dev_figures(dev, held_out, verdicts, review)
     without_review = dev_figures(dev, held_out, verdicts, np.zeros(len(review), dtype=bool))
     labels = np.array([str(meta["label"]) for meta in dev.meta])
