@@ -767,8 +767,10 @@ def match_knowledge(
     best_short, short_position = _best_demoted(
         measurement.unit_short_answer, measurement.short_answer_prompt, measurement, beta
     )
+    # The whole answer against each misconception, as against the reference: a clause of a
+    # right answer may well resemble a wrong one ("unlike boosting, ...").
     wrong, misconception = _best_demoted(
-        measurement.unit_misconception, measurement.misconception_prompt, measurement, beta
+        measurement.unit_misconception[:1], measurement.misconception_prompt, measurement, beta
     )
     right = max(reference, best_short if best_short is not None else -1.0, best_point)
     nearest = 0 if best_short is None or reference >= best_short else 1 + (short_position or 0)
@@ -782,12 +784,16 @@ def _best_demoted(
     measurement: AnswerMeasurement,
     beta: FloatArray,
 ) -> tuple[float | None, int | None]:
-    """Best similarity (question demoted) of any answer row with any of some texts, and which
+    """Best similarity (question demoted) of the given answer rows (the first rows of
+    ``unit_prompt``: the whole answer, then its clauses) with any of some texts, and which
     text; (None, None) when there are no texts."""
     if not unit_similarity.size:
         return None, None
     similarity = _demoted(
-        unit_similarity, measurement.unit_prompt[:, None], text_prompt[None, :], beta
+        unit_similarity,
+        measurement.unit_prompt[: len(unit_similarity), None],
+        text_prompt[None, :],
+        beta,
     )
     column = int(np.unravel_index(int(similarity.argmax()), similarity.shape)[1])
     return float(similarity.max()), column
