@@ -34,11 +34,15 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def shared_dir(settings: Settings) -> Path:
-    """The read-only shared data folder; a missing one fails the test with the setting's name."""
+    """The read-only shared data folder. A fresh clone may not have one beside it: then the
+    test is skipped with the setting's name, unless QUIZSVC_REQUIRE_SHARED=1 (set by CI),
+    which makes its absence a failure."""
     try:
         return settings.require_shared_dir()
     except ConfigError as exc:
-        pytest.fail(str(exc))
+        if os.environ.get("QUIZSVC_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{exc} (QUIZSVC_REQUIRE_SHARED=1)")
+        pytest.skip(f"{exc}; QUIZSVC_REQUIRE_SHARED=1 makes this a failure")
 
 
 @pytest.fixture(scope="session")
