@@ -339,3 +339,73 @@ def test_submitted_answers_with_metacharacters_come_back_verbatim_in_the_result(
     assert question["your_answer"] == text
     # The tables the answer names are still there.
     assert client.get(f"/v1/exams/{world.exam_id}", headers=world.staff).status_code == 200
+
+
+def test_ad_hoc_grade_uses_the_question_short_answers_and_misconceptions(
+    client: FlaskClient, world: World
+) -> None:
+    body = {
+        "reference": "L2 regularization adds the sum of the squared weights to the loss.",
+        "key_points": ["Adds the squared weights to the loss"],
+        "question": "What does L2 regularization add to the loss?",
+        "short_answers": ["Sum of squared weights"],
+        "misconceptions": [
+            {
+                "text": "It adds the sum of the absolute values of the weights",
+                "explanation": "That is L1 regularization.",
+            }
+        ],
+    }
+    wrong = client.post(
+        "/v1/grade",
+        json={**body, "answer": "It adds the absolute values of the weights"},
+        headers=world.staff,
+    )
+    terse = client.post(
+        "/v1/grade", json={**body, "answer": "sum of squared weights"}, headers=world.staff
+    )
+    assert wrong.status_code == 200, wrong.get_json()
+    assert wrong.get_json()["verdict"] == "incorrect"
+    assert "That is L1 regularization." in wrong.get_json()["feedback"]["wrong"]
+    assert terse.get_json()["verdict"] == "correct"
+    for graded in (wrong.get_json(), terse.get_json()):
+        assert 0.0 <= graded["confidence"] <= 1.0
+        assert isinstance(graded["needs_review"], bool)
+
+
+def test_card_grade_refuses_ad_hoc_fields_naming_the_field(
+    client: FlaskClient, world: World
+) -> None:
+    response = client.post(
+        "/v1/grade",
+        json={"card_id": "metrics-f1-formula", "answer": "x", "misconceptions": []},
+        headers=world.staff,
+    )
+    assert response.status_code == 422
+    assert "misconceptions" in response.get_json()["errors"]["json"]
+
+
+def test_misconception_without_explanation_is_422_naming_the_field(
+    client: FlaskClient, world: World
+) -> None:
+    response = client.post(
+        "/v1/grade",
+        json={"reference": "r", "answer": "a", "misconceptions": [{"text": "wrong"}]},
+        headers=world.staff,
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]["misconceptions"]
+    assert "explanation" in errors["0"]
+
+
+def test_card_grade_over_http_knows_the_cards_misconceptions(
+    client: FlaskClient, world: World
+) -> None:
+    response = client.post(
+        "/v1/grade",
+        json={"card_id": "metrics-accuracy", "answer": "Accuracy is TP / (TP + FP)"},
+        headers=world.staff,
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["verdict"] == "incorrect"
+    assert response.get_json()["evidence"]["misconception"]["wins"] is True
