@@ -69,7 +69,8 @@ def quality_figures(result: grading_quality.QualityResult) -> list[Figure]:
         Figure(
             f"grading quality ({result.backend}): Pearson vs human, Mohler "
             f"({result.answers} answers)",
-            f"{result.pearson_default:.3f} (CV {result.pearson_cv:.3f})",
+            f"final score {result.pearson_default:.3f} (similarity score, CV "
+            f"{result.pearson_cv:.3f})",
             f"raw cosine {result.pearson_cosine:.3f}",
             f"{result.pearson_default / result.pearson_cosine:.2f}x",
         )

@@ -375,14 +375,14 @@ def main(backend: str | None = None) -> QualityResult:
     print("|---|---|---|---|---|")
     print(
         table_row(
-            "production grader, default config",
+            "production grader, final score (follows the verdict), default config",
             production,
             float(np.sqrt(np.mean((5 * production - human) ** 2))),
         )
     )
     print(
         table_row(
-            "production grader, CV (held-out fold's config)",
+            "similarity score (a verdict-model input), CV (held-out fold's config)",
             held_out,
             float(np.sqrt(np.mean((5 * held_out - human) ** 2))),
         )
@@ -418,9 +418,10 @@ def main(backend: str | None = None) -> QualityResult:
     )
     full_scored = score_batch(batch, full_choice)
     print(
-        "  Verdict thresholds are product policy, not taken from this benchmark: its graders are "
-        "lenient and its key points are derived clauses, so it favours crediting answers that "
-        "miss a key point. Product defaults "
+        "  Similarity-score verdict thresholds (the product's verdicts now come from the fitted "
+        "model: bench/grading_verdict.py). This benchmark's graders are lenient and its key "
+        "points are derived clauses, so it favours crediting answers that miss a key point. "
+        "Config defaults "
         f"({describe(defaults, list(VERDICT_GRID))}): macro F1 {default_f1:.3f}; "
         f"this benchmark alone would pick ({describe(full_choice, list(VERDICT_GRID))}): "
         f"macro F1 {macro_f1(verdicts(full_scored, full_choice), human_classes):.3f}"

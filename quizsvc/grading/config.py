@@ -13,10 +13,11 @@ The same rule on all 12 folds gave the defaults below: r = 0.639 (Spearman 0.654
 0.494 for raw cosine and 0.510 for rapidfuzz token_set_ratio in the same run, and 0.518 for
 the paper's best. Nothing is fitted per question.
 
-The verdict thresholds (``correct_at``, ``partial_at``, ``key_point_covered_at``) are product
-policy: the benchmark's graders are lenient and its key points are derived clauses, so on it
-alone CV would pick 0.7 / 0.2 / 0.4 (macro F1 against human verdicts 0.576 vs 0.563 for
-0.7 / 0.25 / 0.6); a learner told "correct" should have covered every listed key point.
+Free-answer verdicts come from the fitted verdict model (``quizsvc.grading.verdict``), which
+reads the score as one of its inputs. Of the threshold settings below, ``key_point_covered_at``
+and ``correct_needs_all_key_points`` still shape the verdict; ``correct_at`` and ``partial_at``
+only drive ``free_answer.verdicts``, the similarity-score rule the Mohler benchmark still
+reports beside the model.
 """
 
 from __future__ import annotations
@@ -87,12 +88,14 @@ class GradingConfig:
     reference_weight: float = 0.3
     key_point_weight: float = 0.5
     lexical_weight: float = 0.2
-    # --- Free-answer verdicts (product policy, see the module docstring) ---------------------
-    #: A free answer scoring at or above this is "correct" ...
+    # --- Free-answer verdicts (see the module docstring) -------------------------------------
+    #: The similarity-score rule (``free_answer.verdicts``, benchmarks only): "correct" at or
+    #: above this ...
     correct_at: float = 0.7
-    #: ... provided every key point is covered, when this is set; otherwise "partial".
+    #: Correct also needs every key point covered (the card's own short answer excepted),
+    #: in the verdict model's rules and in the similarity-score rule.
     correct_needs_all_key_points: bool = True
-    #: A free answer scoring at or above this (and not correct) is "partial"; below,
+    #: The similarity-score rule: "partial" at or above this (and not correct); below,
     #: "incorrect".
     partial_at: float = 0.25
     #: A key point counts as covered (for the verdict and in feedback) when its credit
