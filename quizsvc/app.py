@@ -24,7 +24,7 @@ from quizsvc.bank import load_bank
 from quizsvc.config import Settings
 from quizsvc.embedding import CachedEncoder, Encoder
 from quizsvc.embedding.factory import build_encoder
-from quizsvc.grading import Grader
+from quizsvc.grading import Grader, GradingConfig
 from quizsvc.lms.ags import ags_sender
 from quizsvc.lms.outbox import OutboxWorker
 from quizsvc.lms.webhooks import webhook_sender
@@ -109,7 +109,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         bank=bank,
         encoder=encoder,
         bank_encoder=bank_encoder,
-        grader=Grader.for_bank(bank, encoder, bank_encoder),
+        grader=Grader.for_bank(
+            bank, encoder, bank_encoder, GradingConfig(review_below=settings.review_threshold)
+        ),
         clock=clock,
     )
 

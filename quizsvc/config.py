@@ -68,6 +68,9 @@ class Settings:
     #: LTI cookies without ``Secure`` and with ``SameSite=Lax``: only for a tool served over
     #: plain http://127.0.0.1 in development and tests (browsers need Secure for SameSite=None).
     insecure_cookies: bool = False
+    #: Free-answer grades whose confidence is below this are marked ``needs_review``; empty
+    #: takes the threshold fitted with the verdict model (``verdict_model.json``).
+    review_below: str = ""
     #: Seconds between outbox polls while messages (AGS scores, webhooks) await a retry.
     outbox_poll_seconds: int = 5
 
@@ -92,6 +95,22 @@ class Settings:
         values.setdefault("model_cache_dir", default_model_cache_dir(env))
         settings = cls(**values)
         return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def review_threshold(self) -> float | None:
+        """``review_below`` as a probability, None for the fitted default."""
+        if not self.review_below.strip():
+            return None
+        try:
+            value = float(self.review_below)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(
+                f"{ENV_PREFIX}REVIEW_BELOW must be a number between 0 and 1, "
+                f"got {self.review_below!r}"
+            )
+        return value
 
     def require_shared_dir(self) -> Path:
         """The shared data directory, or a clear error naming the setting when it is absent."""

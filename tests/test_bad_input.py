@@ -409,3 +409,29 @@ def test_card_grade_over_http_knows_the_cards_misconceptions(
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["verdict"] == "incorrect"
     assert response.get_json()["evidence"]["misconception"]["wins"] is True
+
+
+def test_review_below_setting_reaches_the_grader(
+    shared_instance_dir: Any, model: Any, tmp_path: Any
+) -> None:
+    """QUIZSVC_REVIEW_BELOW=1 asks for review of every free answer that is not certain."""
+    from quizsvc.app import create_app
+    from quizsvc.config import Settings
+
+    settings = Settings.from_env(
+        {"QUIZSVC_REVIEW_BELOW": "1"},
+        instance_dir=shared_instance_dir,
+        database_url=f"sqlite:///{tmp_path / 'review.sqlite3'}",
+    )
+    app = create_app({"SETTINGS": settings, "ENCODER": model, "TESTING": True})
+    key, _ = app.extensions["quizsvc"].store.create_key("instructor", None)
+    response = app.test_client().post(
+        "/v1/grade",
+        json={"card_id": "metrics-recall-when", "answer": "When false negatives matter"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["needs_review"] is True
+    assert response.get_json()["feedback"]["summary"].endswith(
+        "Provisional: an instructor may review this grade."
+    )

@@ -57,3 +57,11 @@ def test_missing_shared_dir_is_a_clear_error(tmp_path: Path) -> None:
     settings = Settings.from_env({"QUIZSVC_SHARED_DIR": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="QUIZSVC_SHARED_DIR"):
         settings.require_shared_dir()
+
+
+def test_review_threshold_defaults_to_the_fitted_one_and_is_validated() -> None:
+    assert Settings.from_env({}).review_threshold is None
+    assert Settings.from_env({"QUIZSVC_REVIEW_BELOW": "0.7"}).review_threshold == 0.7
+    for raw in ("high", "1.5", "-0.1"):
+        with pytest.raises(ConfigError, match="QUIZSVC_REVIEW_BELOW"):
+            _ = Settings.from_env({"QUIZSVC_REVIEW_BELOW": raw}).review_threshold
