@@ -377,6 +377,25 @@ class Store:
             session.close()
 
     @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """One transaction that reads, decides and writes with no other write in between.
+
+        On SQLite it opens with ``BEGIN IMMEDIATE``, taking the database's single write lock
+        before the first read: a concurrent writer (an autosave, another start) waits for the
+        commit (``busy_timeout``) and then sees this transaction's outcome. The driver's own
+        BEGIN comes only before the first INSERT/UPDATE, so what was read before could change
+        before the write, and SQLite ignores ``FOR UPDATE``. On PostgreSQL it is a plain
+        transaction: callers lock what they need (``FOR UPDATE``, an advisory lock), so
+        unrelated writers are not held up.
+        """
+        with self.session() as session:
+            if self.engine.dialect.name == "sqlite":
+                # The driver, seeing a transaction open, adds no BEGIN of its own; the
+                # session's commit or rollback ends this one.
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
+    @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """A connection whose every statement is its own transaction: for single-statement
         writes on hot paths, which then cost one round trip instead of BEGIN, the statement
@@ -540,6 +559,49 @@ class Store:
             session.add(attempt)
         return attempt
 
+    def start_attempt(
+        self,
+        exam_id: str,
+        learner_id: str,
+        max_attempts: int | None,
+        new_attempt: Callable[[], Attempt],
+    ) -> tuple[Attempt | None, bool]:
+        """The learner's attempt in progress at this exam, or a new one from ``new_attempt``
+        while ``max_attempts`` allows: ``(attempt, created)``, ``(None, False)`` when all
+        are used.
+
+        Counting and inserting are serialised per (exam, learner): otherwise parallel starts
+        each see no attempt in progress and each insert one, past ``max_attempts``. On
+        PostgreSQL a transaction-scoped advisory lock on the pair does it (there may be no
+        row to lock yet, and locking the exam row would queue the whole class); on SQLite the
+        write lock of :meth:`write_session`.
+        """
+        with self.write_session() as session:
+            if self.engine.dialect.name == "postgresql":
+                # hashtext collisions only make two pairs wait for each other.
+                session.execute(
+                    select(
+                        func.pg_advisory_xact_lock(
+                            func.hashtext(exam_id), func.hashtext(learner_id)
+                        )
+                    )
+                )
+            attempts = list(
+                session.scalars(
+                    select(Attempt)
+                    .where(Attempt.exam_id == exam_id, Attempt.learner_id == learner_id)
+                    .order_by(Attempt.started_at, Attempt.id)
+                )
+            )
+            for attempt in attempts:
+                if attempt.status == "in_progress":
+                    return attempt, False
+            if max_attempts is not None and len(attempts) >= max_attempts:
+                return None, False
+            created = new_attempt()
+            session.add(created)
+        return created, True
+
     def attempt_header(self, attempt_id: str) -> AttemptHeader | None:
         """Exam, learner, start and deadline of an attempt: from memory after the first read."""
         with self._memory_lock:
@@ -607,12 +669,17 @@ class Store:
         finalized_by: str,
         grade: Callable[[Attempt, dict[str, Response]], dict[str, Any]],
     ) -> Attempt | None:
-        """Grade an attempt exactly once.
+        """Grade an attempt exactly once, with every answer acknowledged before it.
 
         The attempt row is locked while grading, so concurrent submits (or a submit racing
-        the expiry sweep) wait and then see the stored result instead of grading again.
+        the expiry sweep) wait and then see the stored result instead of grading again, and
+        an autosave that has not committed yet waits too and then finds the attempt graded
+        (409). On PostgreSQL that is the row lock against the autosave's share lock; on
+        SQLite it is the write lock that :meth:`write_session` takes before the answers are
+        read (holding every other write back while this attempt is graded: SQLite has one
+        writer at a time anyway).
         """
-        with self.session() as session:
+        with self.write_session() as session:
             attempt = session.scalar(
                 select(Attempt).where(Attempt.id == attempt_id).with_for_update()
             )

@@ -308,26 +308,35 @@ class ExamAttempts(MethodView):
         state = services()
         principal = current_principal()
         assert principal.learner_id is not None
+        learner_id = principal.learner_id
         exam = load_visible_exam(exam_id)
-        earlier = state.store.list_attempts(exam_id=exam.id, learner_id=principal.learner_id)
-        for attempt in earlier:
-            attempt = finalize_if_expired(attempt, exam)
-            if attempt.status == "in_progress":
-                return attempt_view(attempt, exam), 200
-        if exam.max_attempts is not None and len(earlier) >= exam.max_attempts:
-            raise ApiError(409, f"All {exam.max_attempts} attempt(s) at this exam are used.")
-        now = state.clock()
-        attempt_id = new_id()
-        attempt = Attempt(
-            id=attempt_id,
-            exam_id=exam.id,
-            learner_id=principal.learner_id,
-            started_at=now,
-            deadline=now + timedelta(seconds=exam.time_limit_seconds),
-            status="in_progress",
-            layout=make_layout(exam.questions, attempt_id),
+        # Attempts whose time is over are graded first, so they count as used and are not
+        # resumed; before the start's lock, as grading takes a lock of its own.
+        for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner_id):
+            finalize_if_expired(earlier, exam)
+
+        def new_attempt() -> Attempt:
+            now = state.clock()
+            attempt_id = new_id()
+            return Attempt(
+                id=attempt_id,
+                exam_id=exam.id,
+                learner_id=learner_id,
+                started_at=now,
+                deadline=now + timedelta(seconds=exam.time_limit_seconds),
+                status="in_progress",
+                layout=make_layout(exam.questions, attempt_id),
+            )
+
+        # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
+        # attempt, and never more than max_attempts.
+        attempt, created = state.store.start_attempt(
+            exam.id, learner_id, exam.max_attempts, new_attempt
         )
-        state.store.add_attempt(attempt)
+        if attempt is None:
+            raise ApiError(409, f"All {exam.max_attempts} attempt(s) at this exam are used.")
+        if not created:
+            return attempt_view(attempt, exam), 200
         metrics_of(current_app).attempts_started.inc()
         return attempt_view(attempt, exam), 201
 
