@@ -118,7 +118,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     worker = OutboxWorker(
         store,
         clock,
-        {"ags_score": ags_sender(store), "webhook": webhook_sender(store)},
+        {
+            "ags_score": ags_sender(store, allow_hosts=settings.outbound_allow_hosts),
+            "webhook": webhook_sender(store, allow_hosts=settings.outbound_allow_hosts),
+        },
         poll_seconds=poll_seconds,
     )
     store.outbox_listeners.append(worker.notify)

@@ -73,6 +73,9 @@ class Settings:
     review_below: str = ""
     #: Seconds between outbox polls while messages (AGS scores, webhooks) await a retry.
     outbox_poll_seconds: int = 5
+    #: Private hosts that webhooks and grade passback may still be sent to (an on-premise
+    #: LMS): comma-separated host names, IP addresses or CIDR networks. Empty: public only.
+    outbound_allow_hosts: str = ""
 
     @property
     def cache_dir(self) -> Path:

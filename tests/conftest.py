@@ -207,6 +207,9 @@ def fast_outbox_app(
         database_url=database_url,
         rate_limit="100000/minute",
         insecure_cookies=True,
+        # The test receivers and LMS platform listen on 127.0.0.1, which is refused by
+        # default (SSRF guard); the default itself is tested in test_outbound_ssrf.py.
+        outbound_allow_hosts="127.0.0.1",
     )
     app = create_app(
         {

@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
+from quizsvc.lms.outbound import OutboundPolicy, OutboundTargetError
 from quizsvc.store import OutboxMessage, WebhookSubscription, new_id
 
 blp = Blueprint(
@@ -25,7 +26,17 @@ EVENTS = ("attempt.graded",)
 
 
 class SubscriptionCreateSchema(Schema):
-    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    url = fields.URL(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata={
+            "description": "http(s), without user:password@. The host must resolve to public "
+            "addresses only (no loopback, private, link-local, ...) unless the operator lists "
+            "it in QUIZSVC_OUTBOUND_ALLOW_HOSTS; it is checked again at every delivery, and "
+            "redirects are not followed."
+        },
+    )
     secret = fields.String(
         load_default=None,
         validate=validate.Length(min=16, max=200),
@@ -131,6 +142,15 @@ class Webhooks(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Subscribe a URL to events, for one exam or for all."""
         state = services()
+        # Checked here so the subscriber learns at once; the sender checks again at every
+        # delivery, because the name may resolve elsewhere by then.
+        policy = OutboundPolicy.from_setting(state.settings.outbound_allow_hosts)
+        try:
+            policy.check(body["url"])
+        except OutboundTargetError as exc:
+            raise ApiError(
+                422, f"The webhook URL is not allowed: {exc}.", {"json": {"url": [str(exc)]}}
+            ) from exc
         if body["exam_id"] is not None and state.store.get_exam(body["exam_id"]) is None:
             raise ApiError(
                 422,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quizsvc.lms.lti import sign
+from quizsvc.lms.outbound import PUBLIC_ONLY, OutboundPolicy
 from quizsvc.lms.outbox import DeliveryError, Sender, expect_success, http_post
 from quizsvc.store import AGS_SCORE_SCOPE, OutboxMessage, Store
 
@@ -42,7 +43,12 @@ def scores_url(lineitem_url: str) -> str:
 
 
 def request_access_token(
-    token_url: str, client_id: str, kid: str, private_pem: str, scopes: list[str]
+    token_url: str,
+    client_id: str,
+    kid: str,
+    private_pem: str,
+    scopes: list[str],
+    policy: OutboundPolicy = PUBLIC_ONLY,
 ) -> tuple[str, int]:
     """(access token, lifetime in seconds) from the platform's token endpoint."""
     form = urllib.parse.urlencode(
@@ -53,7 +59,9 @@ def request_access_token(
             "scope": " ".join(scopes),
         }
     ).encode("ascii")
-    reply = http_post(token_url, form, {"Content-Type": "application/x-www-form-urlencoded"})
+    reply = http_post(
+        token_url, form, {"Content-Type": "application/x-www-form-urlencoded"}, policy=policy
+    )
     expect_success(reply, "the platform's token endpoint")
     try:
         body: dict[str, Any] = json.loads(reply.body)
@@ -64,11 +72,21 @@ def request_access_token(
 
 
 class AgsSender:
-    """Sends ``ags_score`` outbox messages; access tokens are reused until near expiry."""
+    """Sends ``ags_score`` outbox messages; access tokens are reused until near expiry.
 
-    def __init__(self, store: Store, wall_clock: Callable[[], float] = time.time) -> None:
+    The token and score URLs come from the platform registration and the launch: both must
+    pass ``policy`` (public addresses, plus QUIZSVC_OUTBOUND_ALLOW_HOSTS for an on-premise LMS).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        wall_clock: Callable[[], float] = time.time,
+        policy: OutboundPolicy = PUBLIC_ONLY,
+    ) -> None:
         self.store = store
         self.wall_clock = wall_clock
+        self.policy = policy
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -90,6 +108,7 @@ class AgsSender:
             keys[0].kid,
             keys[0].private_pem,
             [AGS_SCORE_SCOPE],
+            self.policy,
         )
         with self._lock:
             self._tokens[cache_key] = (token, self.wall_clock() + lifetime)
@@ -102,12 +121,13 @@ class AgsSender:
         for refresh in (False, True):
             token = self._token(registration_id, refresh)
             headers = {"Content-Type": SCORE_MEDIA_TYPE, "Authorization": f"Bearer {token}"}
-            reply = http_post(url, body, headers)
+            reply = http_post(url, body, headers, policy=self.policy)
             if reply.status_code == 401 and not refresh:
                 continue  # the cached token was revoked or expired early: get a new one
             return expect_success(reply, "the platform's score service")
         raise AssertionError("unreachable")
 
 
-def ags_sender(store: Store) -> Sender:
-    return AgsSender(store)
+def ags_sender(store: Store, *, allow_hosts: str = "") -> Sender:
+    """``allow_hosts``: QUIZSVC_OUTBOUND_ALLOW_HOSTS, the private hosts an LMS may be on."""
+    return AgsSender(store, policy=OutboundPolicy.from_setting(allow_hosts))

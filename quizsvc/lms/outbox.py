@@ -7,15 +7,17 @@ its store and clock, and ``quizsvc outbox deliver`` runs :func:`deliver_due` fro
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
+import socket
+import ssl
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from quizsvc.lms.outbound import PUBLIC_ONLY, HostNotResolved, OutboundPolicy, TargetRefused
 from quizsvc.store import OutboxMessage, Store
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,10 @@ MAX_TRIES = 16
 #: A claimed message is not handed to another worker for this long.
 CLAIM_LEASE_SECONDS = 120
 HTTP_TIMEOUT_SECONDS = 10.0
+#: Enough for any token endpoint's JSON; a receiver cannot make a worker buffer more.
+MAX_REPLY_BYTES = 1024 * 1024
+#: Errors are kept in the delivery log, shown to staff: short, and never the reply's body.
+MAX_ERROR_CHARS = 300
 
 
 class DeliveryError(Exception):
@@ -53,30 +59,84 @@ Sender = Callable[[OutboxMessage], int]
 @dataclass(frozen=True)
 class HttpReply:
     status_code: int
+    #: For the caller to parse (an access token); never copied into the delivery log.
     body: bytes
 
 
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the checked address; ``host`` still names the Host header."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.pinned_address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked address; SNI and the certificate check use ``host``, the name in
+    the URL, so a pinned IP never weakens TLS."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        # Built per connection: it reads the CA bundle as configured now (SSL_CERT_FILE).
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.pinned_address = address
+
+    def connect(self) -> None:
+        plain = socket.create_connection((self.pinned_address, self.port), self.timeout)
+        try:
+            self.sock = self.tls.wrap_socket(plain, server_hostname=self.host)
+        except BaseException:
+            plain.close()
+            raise
+
+
+def short_error(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
 def http_post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float = HTTP_TIMEOUT_SECONDS
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float = HTTP_TIMEOUT_SECONDS,
+    *,
+    policy: OutboundPolicy = PUBLIC_ONLY,
 ) -> HttpReply:
-    """POST and return the reply; connection failures raise DeliveryError (no status)."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise DeliveryError(f"not an http(s) URL: {url!r}")
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    """POST to a URL the policy allows and return the reply, redirects included (never
+    followed: a redirect could lead to an address the policy refuses).
+
+    A refused URL raises PermanentDeliveryError; a name that does not resolve or a failed
+    connection raises DeliveryError (no status), to be retried.
+    """
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return HttpReply(reply.status, reply.read())
-    except urllib.error.HTTPError as error:
-        return HttpReply(error.code, error.read())
-    except (urllib.error.URLError, OSError) as error:
-        raise DeliveryError(f"cannot reach {url}: {error}") from error
+        target = policy.check(url)
+    except TargetRefused as exc:
+        raise PermanentDeliveryError(short_error(f"refused: {exc}")) from exc
+    except HostNotResolved as exc:
+        raise DeliveryError(short_error(f"cannot reach {url}: {exc}")) from exc
+    connection_type = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_type(target.host, target.port, target.address, timeout)
+    try:
+        connection.request("POST", target.path, body=body, headers=dict(headers))
+        reply = connection.getresponse()
+        return HttpReply(reply.status, reply.read(MAX_REPLY_BYTES))
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(short_error(f"cannot reach {url}: {exc}")) from exc
+    finally:
+        connection.close()
 
 
 def expect_success(reply: HttpReply, what: str) -> int:
+    """The 2xx status, else a DeliveryError naming the status only: the body may be anything
+    the receiver chose to say, and the log is shown to staff."""
     if 200 <= reply.status_code < 300:
         return reply.status_code
-    excerpt = reply.body[:300].decode("utf-8", "replace")
-    raise DeliveryError(f"{what} answered HTTP {reply.status_code}: {excerpt}", reply.status_code)
+    note = " (redirects are not followed)" if 300 <= reply.status_code < 400 else ""
+    raise DeliveryError(f"{what} answered HTTP {reply.status_code}{note}", reply.status_code)
 
 
 def backoff_seconds(tries: int) -> int:

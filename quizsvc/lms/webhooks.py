@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 
+from quizsvc.lms.outbound import OutboundPolicy
 from quizsvc.lms.outbox import (
     DeliveryError,
     PermanentDeliveryError,
@@ -61,8 +62,15 @@ def verify_signature(
     return any(hmac.compare_digest(expected, value) for value in parts.get("v1", []))
 
 
-def webhook_sender(store: Store, wall_clock: Callable[[], float] = time.time) -> Sender:
-    """Signs with the subscription's current secret at send time (retries are re-signed)."""
+def webhook_sender(
+    store: Store, wall_clock: Callable[[], float] = time.time, *, allow_hosts: str = ""
+) -> Sender:
+    """Signs with the subscription's current secret at send time (retries are re-signed).
+
+    ``allow_hosts`` (QUIZSVC_OUTBOUND_ALLOW_HOSTS) lists the private hosts receivers may be
+    on; the URL is checked again at every send, as DNS may have changed since subscription.
+    """
+    policy = OutboundPolicy.from_setting(allow_hosts)
 
     def send(message: OutboxMessage) -> int:
         if message.subscription_id is None:
@@ -79,6 +87,7 @@ def webhook_sender(store: Store, wall_clock: Callable[[], float] = time.time) ->
             DELIVERY_HEADER: message.id,
             EVENT_HEADER: str(event.get("type", "")),
         }
-        return expect_success(http_post(message.target, body, headers), "the webhook receiver")
+        reply = http_post(message.target, body, headers, policy=policy)
+        return expect_success(reply, "the webhook receiver")
 
     return send
