@@ -87,7 +87,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         JSON_SORT_KEYS=False,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
-        RATELIMIT_DEFAULT=settings.rate_limit,
         RATELIMIT_HEADERS_ENABLED=True,
         SECRET_KEY=settings.secret_key or _instance_secret_key(settings.instance_dir),
     )
@@ -131,7 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(worker.resume_pending)
 
     init_observability(app, metrics, settings.metrics_access)
-    init_rate_limiting(app)
+    init_rate_limiting(app, settings.rate_limit, settings.auth_failure_limit)
     init_request_guards(app)
     api = Api(app)
     for blueprint in blueprints():

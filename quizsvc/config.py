@@ -50,9 +50,11 @@ class Settings:
     model_cache_dir: Path = field(default_factory=default_model_cache_dir)
     #: SQLAlchemy URL; empty means a SQLite file in the instance folder.
     database_url: str = ""
-    #: Requests per API key (flask-limiter notation).
+    #: Requests per API key, one budget across all routes (flask-limiter notation); requests
+    #: without a key count per client address.
     rate_limit: str = "1200/minute"
-    #: flask-limiter storage; ``redis://host:port`` shares limits across replicas.
+    #: flask-limiter storage. memory:// counts in each worker process (so gunicorn's N workers
+    #: allow N times the limit); ``redis://host:port`` shares counts across workers and replicas.
     ratelimit_storage: str = "memory://"
     #: Longest answer text accepted, in characters.
     max_answer_chars: int = 20000
@@ -73,6 +75,10 @@ class Settings:
     review_below: str = ""
     #: Seconds between outbox polls while messages (AGS scores, webhooks) await a retry.
     outbox_poll_seconds: int = 5
+    #: Failed bearer authentications (missing, unknown or revoked key) per client address
+    #: (flask-limiter notation); past it: 429 without looking the key up. Counted in
+    #: ``ratelimit_storage``, so per worker with memory://.
+    auth_failure_limit: str = "20/minute"
     #: Private hosts that webhooks and grade passback may still be sent to (an on-premise
     #: LMS): comma-separated host names, IP addresses or CIDR networks. Empty: public only.
     outbound_allow_hosts: str = ""

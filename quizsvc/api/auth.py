@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from quizsvc.api.errors import ApiError
+from quizsvc.api.ratelimit import auth_failures
 from quizsvc.api.services import services
 from quizsvc.store import Principal
 
@@ -28,10 +29,28 @@ def current_principal() -> Principal:
 def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    store = services().store
+    failures = auth_failures()
+    # Checked before the lookup, so that a client guessing keys costs no database query once
+    # over the limit. A key this worker verified recently skips the check: a client that
+    # authenticated fine is not locked out by others failing behind the same address.
+    if not (key and store.recently_verified(key)):
+        retry_after = failures.retry_after()
+        if retry_after is not None:
+            g.retry_after = retry_after  # the request limit's headers would replace it
+            raise ApiError(
+                429,
+                "Too many failed authentications from this address; "
+                f"retry in {retry_after} s with a valid API key.",
+                headers={"Retry-After": str(retry_after)},
+            )
+    if scheme.lower() != "bearer" or not key:
+        failures.record()
         raise _unauthorized("Missing API key: send 'Authorization: Bearer <key>'.")
-    principal = services().store.principal_for(key.strip())
+    principal = store.principal_for(key)
     if principal is None:
+        failures.record()
         raise _unauthorized("Invalid or revoked API key.")
     return principal
 

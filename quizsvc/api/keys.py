@@ -12,7 +12,7 @@ from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
-from quizsvc.store import PRINCIPAL_CACHE_SECONDS, ROLES, ApiKey
+from quizsvc.store import ROLES, ApiKey
 
 blp = Blueprint(
     "keys",
@@ -20,8 +20,7 @@ blp = Blueprint(
     url_prefix="/v1",
     description=(
         "API keys (admin): create one (its secret is shown once), list them, revoke one. "
-        f"A revoked key is refused at once by the replica that revoked it and within "
-        f"{PRINCIPAL_CACHE_SECONDS:g} s by the others."
+        "A revoked key is refused from the next request on, by every worker and replica."
     ),
 )
 

@@ -125,7 +125,7 @@ def keys_list(role: str | None, include_revoked: bool) -> None:
 @keys.command("revoke")
 @click.argument("key_id", type=int)
 def keys_revoke(key_id: int) -> None:
-    """Revoke the key with this id (from 'keys list'); running servers refuse it within 30 s."""
+    """Revoke the key with this id (from 'keys list'); running servers refuse it at once."""
     from datetime import UTC, datetime
 
     record = Store(settings_from_env().resolved_database_url).revoke_key(key_id, datetime.now(UTC))
