@@ -232,3 +232,27 @@ def test_fill_in_of_a_card_grades_the_blank_not_the_whole_sentence(
     assert key.accept[0] != card.answer
     grade = bank_grader.grade(key, key.accept[0])
     assert grade.verdict is Verdict.CORRECT
+
+
+@pytest.mark.model
+def test_the_cards_short_answer_in_full_words_beats_a_near_edit_misconception(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    """Found writing the README walk-through: the card's short answer with its
+    abbreviations spelled out sat nearer the misconception "at one fixed threshold of 0.5"
+    than the reference, and was graded incorrect with confidence 0.05."""
+    right = grade_card(
+        bank_grader,
+        bank,
+        "metrics-roc-plot",
+        "The true positive rate against the false positive rate at different thresholds",
+    )
+    assert right.verdict is Verdict.CORRECT
+    assert right.needs_review, "nearer a misconception: a person should confirm"
+    wrong = grade_card(
+        bank_grader,
+        bank,
+        "metrics-roc-plot",
+        "The true positive rate against the false positive rate at one fixed threshold of 0.5",
+    )
+    assert wrong.verdict is Verdict.INCORRECT

@@ -272,11 +272,19 @@ def decide(
         correct, credit = float(p_correct[index]), float(p_credit[index])
         # Within the tie band the embedding cannot tell the two apart ("with replacement" vs
         # "without"): the probabilities decide and a person is asked to look.
-        misconception_wins = (
+        nearer_a_misconception = (
             item.has_misconceptions and item.misconception_margin < -model.misconception_tie
         )
+        # Nearer a known wrong answer than to anything right is wrong, unless the model,
+        # which weighs that margin with everything else, is sure the answer is right: a
+        # misconception written as a small edit of the answer ("at one fixed threshold" for
+        # "at various thresholds") can sit nearer a right paraphrase than the reference does.
+        # Then a person is asked to look.
         if item.short_answer_match >= SHORT_ANSWER_EXACT and not item.contradicted:
+            # The card's own terse form (after glossary expansion) is right by the card's
+            # word, before any misconception is weighed against it.
             correct = credit = max(correct, SHORT_ANSWER_EXACT)
+        misconception_wins = nearer_a_misconception and correct < 0.5
         probabilities = {
             Verdict.CORRECT: correct,
             Verdict.PARTIAL: credit - correct,
@@ -304,6 +312,8 @@ def decide(
             reasons.append("low_confidence")
         if item.has_misconceptions and abs(item.misconception_margin) < model.misconception_tie:
             reasons.append("near_misconception")
+        if nearer_a_misconception and not misconception_wins:
+            reasons.append("nearer_a_misconception")
         if item.negation_mismatch and verdict is Verdict.CORRECT:
             reasons.append("negation_mismatch")
         decisions.append(
