@@ -248,7 +248,6 @@ def test_the_cards_short_answer_in_full_words_beats_a_near_edit_misconception(
         "The true positive rate against the false positive rate at different thresholds",
     )
     assert right.verdict is Verdict.CORRECT
-    assert right.needs_review, "nearer a misconception: a person should confirm"
     wrong = grade_card(
         bank_grader,
         bank,
@@ -256,3 +255,28 @@ def test_the_cards_short_answer_in_full_words_beats_a_near_edit_misconception(
         "The true positive rate against the false positive rate at one fixed threshold of 0.5",
     )
     assert wrong.verdict is Verdict.INCORRECT
+
+
+@pytest.mark.model
+def test_an_answer_in_the_right_answers_own_words_is_not_lost_to_a_near_edit_misconception(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    """ "at various thresholds" uses a word only the right side has and none of "at one
+    fixed threshold of 0.5": the embedding, which put it nearer the misconception, does not
+    decide alone (it was incorrect, and said so with confidence)."""
+    grade = grade_card(
+        bank_grader,
+        bank,
+        "metrics-roc-plot",
+        "The true positive rate against the false positive rate at various thresholds",
+    )
+    assert grade.verdict is not Verdict.INCORRECT
+    assert not grade.feedback.wrong
+
+
+def test_content_grams_leave_out_clause_links_and_pair_neighbours() -> None:
+    from quizsvc.grading.normalize import content_grams
+
+    grams = content_grams("Training accuracy keeps rising while validation accuracy stalls")
+    assert "while" not in grams
+    assert {"train accuraci", "rise valid"} <= grams

@@ -51,7 +51,9 @@ from quizsvc.grading.contradiction import (
 from quizsvc.grading.glossary import Glossary
 from quizsvc.grading.model import Feedback, Grade, ResponseError, Verdict
 from quizsvc.grading.normalize import (
+    CLAUSE_LINKS,
     STOP_WORDS,
+    content_grams,
     content_stems,
     derive_key_points,
     has_negation,
@@ -150,6 +152,13 @@ class PreparedKey:
     #: Content stems of the question and of everything right (reference, key points, short
     #: answers, glossary expansions of what they abbreviate).
     right_stems: frozenset[str] = frozenset()
+    #: Per misconception, the content stems and stem pairs only it has (none of the
+    #: question's or of anything right): "one fixed threshold" against "various thresholds",
+    #: "training accuracy" where the answer says "validation accuracy", "TP / (TP + FP)"
+    #: against "(TP + TN) / ...".
+    misconception_stems: tuple[frozenset[str], ...] = ()
+    #: Per misconception, the content stems of everything right that it lacks ("various").
+    right_stems_against: tuple[frozenset[str], ...] = ()
 
 
 def _content_words(text: str, demoted: frozenset[str]) -> tuple[_Word, ...]:
@@ -205,6 +214,9 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
     misconceptions = tuple(glossary.prepare(item.text, kept) for item in key.misconceptions)
     for text in (*short_answers, *misconceptions):
         known.update(words(text))
+    right_texts = (prompt, reference, *key_points, *short_answers)
+    right_stems = frozenset().union(*(content_stems(text) for text in right_texts))
+    right_grams = frozenset().union(*(content_grams(text) for text in right_texts))
     return PreparedKey(
         key=key,
         prompt=prompt,
@@ -222,10 +234,25 @@ def prepare_key(key: FreeAnswerKey) -> PreparedKey:
         short_answer_forms=tuple(normalize_answer(text) for text in short_answers),
         misconceptions=misconceptions,
         right_negated=tuple(has_negation(text) for text in (reference, *short_answers)),
-        right_stems=frozenset().union(
-            *(content_stems(text) for text in (prompt, reference, *key_points, *short_answers))
+        right_stems=right_stems,
+        misconception_stems=tuple(content_grams(text) - right_grams for text in misconceptions),
+        right_stems_against=tuple(
+            right_stems - content_stems(prompt) - content_stems(text) - _CLAUSE_LINK_STEMS
+            for text in misconceptions
         ),
     )
+
+
+_CLAUSE_LINK_STEMS = frozenset(stem(word) for word in CLAUSE_LINKS)
+
+
+def _lexical_side(misconception_words: bool, right_words: bool) -> float:
+    """Which side the answer's own words take between a misconception and the right answer:
+    1 the misconception's (it uses a word or word pair only the misconception has, and no
+    word only the right side has), 0 the right side's, 0.5 neither or both."""
+    if misconception_words == right_words:
+        return 0.5
+    return 1.0 if misconception_words else 0.0
 
 
 def _only_repeats(text: str, prompt: str) -> bool:
@@ -278,6 +305,9 @@ class AnswerMeasurement:
     word_count: int = 0
     #: Share of the answer's content stems that neither the question nor the right side has.
     novel_share: float = 0.0
+    #: Per misconception, which side the answer's words take (``_lexical_side``): 1 the
+    #: misconception's, 0 the right answer's, 0.5 neither (then only the embedding can tell).
+    misconception_marked: tuple[float, ...] = ()
 
     def lexical(self, word_match_ratio: float = GradingConfig.word_match_ratio) -> float:
         matches = self.reference_word_match
@@ -435,6 +465,7 @@ def _measure_one(
     )
 
     answer_stems = content_stems(item.answer)
+    answer_grams = content_grams(item.answer)
     long_words = [
         token
         for token in set(words(item.answer))
@@ -473,6 +504,12 @@ def _measure_one(
         novel_share=len(answer_stems - prepared.right_stems) / len(answer_stems)
         if answer_stems
         else 0.0,
+        misconception_marked=tuple(
+            _lexical_side(bool(own & answer_grams), bool(right & answer_stems))
+            for own, right in zip(
+                prepared.misconception_stems, prepared.right_stems_against, strict=True
+            )
+        ),
     )
 
 
@@ -747,6 +784,8 @@ class KnowledgeMatch:
     negation_mismatch: bool
     #: Best similarity with a key point (question demoted); -1 without key points.
     best_key_point_similarity: float
+    #: ``AnswerMeasurement.misconception_marked`` of the nearest misconception (0.5 without).
+    misconception_marked: float = 0.5
 
 
 def match_knowledge(
@@ -775,7 +814,12 @@ def match_knowledge(
     right = max(reference, best_short if best_short is not None else -1.0, best_point)
     nearest = 0 if best_short is None or reference >= best_short else 1 + (short_position or 0)
     mismatch = measurement.answer_negated != prepared.right_negated[nearest]
-    return KnowledgeMatch(right, wrong, misconception, mismatch, best_point)
+    marked = (
+        measurement.misconception_marked[misconception]
+        if misconception is not None and misconception < len(measurement.misconception_marked)
+        else 0.5
+    )
+    return KnowledgeMatch(right, wrong, misconception, mismatch, best_point, marked)
 
 
 def _best_demoted(
@@ -838,6 +882,7 @@ def verdict_features(
         novel_share=measurement.novel_share,
         best_key_point_similarity=knowledge.best_key_point_similarity,
         answer_length=math.log1p(measurement.word_count),
+        misconception_marked=knowledge.misconception_marked,
     )
 
 
@@ -902,6 +947,11 @@ def _build_grade(
         summary = "Not correct: your answer matches a common mistake."
     elif verdict is Verdict.CORRECT:
         summary = "Correct."
+    elif verdict is Verdict.PARTIAL and points and len(right) == len(points):
+        summary = (
+            "Partly correct: your answer touches every key point, but the grader cannot "
+            "confirm it states them correctly."
+        )
     elif verdict is Verdict.PARTIAL:
         summary = f"Partly correct: you covered {len(right)} of {len(points)} key points."
     else:

@@ -3,6 +3,7 @@ numbers."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -108,6 +109,48 @@ def content_stems(text: str) -> frozenset[str]:
         for token in words(text)
         if token not in STOP_WORDS and (len(token) > 1 or token.isdigit())
     )
+
+
+#: Words that link clauses rather than say what is in them: which of two texts an answer
+#: follows is never decided by its "while" or "even".
+CLAUSE_LINKS = frozenset(
+    [
+        "while",
+        "whereas",
+        "although",
+        "though",
+        "even",
+        "still",
+        "but",
+        "yet",
+        "also",
+        "so",
+        "then",
+        "because",
+        "since",
+        "when",
+        "whenever",
+        "once",
+        "until",
+        "unless",
+        "however",
+        "therefore",
+        "thus",
+    ]
+)
+
+
+def content_grams(text: str) -> frozenset[str]:
+    """Content stems (clause links left out) and each pair of consecutive ones ("train
+    accuraci"): pairs tell a role swap apart where single words cannot."""
+    stems = [
+        stem(token)
+        for token in words(text)
+        if token not in STOP_WORDS
+        and token not in CLAUSE_LINKS
+        and (len(token) > 1 or token.isdigit())
+    ]
+    return frozenset(stems) | frozenset(f"{a} {b}" for a, b in itertools.pairwise(stems))
 
 
 def parse_number(token: str) -> float | None:

@@ -58,6 +58,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "novel_share",
     "best_key_point_similarity",
     "answer_length",
+    "misconception_marked",
 )
 MODEL_FILE = "verdict_model.json"
 
@@ -92,6 +93,9 @@ class VerdictFeatures:
     best_key_point_similarity: float
     #: log(1 + words in the answer).
     answer_length: float
+    #: Which side the answer's own words take between the nearest misconception and the
+    #: right answer: 1 the misconception's, 0 the right's, 0.5 neither or no misconceptions.
+    misconception_marked: float
 
     def vector(self) -> FloatArray:
         return np.array([float(getattr(self, name)) for name in FEATURE_NAMES], dtype=np.float64)
@@ -276,15 +280,17 @@ def decide(
             item.has_misconceptions and item.misconception_margin < -model.misconception_tie
         )
         # Nearer a known wrong answer than to anything right is wrong, unless the model,
-        # which weighs that margin with everything else, is sure the answer is right: a
-        # misconception written as a small edit of the answer ("at one fixed threshold" for
-        # "at various thresholds") can sit nearer a right paraphrase than the reference does.
-        # Then a person is asked to look.
+        # which weighs that margin with everything else, finds the answer right, or the
+        # answer's own words side with the right answer: a misconception written as a small
+        # edit of the answer ("at one fixed threshold" for "at various thresholds") can sit
+        # nearer a right paraphrase than the reference does.
         if item.short_answer_match >= SHORT_ANSWER_EXACT and not item.contradicted:
             # The card's own terse form (after glossary expansion) is right by the card's
             # word, before any misconception is weighed against it.
             correct = credit = max(correct, SHORT_ANSWER_EXACT)
-        misconception_wins = nearer_a_misconception and correct < 0.5
+        misconception_wins = (
+            nearer_a_misconception and correct < 0.5 and item.misconception_marked >= 0.5
+        )
         probabilities = {
             Verdict.CORRECT: correct,
             Verdict.PARTIAL: credit - correct,
@@ -312,8 +318,6 @@ def decide(
             reasons.append("low_confidence")
         if item.has_misconceptions and abs(item.misconception_margin) < model.misconception_tie:
             reasons.append("near_misconception")
-        if nearer_a_misconception and not misconception_wins:
-            reasons.append("nearer_a_misconception")
         if item.negation_mismatch and verdict is Verdict.CORRECT:
             reasons.append("negation_mismatch")
         decisions.append(
