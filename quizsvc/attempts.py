@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,8 +35,14 @@ class Timing:
         return now > self.accept_until
 
 
-def make_layout(questions: Sequence[Mapping[str, Any]], attempt_id: str) -> list[dict[str, Any]]:
-    """Question order and option order for one attempt, reproducible from its id."""
+def make_layout(
+    questions: Sequence[Mapping[str, Any]],
+    attempt_id: str,
+    token: Callable[[], str] = lambda: secrets.token_hex(5),
+) -> list[dict[str, Any]]:
+    """Question order and option order for one attempt, reproducible from its id, and the
+    ids the learner sees: random per attempt, so "q3 -> A" means nothing in anyone else's
+    attempt. Only the server maps them back (the layout is stored with the attempt)."""
     seed = int.from_bytes(hashlib.sha256(attempt_id.encode()).digest()[:8], "big")
     rng = random.Random(seed)
     order = list(range(len(questions)))
@@ -45,21 +52,125 @@ def make_layout(questions: Sequence[Mapping[str, Any]], attempt_id: str) -> list
         delivery = questions[index]["delivery"]
         option_ids = [option["id"] for option in delivery.get("options", [])]
         rng.shuffle(option_ids)
-        layout.append({"question_id": delivery["id"], "option_ids": option_ids})
+        layout.append(
+            {
+                "question_id": delivery["id"],
+                "option_ids": option_ids,
+                "public_id": f"q-{token()}",
+                "public_options": {option_id: f"o-{token()}" for option_id in option_ids},
+            }
+        )
     return layout
+
+
+@dataclass(frozen=True)
+class PublicIds:
+    """Translation between an attempt's public ids and the exam's own. Attempts started
+    before public ids existed map every id to itself."""
+
+    questions: Mapping[str, str]
+    options: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def of(cls, layout: Sequence[Mapping[str, Any]]) -> PublicIds:
+        return cls(
+            {slot["question_id"]: slot.get("public_id", slot["question_id"]) for slot in layout},
+            {slot["question_id"]: dict(slot.get("public_options", {})) for slot in layout},
+        )
+
+    def question(self, question_id: str) -> str:
+        return self.questions.get(question_id, question_id)
+
+    def exam_question(self, public_id: str) -> str | None:
+        """The exam's question id for a public one, None when it is not in this attempt."""
+        for question_id, public in self.questions.items():
+            if public == public_id:
+                return question_id
+        return None
+
+    def option(self, question_id: str, option_id: str) -> str:
+        return self.options.get(question_id, {}).get(option_id, option_id)
+
+    def public_answer(self, question_id: str, answer: Any) -> Any:
+        """A stored answer as the learner wrote it (option ids made public)."""
+        if not self.options.get(question_id):
+            return answer
+        if isinstance(answer, str):
+            return self.option(question_id, answer)
+        if isinstance(answer, list):
+            return sorted(self.option(question_id, item) for item in answer)
+        return answer
+
+    def exam_answer(self, question_id: str, answer: Any) -> Any:
+        """The learner's answer in the exam's option ids; unknown ids stay as they are, so
+        that the check that refuses them can name them."""
+        mapping = self.options.get(question_id)
+        if not mapping:
+            return answer
+        reverse = {public: option_id for option_id, public in mapping.items()}
+        if isinstance(answer, str):
+            return reverse.get(answer, answer)
+        if isinstance(answer, list):
+            return [reverse.get(item, item) if isinstance(item, str) else item for item in answer]
+        return answer
+
+    def public_key(self, key: Mapping[str, Any]) -> dict[str, Any]:
+        """An answer key (``QuestionKey.to_dict``) in this attempt's public ids."""
+        question_id = key["question_id"]
+        return {
+            **key,
+            "question_id": self.question(question_id),
+            "options": [
+                {**option, "id": self.option(question_id, option["id"])}
+                for option in key.get("options", [])
+            ],
+            "correct_option_ids": sorted(
+                self.option(question_id, option_id)
+                for option_id in key.get("correct_option_ids", [])
+            ),
+        }
+
+    def public_result(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        """A graded result (stored in the exam's ids) in this attempt's public ids."""
+        questions = []
+        for item in result.get("questions", []):
+            question_id = item["question_id"]
+            questions.append(
+                {
+                    **item,
+                    "question_id": self.question(question_id),
+                    "options": [
+                        {**option, "id": self.option(question_id, option["id"])}
+                        for option in item.get("options", [])
+                    ],
+                    "your_answer": self.public_answer(question_id, item.get("your_answer")),
+                    "correct_option_ids": sorted(
+                        self.option(question_id, option_id)
+                        for option_id in item.get("correct_option_ids", [])
+                    ),
+                }
+            )
+        return {**result, "questions": questions}
 
 
 def delivery_in_layout(
     questions: Sequence[Mapping[str, Any]], layout: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The learner's questions in this attempt's order; only delivery views are read."""
+    """The learner's questions in this attempt's order and public ids; only delivery views
+    are read."""
     by_id = {question["delivery"]["id"]: question["delivery"] for question in questions}
+    public = PublicIds.of(layout)
     delivered = []
     for position, slot in enumerate(layout, start=1):
-        delivery = dict(by_id[slot["question_id"]])
+        question_id = slot["question_id"]
+        delivery = dict(by_id[question_id])
         if delivery.get("options"):
             options = {option["id"]: option for option in delivery["options"]}
-            delivery["options"] = [options[option_id] for option_id in slot["option_ids"]]
+            delivery["options"] = [
+                {**options[option_id], "id": public.option(question_id, option_id)}
+                for option_id in slot["option_ids"]
+            ]
+        delivery["id"] = public.question(question_id)
         delivery["position"] = position
         delivered.append(delivery)
     return delivered

@@ -7,11 +7,54 @@ encode. Each worker sets its own torch thread count after the fork.
 
 from __future__ import annotations
 
+import json
 import os
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as gunicorn_errors
+from gunicorn.workers.sync import SyncWorker
+
+#: Requests gunicorn refuses before the app sees them, and the status each gets.
+_REFUSED_BEFORE_THE_APP: tuple[tuple[type[Exception], int], ...] = (
+    (gunicorn_errors.LimitRequestLine, 414),
+    (gunicorn_errors.LimitRequestHeaders, 431),
+    (gunicorn_errors.InvalidRequestLine, 400),
+    (gunicorn_errors.InvalidRequestMethod, 400),
+    (gunicorn_errors.InvalidHTTPVersion, 400),
+    (gunicorn_errors.InvalidHeader, 400),
+    (gunicorn_errors.InvalidHeaderName, 400),
+)
+
+
+class JsonErrorWorker(SyncWorker):  # type: ignore[misc]
+    """gunicorn's sync worker, answering the requests it refuses itself (a request line
+    over 4094 bytes, oversized headers, a malformed request line) in the API's JSON error
+    envelope instead of gunicorn's HTML page; everything else is gunicorn's own handling."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status = next(
+            (code for kind, code in _REFUSED_BEFORE_THE_APP if isinstance(exc, kind)), None
+        )
+        if status is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        phrase = HTTPStatus(status).phrase
+        body = json.dumps(
+            {"code": status, "status": phrase, "message": f"{phrase}: {exc}", "errors": {}}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1")
+        try:
+            gunicorn_util.write_nonblock(client, head + body)
+        except OSError:
+            self.log.debug("Failed to send the error response.")
 
 
 def threads_per_worker(workers: int, cpus: int | None = None) -> int:
@@ -52,6 +95,7 @@ def serve(app: Flask, host: str, port: int, workers: int, timeout: int = 120) ->
         {
             "bind": f"{host}:{port}",
             "workers": workers,
+            "worker_class": "quizsvc.server.JsonErrorWorker",
             "preload_app": True,
             "timeout": timeout,
             "graceful_timeout": 30,

@@ -8,6 +8,7 @@ keys, so later bank edits never change a past exam or its grades.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -117,6 +119,11 @@ class Exam(Base):
     max_attempts: Mapped[int | None] = mapped_column(Integer)
     pass_mark: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When learners may see score, verdicts, feedback and correct answers
+    #: (``quizsvc.review_policy.ReviewOptions.to_dict``); None: the default for its kind.
+    review: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True, default=None)
+    #: No attempt starts after this; the exam is then closed for review (None: never).
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
 class Attempt(Base):
@@ -257,6 +264,8 @@ class AttemptHeader:
     learner_id: str
     started_at: datetime
     deadline: datetime
+    #: Question order and the attempt's public ids (see ``quizsvc.attempts.make_layout``).
+    layout: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -275,8 +284,24 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def restrict_sqlite_file(url: str) -> None:
+    """Create the SQLite file owner-only (0600), or make an existing one so: it holds
+    webhook secrets and LTI private keys. SQLite gives its -wal and -shm files the database
+    file's permissions."""
+    path = url.removeprefix("sqlite:///")
+    if not url.startswith("sqlite:///") or not path or path == ":memory:":
+        return
+    database = Path(path)
+    if not database.parent.is_dir():
+        return
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    if database.stat().st_mode & 0o077:
+        database.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        restrict_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -630,7 +655,11 @@ class Store:
         with self.session() as session:
             row = session.execute(
                 select(
-                    Attempt.exam_id, Attempt.learner_id, Attempt.started_at, Attempt.deadline
+                    Attempt.exam_id,
+                    Attempt.learner_id,
+                    Attempt.started_at,
+                    Attempt.deadline,
+                    Attempt.layout,
                 ).where(Attempt.id == attempt_id)
             ).one_or_none()
         if row is None:
@@ -800,6 +829,29 @@ class Store:
         with self.session() as session:
             return list(session.scalars(query.order_by(Attempt.started_at, Attempt.id)))
 
+    def page_attempts(self, exam_id: str, offset: int, limit: int) -> tuple[list[Attempt], int]:
+        """One page of an exam's attempts, oldest first, and how many there are in all."""
+        query = select(Attempt).where(Attempt.exam_id == exam_id)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(Attempt.started_at, Attempt.id).offset(offset).limit(limit)
+            )
+            return list(rows), total
+
+    def learner_known(self, learner_id: str) -> bool:
+        """Whether a learner id has a key or an attempt (revoked keys count: their
+        learner's results stay readable)."""
+        with self.session() as session:
+            return (
+                session.scalar(select(ApiKey.id).where(ApiKey.learner_id == learner_id).limit(1))
+                is not None
+                or session.scalar(
+                    select(Attempt.id).where(Attempt.learner_id == learner_id).limit(1)
+                )
+                is not None
+            )
+
     def expired_attempt_ids(self, now: datetime) -> Sequence[str]:
         """In-progress attempts whose deadline has passed (grace is checked by the caller)."""
         with self.session() as session:
@@ -924,6 +976,34 @@ class Store:
                     )
                 )
             )
+
+    def page_subscriptions(self, offset: int, limit: int) -> tuple[list[WebhookSubscription], int]:
+        """One page of the subscriptions, oldest first, and how many there are in all."""
+        query = select(WebhookSubscription)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows), total
+
+    def page_deliveries(
+        self, subscription_id: str, offset: int, limit: int
+    ) -> tuple[list[OutboxMessage], int]:
+        """One page of a subscription's webhook messages, oldest first, and the total."""
+        query = select(OutboxMessage).where(
+            OutboxMessage.kind == "webhook", OutboxMessage.subscription_id == subscription_id
+        )
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(OutboxMessage.created_at, OutboxMessage.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows), total
 
     def get_subscription(self, subscription_id: str) -> WebhookSubscription | None:
         with self.session() as session:

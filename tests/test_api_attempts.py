@@ -37,6 +37,13 @@ def start(client: FlaskClient, exam_id: str, learner: Headers) -> dict[str, Any]
     return attempt
 
 
+def attempt_keys(client: FlaskClient, attempt_id: str, staff: Headers) -> dict[str, Any]:
+    """The answer keys in one attempt's own ids, as an instructor reads them."""
+    response = client.get(f"/v1/attempts/{attempt_id}?include=key", headers=staff)
+    assert response.status_code == 200, response.get_json()
+    return {key["question_id"]: key for key in response.get_json()["key"]}
+
+
 def correct_answer(key: dict[str, Any]) -> Any:
     kind = key["type"]
     if kind == "multiple_choice":
@@ -73,8 +80,8 @@ def test_full_attempt_with_correct_answers_scores_full_marks(
     client: FlaskClient, staff: Headers, learner: Headers
 ) -> None:
     exam = create_exam(client, staff)
-    keys = {key["question_id"]: key for key in exam["key"]}
     attempt = start(client, exam["id"], learner)
+    keys = attempt_keys(client, attempt["id"], staff)
     assert attempt["seconds_remaining"] == 600
     assert len(attempt["questions"]) == 8
 
@@ -149,8 +156,8 @@ def test_expired_attempt_is_graded_with_answers_saved_in_time(
     client: FlaskClient, staff: Headers, learner: Headers, clock: FakeClock
 ) -> None:
     exam = create_exam(client, staff)
-    keys = {key["question_id"]: key for key in exam["key"]}
     attempt = start(client, exam["id"], learner)
+    keys = attempt_keys(client, attempt["id"], staff)
     first, second = attempt["questions"][0]["id"], attempt["questions"][1]["id"]
     assert (
         save(client, attempt["id"], first, correct_answer(keys[first]), learner).status_code == 200
@@ -288,7 +295,6 @@ def test_no_learner_facing_response_contains_an_answer_key(
         topics=None,
         counts={"multiple_choice": 10, "multiple_response": 3, "fill_in": 8, "free_answer": 6},
     )
-    keys = {key["question_id"]: key for key in exam["key"]}
     free_references = {k["answer"].casefold() for k in exam["key"] if k["type"] == "free_answer"}
     seen = []
     learner_exam = client.get(f"/v1/exams/{exam['id']}", headers=learner)
@@ -298,6 +304,10 @@ def test_no_learner_facing_response_contains_an_answer_key(
     assert exam["seed"] is not None
     assert client.get(f"/v1/exams/{exam['id']}?include=key", headers=learner).status_code == 403
     attempt = start(client, exam["id"], learner)
+    keys = attempt_keys(client, attempt["id"], staff)
+    assert (
+        client.get(f"/v1/attempts/{attempt['id']}?include=key", headers=learner).status_code == 403
+    )
     seen.append(attempt)
     for question in attempt["questions"]:
         answer: Any = "a guess"
@@ -351,6 +361,57 @@ def test_results_history_and_instructor_csv(
     assert lines[0].startswith("attempt_id,learner_id")
     assert len(lines) == 3
     assert client.get(f"/v1/exams/{exam['id']}/results", headers=learner).status_code == 403
+
+
+@pytest.mark.model
+def test_results_are_paginated(
+    client: FlaskClient,
+    staff: Headers,
+    learner: Headers,
+    make_key: Callable[..., Headers],
+    clock: FakeClock,
+) -> None:
+    exam = create_exam(client, staff)
+    attempt_ids = []
+    for learner_id in ("ada", "bob", "cyd"):
+        clock.advance(1)  # oldest first
+        headers = learner if learner_id == "ada" else make_key("learner", learner_id)
+        attempt = start(client, exam["id"], headers)
+        client.post(f"/v1/attempts/{attempt['id']}/submit", headers=headers)
+        attempt_ids.append(attempt["id"])
+    pages = [
+        client.get(f"/v1/exams/{exam['id']}/results?page={page}&page_size=2", headers=staff)
+        for page in (1, 2)
+    ]
+    assert [p.get_json()["total"] for p in pages] == [3, 3]
+    assert [row["attempt_id"] for p in pages for row in p.get_json()["items"]] == attempt_ids
+    bad = client.get(f"/v1/exams/{exam['id']}/results?page_size=1000", headers=staff)
+    assert bad.status_code == 422
+    assert "page_size" in bad.get_json()["errors"]["query"]
+
+    clock.advance(1)
+    again = start(client, exam["id"], learner)
+    client.post(f"/v1/attempts/{again['id']}/submit", headers=learner)
+    history = client.get("/v1/learners/ada/results?page_size=1&page=2", headers=learner)
+    body = history.get_json()
+    assert (body["total"], body["page"], body["page_size"]) == (2, 2, 1)
+    assert [item["attempt_id"] for item in body["attempts"]] == [again["id"]]
+    # Trends cover every attempt, not the page.
+    assert all(topic["attempts"] == 2 for topic in body["topics"])
+
+
+def test_staff_asking_for_an_unknown_learner_get_404_as_learners_do(
+    client: FlaskClient, staff: Headers, learner: Headers
+) -> None:
+    unknown = client.get("/v1/learners/nobody-at-all/results", headers=staff)
+    assert unknown.status_code == 404
+    assert unknown.get_json()["code"] == 404
+    assert client.get("/v1/learners/nobody-at-all/results", headers=learner).status_code == 404
+    # A learner with a key and no attempts yet is known: an empty history, not a 404.
+    known = client.get("/v1/learners/ada/results", headers=staff)
+    assert known.status_code == 200
+    assert known.get_json()["attempts"] == []
+    assert known.get_json()["total"] == 0
 
 
 @pytest.mark.model

@@ -643,6 +643,9 @@ def test_api_export_returns_the_file(
     assert response.status_code == 200
     spec = EXPORT_FORMATS[format_name]
     assert response.mimetype == spec.media_type.split(";")[0]
+    # Once: "text/plain; charset=utf-8; charset=utf-8" was sent for GIFT.
+    assert response.headers["Content-Type"].lower().count("charset") <= 1
+    assert response.headers["Content-Type"] in (spec.media_type, spec.media_type.split(";")[0])
     assert response.headers["Content-Disposition"] == (
         f"attachment; filename={spec.filename(TITLE)}"
     )

@@ -49,9 +49,13 @@ def test_timed_exam_end_to_end(live_url: str, database_url: str) -> None:
     )
     assert exam.status_code == 201, exam.text
     exam_id = exam.json()["id"]
-    keys = {key["question_id"]: key for key in exam.json()["key"]}
 
     attempt = http.post(f"{live_url}/v1/exams/{exam_id}/attempts", headers=learner).json()
+    # Question and option ids are the attempt's own: the key in them is for staff only.
+    attempt_key = http.get(
+        f"{live_url}/v1/attempts/{attempt['id']}?include=key", headers=instructor
+    ).json()["key"]
+    keys = {key["question_id"]: key for key in attempt_key}
     answers: dict[str, Any] = {}
     for question in attempt["questions"]:
         key = keys[question["id"]]
@@ -79,7 +83,10 @@ def test_timed_exam_end_to_end(live_url: str, database_url: str) -> None:
     assert verdicts["multiple_choice"] == "correct"
     assert verdicts["free_answer"] == "incorrect"
     assert review["percent"] == pytest.approx(60.0, abs=0.01)
-    assert all(q["feedback"]["reference"] for q in review["questions"])
+    # An instructor's exam with attempts left keeps its answers hidden (review options).
+    assert review["review"]["correct_answers"] is False
+    assert all(q["correct_answer"] is None for q in review["questions"])
+    assert not any(q["feedback"]["reference"] for q in review["questions"])
 
 
 def test_200_concurrent_autosaves_lose_nothing(live_url: str, database_url: str) -> None:
@@ -160,6 +167,20 @@ def test_preloaded_multi_worker_gunicorn_server_grades(
         else:
             pytest.fail("server did not become ready in 120 s")
         assert requests.get(f"{base}/v1/ready", timeout=5).json()["encoder"] == expected
+        # What gunicorn refuses before the app sees it is still in the JSON envelope.
+        too_long = requests.get(f"{base}/v1/cards?q={'x' * 5000}", timeout=10)
+        assert too_long.status_code == 414
+        assert too_long.headers["Content-Type"] == "application/json"
+        assert too_long.json()["code"] == 414
+        assert too_long.json()["errors"] == {}
+        # A chunked body over the limit is 413, not a JSON parse error of its first MiB.
+        chunked = requests.post(
+            f"{base}/v1/grade",
+            data=(b"x" * 1024 for _ in range(1100)),
+            headers={"Content-Type": "application/json", **staff_headers},
+            timeout=30,
+        )
+        assert chunked.status_code == 413, chunked.text
 
         results = []
         for round_number in range(3):
@@ -170,10 +191,15 @@ def test_preloaded_multi_worker_gunicorn_server_grades(
                 timeout=60,
             )
             assert exam.status_code == 201, exam.text
-            key = {k["question_id"]: k for k in exam.json()["key"]}
             attempt = requests.post(
                 f"{base}/v1/exams/{exam.json()['id']}/attempts", headers=learner_headers, timeout=30
             ).json()
+            attempt_key = requests.get(
+                f"{base}/v1/attempts/{attempt['id']}?include=key",
+                headers=staff_headers,
+                timeout=30,
+            ).json()["key"]
+            key = {k["question_id"]: k for k in attempt_key}
             for question in attempt["questions"]:
                 requests.put(
                     f"{base}/v1/attempts/{attempt['id']}/responses/{question['id']}",

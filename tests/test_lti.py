@@ -9,8 +9,11 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ import requests
 from click.testing import CliRunner
 from flask import Flask, Response
 
-from quizsvc.api.lti import SESSION_COOKIE, set_cookie
+from quizsvc.api.lti import SESSION_COOKIE, set_cookie, web_origin
 from quizsvc.app import create_app
 from quizsvc.cli import main as cli
 from quizsvc.config import Settings
@@ -64,6 +67,10 @@ def registered(
     assert reply.status_code == 201, reply.text
     tool = reply.json()
     assert tool["issuer"] == platform.issuer
+    # Every 201 says where the new resource is, and it answers there.
+    located = requests.get(live_url + reply.headers["Location"], headers=make_key("admin"))
+    assert located.status_code == 200
+    assert located.json()["id"] == tool["id"]
     platform.tool_launch_url = f"{live_url}/lti/launch"
     platform.tool_jwks_url = f"{live_url}/lti/jwks"
     return platform
@@ -127,8 +134,29 @@ def page_data(page: str) -> dict[str, Any]:
     return data
 
 
-def exam_keys(live_url: str, exam_id: str, staff: Headers) -> dict[str, dict[str, Any]]:
-    reply = requests.get(f"{live_url}/v1/exams/{exam_id}?include=key", headers=staff)
+def error_page(reply: requests.Response, status: int) -> str:
+    """The message of an LTI error page: HTML for the learner, not the JSON envelope."""
+    assert reply.status_code == status, reply.text
+    assert reply.headers["Content-Type"].startswith("text/html"), reply.headers
+    found = re.search(r'<p id="error-message"[^>]*>(.*?)</p>', reply.text, re.S)
+    assert found, reply.text
+    assert "launch the exam again from your LMS" in reply.text
+    return html.unescape(found.group(1))
+
+
+def csp_directives(reply: requests.Response) -> dict[str, list[str]]:
+    policy = reply.headers["Content-Security-Policy"]
+    directives: dict[str, list[str]] = {}
+    for directive in policy.split(";"):
+        name, *sources = directive.split()
+        assert name not in directives, policy
+        directives[name] = sources
+    return directives
+
+
+def attempt_keys(live_url: str, attempt_id: str, staff: Headers) -> dict[str, dict[str, Any]]:
+    """The answer keys in the attempt's own ids, as an instructor reads them."""
+    reply = requests.get(f"{live_url}/v1/attempts/{attempt_id}?include=key", headers=staff)
     return {key["question_id"]: key for key in reply.json()["key"]}
 
 
@@ -168,7 +196,7 @@ def test_full_launch_attempt_submit_and_score_passback(
     assert again.headers["Location"] == launched.headers["Location"]
 
     staff = make_key("instructor")
-    keys = exam_keys(live_url, exam["id"], staff)
+    keys = attempt_keys(live_url, attempt.id, staff)
     csrf = {"X-CSRF-Token": data["csrf"]}
     for question_id, key in keys.items():
         saved = browser.put(
@@ -285,10 +313,8 @@ def test_bad_id_tokens_are_rejected_and_create_no_attempt(
         platform.overrides = dict(overrides)
         browser = requests.Session()
         reply = post_launch(browser, platform, login(browser, live_url, platform))
-        assert reply.status_code == status, (name, reply.text)
-        body = reply.json()
-        assert body["code"] == status
-        assert str(words).lower() in body["message"].lower(), (name, body)
+        message = error_page(reply, status)
+        assert str(words).lower() in message.lower(), (name, message)
         assert store.list_attempts() == [], name
 
     platform.overrides = {}
@@ -308,8 +334,7 @@ def test_reused_nonce_and_state_bound_to_the_browser(
 
     stranger = requests.Session()
     foreign = post_launch(stranger, platform, fields)
-    assert foreign.status_code == 401
-    assert "browser" in foreign.json()["message"]
+    assert "browser" in error_page(foreign, 401)
     assert store.list_attempts() == []
 
     assert post_launch(browser, platform, fields).status_code == 303
@@ -317,29 +342,29 @@ def test_reused_nonce_and_state_bound_to_the_browser(
     # The same id_token and state again (a replay): the nonce is single-use.
     browser.cookies.set(f"quizsvc_lti_state_{fields['state']}", fields["state"], path="/lti")
     replay = post_launch(browser, platform, fields)
-    assert replay.status_code == 401
-    assert "already used" in replay.json()["message"]
+    assert "already used" in error_page(replay, 401)
     # The old id_token with a fresh login's state: its nonce is not this login's.
     fresh = login(browser, live_url, platform)
     mixed = post_launch(
         browser, platform, {"id_token": fields["id_token"], "state": fresh["state"]}
     )
-    assert mixed.status_code == 401
-    assert "nonce" in mixed.json()["message"]
+    assert "nonce" in error_page(mixed, 401)
     assert len(store.list_attempts()) == 1
 
 
 def test_login_initiation_errors(registered: Platform, live_url: str) -> None:
     platform = registered
     missing = requests.post(f"{live_url}/lti/login", data={"iss": platform.issuer})
-    assert missing.status_code == 400
-    assert "login_hint" in missing.json()["message"]
+    assert "login_hint" in error_page(missing, 400)
     unknown = requests.get(
         f"{live_url}/lti/login",
-        params={"iss": "https://unknown.example", "login_hint": "x", "target_link_uri": "y"},
+        params={
+            "iss": "https://unknown.example",
+            "login_hint": "x",
+            "target_link_uri": f"{live_url}/lti/launch",
+        },
     )
-    assert unknown.status_code == 400
-    assert "registered" in unknown.json()["message"]
+    assert "registered" in error_page(unknown, 400)
     no_launch = requests.post(f"{live_url}/lti/launch", data={"state": "x"})
     assert no_launch.status_code == 400
 
@@ -393,6 +418,8 @@ def test_registration_by_cli_and_admin_only_api(
     assert listed["tool"]["jwks_url"] == f"{live_url}/lti/jwks"
     forbidden = requests.get(f"{live_url}/v1/lti/registrations", headers=make_key("instructor"))
     assert forbidden.status_code == 403
+    missing = requests.get(f"{live_url}/v1/lti/registrations/nope", headers=make_key("admin"))
+    assert missing.status_code == 404
     invalid = requests.post(
         f"{live_url}/v1/lti/registrations",
         json={**platform.registration(), "jwks_url": "not a url", "deployment_ids": []},
@@ -422,6 +449,10 @@ def test_deep_linking_returns_a_signed_resource_link_with_a_line_item(
         f"{live_url}/lti/deep-link", data={"context": context, "exam_id": exam["id"]}
     )
     assert chosen.status_code == 200, chosen.text
+    # The autopost page may post to the LMS's return URL: its origin, and no other.
+    assert csp_directives(chosen)["form-action"] == ["'self'", platform.url]
+    assert csp_directives(picker)["form-action"] == ["'self'"]
+    assert 'src="/static/lti_autopost.js"' in chosen.text
     action = re.search(r'<form id="autopost" method="post" action="([^"]+)"', chosen.text)
     assert action
     assert html.unescape(action.group(1)) == f"{platform.url}/deep-link-return"
@@ -470,3 +501,258 @@ def test_lti_cookies_survive_third_party_cookie_blocking_in_an_lms_iframe(
         assert attributes["SameSite"].strip() == "SameSite=None"
         assert "Secure" in attributes
         assert "Partitioned" in attributes
+
+
+# -- page hardening: CSP, error pages, target_link_uri, parallel launches ------------------------
+
+
+def test_lti_pages_send_a_strict_csp_with_frame_ancestors_of_the_registered_platforms(
+    registered: Platform,
+    live_url: str,
+    exam: dict[str, Any],
+    store: Store,
+    make_key: Callable[..., Headers],
+) -> None:
+    """No inline script or style is allowed or needed; only the tool and the registered LMS
+    may frame a page, and the registrations' free text cannot add directives."""
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    browser = requests.Session()
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
+    page = browser.get(live_url + launched.headers["Location"])
+    assert page.status_code == 200
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    assert "unsafe-eval" not in page.headers["Content-Security-Policy"]
+    directives = csp_directives(page)
+    frame_ancestors = directives.pop("frame-ancestors")
+    assert directives == {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "img-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+    }
+    # The tool, and every registered platform (on PostgreSQL earlier tests' stay registered):
+    # the test platforms' issuer and auth endpoint are both on http://127.0.0.1:PORT.
+    assert frame_ancestors[0] == "'self'"
+    assert platform.url in frame_ancestors
+    assert set(frame_ancestors[1:]) == {
+        re.sub(r"^(http://[^/]+).*$", r"\1", url)
+        for registration in store.list_registrations()
+        for url in (registration.issuer, registration.auth_login_url)
+    }
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+    # Nothing on the page needs 'unsafe-inline': every script is a file of the tool's, but
+    # for the page data, which is JSON (the browser does not run it); no style, no handler.
+    for tag in re.findall(r"<script\b[^>]*>", page.text):
+        assert 'src="/static/' in tag or 'type="application/json"' in tag, tag
+    assert "<style" not in page.text
+    assert not re.search(r"\son[a-z]+=", page.text)
+    assert not re.search(r"\sstyle=", page.text)
+    for asset, kind in (("lti_exam.js", "javascript"), ("lti.css", "text/css")):
+        assert f"/static/{asset}" in page.text
+        served = requests.get(f"{live_url}/static/{asset}")
+        assert served.status_code == 200, asset
+        assert kind in served.headers["Content-Type"], served.headers
+
+    # A registration whose issuer smuggles in directives adds only its origin, rebuilt.
+    hostile = {
+        **platform.registration(),
+        "issuer": "https://lms.example:8443/x; script-src * 'unsafe-inline'",
+        "client_id": "hostile",
+    }
+    admin_reply = requests.post(
+        f"{live_url}/v1/lti/registrations", json=hostile, headers=make_key("admin")
+    )
+    assert admin_reply.status_code == 201, admin_reply.text
+    reloaded = browser.get(live_url + launched.headers["Location"])
+    assert "*" not in reloaded.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in reloaded.headers["Content-Security-Policy"]
+    again = csp_directives(reloaded)
+    assert again["script-src"] == ["'self'"]
+    assert set(again["frame-ancestors"]) == {*frame_ancestors, "https://lms.example:8443"}
+
+
+def test_web_origin_rebuilds_an_origin_or_gives_none() -> None:
+    assert web_origin("https://LMS.example/platform?x=1") == "https://lms.example"
+    assert web_origin("https://lms.example:443/") == "https://lms.example"
+    assert web_origin("http://127.0.0.1:8080/auth") == "http://127.0.0.1:8080"
+    assert web_origin("https://[::1]:9000/") == "https://[::1]:9000"
+    assert web_origin("https://lms.example;script-src/") is None
+    assert web_origin("https://lms.example:99999/") is None
+    assert web_origin("javascript:alert(1)") is None
+    assert web_origin("lms.example") is None
+
+
+def test_login_launch_and_page_errors_are_html_pages_not_json(
+    registered: Platform, live_url: str, exam: dict[str, Any], store: Store
+) -> None:
+    """What a learner's browser navigated to fails as a page with the same status; the exam
+    page's fetch() calls, and clients asking for JSON, keep the JSON envelope."""
+    platform = registered
+    unknown = {"iss": "https://unknown.example", "login_hint": "x"}
+    unknown["target_link_uri"] = f"{live_url}/lti/launch"
+    reply = requests.get(f"{live_url}/lti/login", params=unknown, headers={"Accept": "text/html"})
+    assert "'https://unknown.example'" in error_page(reply, 400)
+    assert "<h1" in reply.text
+    assert "This exam could not be opened" in reply.text
+    # The error page runs under the same policy as the other pages.
+    assert csp_directives(reply)["script-src"] == ["'self'"]
+    assert reply.headers["Cache-Control"] == "no-store"
+
+    # A launch the platform signed wrongly: 401, as a page.
+    platform.custom = {"exam_id": exam["id"]}
+    platform.sign_with = new_rsa_key()
+    browser = requests.Session()
+    refused = post_launch(browser, platform, login(browser, live_url, platform))
+    assert "signature" in error_page(refused, 401).lower()
+    platform.sign_with = None
+
+    # A link to an exam that does not exist: 404, as a page.
+    platform.custom = {"exam_id": "no-such-exam"}
+    missing = post_launch(browser, platform, login(browser, live_url, platform))
+    assert "'no-such-exam'" in error_page(missing, 404)
+
+    # The exam page without an LTI session (another browser, an expired cookie).
+    platform.custom = {"exam_id": exam["id"]}
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
+    page_url = live_url + launched.headers["Location"]
+    assert "No LTI session" in error_page(requests.get(page_url), 401)
+
+    # The page's own fetch() calls read the JSON envelope's message.
+    data = page_data(browser.get(page_url).text)
+    save = browser.put(live_url + data["save_url"] + "q", json={"answer": "x"})
+    assert save.status_code == 403
+    assert save.headers["Content-Type"] == "application/json"
+    assert save.json()["code"] == 403
+    # A client that asks for JSON gets it from the browser routes too.
+    as_json = requests.get(
+        f"{live_url}/lti/login", params=unknown, headers={"Accept": "application/json"}
+    )
+    assert as_json.status_code == 400
+    assert "registered" in as_json.json()["message"]
+
+
+def test_target_link_uri_on_another_host_is_refused_at_login_and_at_launch(
+    registered: Platform, live_url: str, exam: dict[str, Any], store: Store
+) -> None:
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    port = int(live_url.rsplit(":", 1)[1])
+    elsewhere = [
+        f"https://evil.example/lti/launch?exam_id={exam['id']}",
+        f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/lti/launch",
+        f"https://127.0.0.1:{port}/lti/launch",
+        f"{live_url}/v1/exams",
+        f"{live_url}/lti/../v1/exams",
+        f"{live_url}/lti/%2e%2e/v1/exams",
+        "javascript:alert(1)",
+    ]
+    for target in elsewhere:
+        reply = requests.post(
+            f"{live_url}/lti/login",
+            data={
+                "iss": platform.issuer,
+                "login_hint": platform.user,
+                "target_link_uri": target,
+                "client_id": platform.client_id,
+            },
+            allow_redirects=False,
+        )
+        message = error_page(reply, 400)
+        assert "target_link_uri" in message, target
+        assert f"{live_url}/lti/launch" in message
+
+    # The login named the tool's launch URL, but the signed id_token's claim names another.
+    platform.overrides = {lti.TARGET_LINK_URI_CLAIM: elsewhere[0]}
+    browser = requests.Session()
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
+    assert "target_link_uri" in error_page(launched, 400)
+    assert store.list_attempts() == []
+
+    # The tool's own URLs, with a query, still launch.
+    platform.overrides = {lti.TARGET_LINK_URI_CLAIM: f"{live_url}/lti/launch?exam_id=x"}
+    assert post_launch(browser, platform, login(browser, live_url, platform)).status_code == 303
+    assert len(store.list_attempts()) == 1
+
+
+LAUNCH_THREADS = 6
+LAUNCH_ROUNDS = 3
+
+
+def launch_together(
+    platform: Platform, browsers: list[requests.Session], forms: list[dict[str, str]]
+) -> list[requests.Response]:
+    """Each browser posts its launch form, all released at once by a barrier."""
+    barrier = threading.Barrier(len(browsers))
+
+    def launch(index: int) -> requests.Response:
+        barrier.wait(timeout=30)
+        return post_launch(browsers[index], platform, forms[index])
+
+    with ThreadPoolExecutor(len(browsers)) as pool:
+        return list(pool.map(launch, range(len(browsers))))
+
+
+def test_parallel_launches_of_a_one_attempt_exam_give_one_attempt(
+    registered: Platform,
+    live_url: str,
+    store: Store,
+    clock: FakeClock,
+    make_key: Callable[..., Headers],
+) -> None:
+    """Launches that arrive together (a double click, two tabs) give one attempt, not one
+    each past max_attempts; once it is submitted a launch shows its review, as before."""
+    platform = registered
+    staff = make_key("instructor")
+    reply = requests.post(
+        f"{live_url}/v1/exams",
+        json={
+            "title": "One try",
+            "counts": {"fill_in": 1},
+            "seed": 2,
+            "time_limit_seconds": 600,
+            "max_attempts": 1,
+            "closes_at": (clock() + timedelta(hours=2)).isoformat(),
+        },
+        headers=staff,
+    )
+    assert reply.status_code == 201, reply.text
+    exam = reply.json()
+    platform.custom = {"exam_id": exam["id"]}
+
+    for round_ in range(LAUNCH_ROUNDS):
+        platform.user = f"racer-{round_}"
+        browsers = [requests.Session() for _ in range(LAUNCH_THREADS)]
+        forms = [login(browser, live_url, platform) for browser in browsers]
+        replies = launch_together(platform, browsers, forms)
+        assert [r.status_code for r in replies] == [303] * LAUNCH_THREADS, [r.text for r in replies]
+        learner = lti.learner_id_for(platform.issuer, platform.user)
+        attempts = store.list_attempts(exam_id=exam["id"], learner_id=learner)
+        assert len(attempts) == 1, f"round {round_}: {len(attempts)} attempts"
+        assert {r.headers["Location"] for r in replies} == {f"/lti/attempts/{attempts[0].id}"}
+        assert store.get_launch(attempts[0].id) is not None
+
+    # Submitted, the only attempt is used: the next launch shows its review.
+    browser = browsers[0]
+    page_url = live_url + replies[0].headers["Location"]
+    data = page_data(browser.get(page_url).text)
+    submitted = browser.post(live_url + data["submit_url"], headers={"X-CSRF-Token": data["csrf"]})
+    assert submitted.status_code == 200, submitted.text
+    again = post_launch(browser, platform, login(browser, live_url, platform))
+    assert again.headers["Location"] == replies[0].headers["Location"]
+    assert "Review: One try" in browser.get(page_url).text
+    assert len(store.list_attempts(exam_id=exam["id"], learner_id=learner)) == 1
+
+    # Once the exam has closed, no attempt starts: a learner without one is told so.
+    clock.advance(3 * 3600)
+    platform.user = "latecomer"
+    late = requests.Session()
+    closed = post_launch(late, platform, login(late, live_url, platform))
+    assert "closed" in error_page(closed, 409)
+    learner = lti.learner_id_for(platform.issuer, platform.user)
+    assert store.list_attempts(exam_id=exam["id"], learner_id=learner) == []

@@ -365,3 +365,53 @@ def test_events_of_a_deleted_subscription_fail_at_once(store: Store) -> None:
     assert failed.status == "failed"
     assert failed.attempts == 1
     assert "deleted" in (failed.last_error or "")
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["allow-listed", "default"])
+def test_cron_delivery_follows_the_outbound_allow_list(
+    store: Store,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    allowed: bool,
+) -> None:
+    """``quizsvc outbox deliver`` sends where the servers would: to a private host only
+    when QUIZSVC_OUTBOUND_ALLOW_HOSTS lists it."""
+    from click.testing import CliRunner
+
+    from quizsvc.cli import main as cli
+
+    now = datetime.now(UTC)
+    subscription = store.add_subscription(
+        WebhookSubscription(
+            id=new_id(),
+            url=receiver.url,
+            secret="s" * 20,
+            exam_id=None,
+            events=["attempt.graded"],
+            active=True,
+            created_at=now,
+        )
+    )
+    with store.session() as session:
+        session.add(
+            _outbox_message(
+                "webhook",
+                "cron",
+                receiver.url,
+                {"event": {"type": "attempt.graded"}},
+                now - timedelta(seconds=1),
+                subscription_id=subscription.id,
+            )
+        )
+    monkeypatch.setenv("QUIZSVC_DATABASE_URL", str(store.engine.url))
+    monkeypatch.setenv("QUIZSVC_OUTBOUND_ALLOW_HOSTS", "127.0.0.1" if allowed else "")
+    result = CliRunner().invoke(cli, ["outbox", "deliver"])
+    assert result.exit_code == 0, result.output
+    if allowed:
+        assert "delivered 1" in result.output
+        assert len(receiver.received()) == 1
+    else:
+        assert "failed 1" in result.output
+        assert receiver.received() == []
+        (message,) = store.list_outbox()
+        assert "loopback" in (message.last_error or "")

@@ -12,17 +12,26 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.errors import ApiError
-from quizsvc.api.exams import DeliveredQuestionSchema, OptionSchema, load_visible_exam
+from quizsvc.api.exams import (
+    DeliveredQuestionSchema,
+    ExamQuerySchema,
+    OptionSchema,
+    QuestionKeySchema,
+    load_visible_exam,
+    review_options,
+)
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import services
 from quizsvc.attempts import (
     InvalidAnswer,
+    PublicIds,
     Timing,
     build_result,
     check_answer,
@@ -30,6 +39,7 @@ from quizsvc.attempts import (
     make_layout,
 )
 from quizsvc.observability import metrics_of
+from quizsvc.review_policy import exam_closed_for, redact_result
 from quizsvc.store import Attempt, Exam, Response, new_id
 
 blp = Blueprint("attempts", __name__, url_prefix="/v1", description="Timed attempts at exams")
@@ -84,6 +94,13 @@ class AttemptSchema(Schema):
         keys=fields.String(), values=fields.Nested(SavedResponseSchema), required=True
     )
     score = fields.Float(allow_none=True)
+    key = fields.List(
+        fields.Nested(QuestionKeySchema),
+        metadata={
+            "description": "With include=key (staff only): the answer keys in this "
+            "attempt's own question and option ids."
+        },
+    )
     passback = fields.Nested(
         PassbackSchema,
         allow_none=True,
@@ -103,6 +120,9 @@ class FeedbackSchema(Schema):
     )
 
 
+HIDDEN_BY_REVIEW = "Null while the exam's review options hide it from the learner."
+
+
 class ResultQuestionSchema(Schema):
     position = fields.Integer(required=True)
     question_id = fields.String(required=True)
@@ -112,21 +132,30 @@ class ResultQuestionSchema(Schema):
     options = fields.List(fields.Nested(OptionSchema), required=True)
     your_answer = fields.Raw(allow_none=True, metadata={"nullable": True})
     your_answer_text = fields.String(allow_none=True)
-    correct_answer = fields.String(required=True)
+    correct_answer = fields.String(
+        required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW}
+    )
     correct_option_ids = fields.List(fields.String(), required=True)
-    score = fields.Float(required=True)
+    score = fields.Float(required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW})
     verdict = fields.String(
-        required=True, validate=validate.OneOf(["correct", "partial", "incorrect"])
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(["correct", "partial", "incorrect"]),
+        metadata={"description": HIDDEN_BY_REVIEW},
     )
     confidence = fields.Float(
         required=True,
+        allow_none=True,
         metadata={"description": "Probability that the verdict is right (1 for exact grading)."},
     )
     needs_review = fields.Boolean(
         required=True,
+        allow_none=True,
         metadata={"description": "The grade is provisional: an instructor may review it."},
     )
-    feedback = fields.Nested(FeedbackSchema, required=True)
+    feedback = fields.Nested(
+        FeedbackSchema, required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW}
+    )
     missed_key_points = fields.List(fields.String(), required=True)
     explanation = fields.String(allow_none=True)
 
@@ -139,16 +168,37 @@ class TopicScoreSchema(Schema):
     percent = fields.Float(required=True)
 
 
+class ReviewShownSchema(Schema):
+    score = fields.Boolean(required=True)
+    verdicts = fields.Boolean(required=True)
+    feedback = fields.Boolean(required=True)
+    correct_answers = fields.Boolean(required=True)
+    closed = fields.Boolean(
+        required=True,
+        metadata={"description": "The exam is closed for this learner (after_close applies)."},
+    )
+    options = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class ResultSchema(Schema):
     attempt_id = fields.String(required=True)
     exam_id = fields.String(required=True)
     learner_id = fields.String(required=True)
     finalized_by = fields.String(required=True)
     submitted_at = fields.DateTime(required=True)
-    score = fields.Float(required=True)
+    score = fields.Float(required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW})
     max_score = fields.Integer(required=True)
-    percent = fields.Float(required=True)
-    passed = fields.Boolean(required=True)
+    percent = fields.Float(required=True, allow_none=True)
+    passed = fields.Boolean(required=True, allow_none=True)
+    review = fields.Nested(
+        ReviewShownSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "What the exam's review options show the learner now (null for "
+            "staff, who see everything)."
+        },
+    )
     pass_mark = fields.Float(required=True)
     time_used_seconds = fields.Integer(required=True)
     questions = fields.List(fields.Nested(ResultQuestionSchema), required=True)
@@ -235,10 +285,10 @@ def load_visible_attempt(attempt_id: str) -> tuple[Attempt, Exam]:
     return finalize_if_expired(attempt, exam), exam
 
 
-def response_view(row: Response) -> dict[str, Any]:
+def response_view(row: Response, public: PublicIds) -> dict[str, Any]:
     return {
-        "question_id": row.question_id,
-        "answer": row.answer,
+        "question_id": public.question(row.question_id),
+        "answer": public.public_answer(row.question_id, row.answer),
         "saved_at": row.saved_at,
         "revision": row.revision,
     }
@@ -259,11 +309,12 @@ def passback_view(attempt_id: str) -> dict[str, Any] | None:
     }
 
 
-def attempt_view(attempt: Attempt, exam: Exam) -> dict[str, Any]:
+def attempt_view(attempt: Attempt, exam: Exam, staff: bool = False) -> dict[str, Any]:
     state = services()
     now = state.clock()
     timing = timing_of(attempt, exam)
     responses = state.store.responses(attempt.id)
+    public = PublicIds.of(attempt.layout)
     return {
         "id": attempt.id,
         "exam_id": exam.id,
@@ -279,31 +330,57 @@ def attempt_view(attempt: Attempt, exam: Exam) -> dict[str, Any]:
         if attempt.status == "in_progress"
         else 0,
         "questions": delivery_in_layout(exam.questions, attempt.layout),
-        "responses": {qid: response_view(row) for qid, row in responses.items()},
-        "score": attempt.score,
+        "responses": {
+            public.question(qid): response_view(row, public) for qid, row in responses.items()
+        },
+        "score": attempt.score if staff or score_shown(exam, attempt.learner_id) else None,
         "passback": passback_view(attempt.id) if attempt.status == "graded" else None,
     }
 
 
-def result_view(attempt: Attempt) -> dict[str, Any]:
+def result_view(attempt: Attempt, exam: Exam, staff: bool) -> dict[str, Any]:
+    """The graded result in the attempt's public ids; for a learner, only what the exam's
+    review options show them now."""
     assert attempt.result is not None
     assert attempt.submitted_at is not None
-    return {
+    result = PublicIds.of(attempt.layout).public_result(attempt.result)
+    view = {
         "attempt_id": attempt.id,
         "exam_id": attempt.exam_id,
         "learner_id": attempt.learner_id,
         "finalized_by": attempt.finalized_by,
         "submitted_at": attempt.submitted_at,
-        **attempt.result,
+        **result,
     }
+    if staff:
+        return {**view, "review": None}
+    return redact_result(view, review_options(exam), exam_closed(exam, attempt.learner_id))
+
+
+def score_shown(exam: Exam, learner_id: str) -> bool:
+    """Whether the learner may see their score on this exam now."""
+    return review_options(exam).score.allows(exam_closed(exam, learner_id))
+
+
+def exam_closed(exam: Exam, learner_id: str) -> bool:
+    """Whether review's ``after_close`` has come for this learner."""
+    state = services()
+    attempts = state.store.list_attempts(exam_id=exam.id, learner_id=learner_id)
+    return exam_closed_for(
+        state.clock(),
+        exam.closes_at,
+        exam.max_attempts,
+        len(attempts),
+        any(attempt.status == "in_progress" for attempt in attempts),
+    )
 
 
 @blp.route("/exams/<string:exam_id>/attempts")
 class ExamAttempts(MethodView):
     @roles_required("learner")
-    @blp.response(201, AttemptSchema)
+    @blp.response(201, AttemptSchema, headers=LOCATION)
     @blp.alt_response(200, schema=AttemptSchema, description="An attempt in progress, resumed")
-    def post(self, exam_id: str) -> tuple[dict[str, Any], int]:
+    def post(self, exam_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Start a timed attempt, or resume the one in progress."""
         state = services()
         principal = current_principal()
@@ -317,6 +394,11 @@ class ExamAttempts(MethodView):
 
         def new_attempt() -> Attempt:
             now = state.clock()
+            if exam.closes_at is not None and now >= exam.closes_at:
+                # An attempt in progress is resumed (it keeps its deadline); none starts.
+                raise ApiError(
+                    409, f"This exam closed at {exam.closes_at.isoformat()}; no attempt starts."
+                )
             attempt_id = new_id()
             return Attempt(
                 id=attempt_id,
@@ -335,20 +417,30 @@ class ExamAttempts(MethodView):
         )
         if attempt is None:
             raise ApiError(409, f"All {exam.max_attempts} attempt(s) at this exam are used.")
+        location = {"Location": url_for("attempts.AttemptById", attempt_id=attempt.id)}
         if not created:
-            return attempt_view(attempt, exam), 200
+            return attempt_view(attempt, exam), 200, location
         metrics_of(current_app).attempts_started.inc()
-        return attempt_view(attempt, exam), 201
+        return attempt_view(attempt, exam), 201, location
 
 
 @blp.route("/attempts/<string:attempt_id>")
 class AttemptById(MethodView):
     @authenticated
+    @blp.arguments(ExamQuerySchema, location="query")
     @blp.response(200, AttemptSchema)
-    def get(self, attempt_id: str) -> dict[str, Any]:
-        """The attempt with its saved answers, to resume exactly where it was."""
+    def get(self, query: dict[str, Any], attempt_id: str) -> dict[str, Any]:
+        """The attempt with its saved answers, to resume exactly where it was;
+        ``include=key`` adds the answer keys in the attempt's ids (staff only)."""
         attempt, exam = load_visible_attempt(attempt_id)
-        return attempt_view(attempt, exam)
+        staff = is_staff(current_principal())
+        if query.get("include") == "key" and not staff:
+            raise ApiError(403, "Only instructors and admins may see answer keys.")
+        view = attempt_view(attempt, exam, staff)
+        if query.get("include") == "key":
+            public = PublicIds.of(attempt.layout)
+            view["key"] = [public.public_key(question["key"]) for question in exam.questions]
+        return view
 
 
 @blp.route("/attempts/<string:attempt_id>/responses/<string:question_id>")
@@ -366,23 +458,36 @@ class AttemptResponse(MethodView):
             raise ApiError(404, f"No attempt with id {attempt_id!r}.")
         exam = state.store.get_exam(header.exam_id)
         assert exam is not None  # attempts reference exams by foreign key
-        question = next((q for q in exam.questions if q["delivery"]["id"] == question_id), None)
-        if question is None:
+        public = PublicIds.of(header.layout)
+        exam_question_id = public.exam_question(question_id)
+        question = next(
+            (q for q in exam.questions if q["delivery"]["id"] == exam_question_id), None
+        )
+        if exam_question_id is None or question is None:
             raise ApiError(404, f"No question {question_id!r} in this attempt.")
         timing = Timing(header.started_at, header.deadline, exam.grace_seconds)
         try:
-            answer = check_answer(question, body["answer"], state.settings.max_answer_chars)
+            answer = check_answer(
+                question,
+                public.exam_answer(exam_question_id, body["answer"]),
+                state.settings.max_answer_chars,
+            )
         except InvalidAnswer as exc:
             refuse_if_closed(attempt_id, exam, timing)
             raise ApiError(
                 422, f"Invalid answer: {exc}.", {"json": {"answer": [str(exc)]}}
             ) from exc
         now = state.clock()
-        saved = state.store.save_response(attempt_id, question_id, answer, now, timing.accept_until)
+        saved = state.store.save_response(
+            attempt_id, exam_question_id, answer, now, timing.accept_until
+        )
         if saved is None:
             refuse_if_closed(attempt_id, exam, timing)
             raise ApiError(409, time_is_up(timing))
-        return {**response_view(saved), "seconds_remaining": timing.seconds_remaining(now)}
+        return {
+            **response_view(saved, public),
+            "seconds_remaining": timing.seconds_remaining(now),
+        }
 
 
 def refuse_if_closed(attempt_id: str, exam: Exam, timing: Timing) -> None:
@@ -410,7 +515,7 @@ class AttemptSubmit(MethodView):
             finalized = finalize(attempt, exam, now, "submit", now)
             assert finalized is not None
             attempt = finalized
-        return result_view(attempt)
+        return result_view(attempt, exam, is_staff(current_principal()))
 
 
 @blp.route("/attempts/<string:attempt_id>/result")
@@ -419,7 +524,7 @@ class AttemptResult(MethodView):
     @blp.response(200, ResultSchema)
     def get(self, attempt_id: str) -> dict[str, Any]:
         """The graded result with per-question feedback and a per-topic breakdown."""
-        attempt, _ = load_visible_attempt(attempt_id)
+        attempt, exam = load_visible_attempt(attempt_id)
         if attempt.status != "graded":
             raise ApiError(409, "This attempt is still in progress; submit it to see the result.")
-        return result_view(attempt)
+        return result_view(attempt, exam, is_staff(current_principal()))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import secrets
 from typing import Any
 
-from flask import Response, request
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate, validates_schema
@@ -14,11 +16,14 @@ from marshmallow.exceptions import ValidationError
 
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.errors import ApiError
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.exams import Blueprint as ExamBlueprint
 from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
-from quizsvc.store import Exam, new_id
+from quizsvc.exams.builder import SEED_RANGE
+from quizsvc.review_policy import ReviewOptions, ReviewWhen
+from quizsvc.store import Attempt, Exam, new_id
 
 blp = Blueprint("exams", __name__, url_prefix="/v1", description="Exams built from the bank")
 
@@ -67,6 +72,31 @@ class ExamCreateSchema(Schema):
         load_default=None, allow_none=True, validate=validate.Range(1, 1000)
     )
     pass_mark = fields.Float(load_default=70.0, validate=validate.Range(0, 100))
+    review = fields.Nested(
+        lambda: ReviewOptionsSchema(),
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "When learners may see each part of a graded attempt. Instructor "
+            "exams default to score, verdicts and feedback immediately and the correct answers "
+            "after_close; personal practice exams show everything immediately."
+        },
+    )
+    closes_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "No attempt starts after this time; review then opens."},
+    )
+
+
+REVIEW_WHEN = validate.OneOf([when.value for when in ReviewWhen])
+
+
+class ReviewOptionsSchema(Schema):
+    score = fields.String(validate=REVIEW_WHEN)
+    verdicts = fields.String(validate=REVIEW_WHEN)
+    feedback = fields.String(validate=REVIEW_WHEN)
+    correct_answers = fields.String(validate=REVIEW_WHEN)
 
 
 class OptionSchema(Schema):
@@ -118,10 +148,19 @@ class ExamSchema(Schema):
     grace_seconds = fields.Integer(required=True)
     max_attempts = fields.Integer(allow_none=True)
     pass_mark = fields.Float(required=True)
+    review = fields.Nested(ReviewOptionsSchema, required=True)
+    closes_at = fields.DateTime(allow_none=True)
     personal = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
     question_count = fields.Integer(required=True)
-    questions = fields.List(fields.Nested(DeliveredQuestionSchema), required=True)
+    questions = fields.List(
+        fields.Nested(DeliveredQuestionSchema),
+        required=True,
+        metadata={
+            "description": "Empty for learners on instructors' exams: they see the questions "
+            "when they start an attempt, in that attempt's own ids."
+        },
+    )
     key = fields.List(fields.Nested(QuestionKeySchema))
 
 
@@ -155,15 +194,36 @@ class ExamResultRowSchema(Schema):
     passed = fields.Boolean(allow_none=True)
 
 
-class ExamResultsSchema(Schema):
+class ExamResultsSchema(PageSchema):
     exam_id = fields.String(required=True)
     items = fields.List(fields.Nested(ExamResultRowSchema), required=True)
 
 
+def review_options(exam: Exam) -> ReviewOptions:
+    if exam.owner_learner_id is not None:
+        return ReviewOptions.for_practice()
+    return ReviewOptions.for_staff_exam(exam.review)
+
+
+def personal_seed(learner_id: str, seed: int) -> int:
+    """The seed a learner's practice exam is built with: their seed mixed with their id, so
+    that no learner can choose a seed that rebuilds an instructor's exam (and its key)."""
+    digest = hashlib.sha256(f"personal:{learner_id}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SEED_RANGE
+
+
 def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
-    """The exam; the seed and keys only with ``include_key`` (the seed and the public bank
-    rebuild the key, so learners get the seed of their own practice exams only)."""
+    """The exam; the seed and keys only with ``include_key``. A learner sees the seed of
+    their own practice exams only (the seed they chose) and the questions of those only:
+    an instructor's exam is shown question by question in an attempt, in its own ids."""
     blueprint = exam.blueprint
+    personal = exam.owner_learner_id is not None
+    if include_key:
+        seed = blueprint["seed"]
+    elif personal:
+        seed = blueprint.get("learner_seed", blueprint["seed"])
+    else:
+        seed = None
     view = {
         "id": exam.id,
         "title": exam.title,
@@ -178,15 +238,19 @@ def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
             ),
         },
         "difficulty": blueprint.get("difficulty"),
-        "seed": blueprint["seed"] if include_key or exam.owner_learner_id else None,
+        "seed": seed,
         "time_limit_seconds": exam.time_limit_seconds,
         "grace_seconds": exam.grace_seconds,
         "max_attempts": exam.max_attempts,
         "pass_mark": exam.pass_mark,
-        "personal": exam.owner_learner_id is not None,
+        "review": review_options(exam).to_dict(),
+        "closes_at": exam.closes_at,
+        "personal": personal,
         "created_at": exam.created_at,
         "question_count": len(exam.questions),
-        "questions": [question["delivery"] for question in exam.questions],
+        "questions": [question["delivery"] for question in exam.questions]
+        if include_key or personal
+        else [],
     }
     if include_key:
         view["key"] = [question["key"] for question in exam.questions]
@@ -210,8 +274,8 @@ def load_visible_exam(exam_id: str) -> Exam:
 class Exams(MethodView):
     @authenticated
     @blp.arguments(ExamCreateSchema)
-    @blp.response(201, ExamSchema)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(201, ExamSchema, headers=LOCATION)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Build an exam from a blueprint (learners build personal practice exams)."""
         state = services()
         principal = current_principal()
@@ -239,13 +303,19 @@ class Exams(MethodView):
             )
         requested = dict(body["counts"])
         reverse = requested.pop("reverse_multiple_choice")
+        seed = body["seed"]
+        learner_seed = None
+        if principal.role == "learner":
+            assert principal.learner_id is not None
+            learner_seed = seed if seed is not None else secrets.randbelow(SEED_RANGE)
+            seed = personal_seed(principal.learner_id, learner_seed)
         blueprint = ExamBlueprint(
             deck=deck,
             topics=tuple(body["topics"] or ()),
             counts={QuestionType(kind): count for kind, count in requested.items()},
             reverse=reverse,
             difficulty=body["difficulty"],
-            seed=body["seed"],
+            seed=seed,
         )
         try:
             built = build_exam(state.bank.select(deck), blueprint, state.bank_encoder)
@@ -268,7 +338,10 @@ class Exams(MethodView):
             deck=deck,
             owner_learner_id=principal.learner_id if principal.role == "learner" else None,
             created_by=principal.key_id,
-            blueprint=built.blueprint.to_dict(),
+            blueprint={
+                **built.blueprint.to_dict(),
+                **({"learner_seed": learner_seed} if learner_seed is not None else {}),
+            },
             questions=[
                 {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
                 for question in built.questions
@@ -278,9 +351,17 @@ class Exams(MethodView):
             max_attempts=body["max_attempts"],
             pass_mark=body["pass_mark"],
             created_at=state.clock(),
+            review=ReviewOptions.for_staff_exam(body["review"]).to_dict()
+            if principal.role != "learner"
+            else None,
+            closes_at=body["closes_at"],
         )
         state.store.add_exam(exam)
-        return exam_view(exam, include_key=is_staff(principal))
+        return (
+            exam_view(exam, include_key=is_staff(principal)),
+            201,
+            {"Location": url_for("exams.ExamById", exam_id=exam.id)},
+        )
 
     @authenticated
     @blp.arguments(PageQuerySchema, location="query")
@@ -329,35 +410,48 @@ class ExamById(MethodView):
 @blp.route("/exams/<string:exam_id>/results")
 class ExamResults(MethodView):
     @roles_required("admin", "instructor")
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ExamResultsSchema)
     @blp.alt_response(
-        200, description="CSV when the client accepts text/csv", content_type="text/csv"
+        200,
+        description="CSV of every attempt (not paged) when the client accepts text/csv",
+        content_type="text/csv",
     )
-    def get(self, exam_id: str) -> Any:
-        """Every attempt at this exam; CSV with ``Accept: text/csv``."""
+    def get(self, query: dict[str, Any], exam_id: str) -> Any:
+        """Attempts at this exam, oldest first, a page at a time; every attempt as CSV with
+        ``Accept: text/csv``."""
         exam = load_visible_exam(exam_id)
-        from quizsvc.api.attempts import finalize_if_expired
-
-        rows = []
-        for attempt in services().store.list_attempts(exam_id=exam.id):
-            attempt = finalize_if_expired(attempt, exam)
-            result = attempt.result or {}
-            rows.append(
-                {
-                    "attempt_id": attempt.id,
-                    "learner_id": attempt.learner_id,
-                    "status": attempt.status,
-                    "started_at": attempt.started_at,
-                    "submitted_at": attempt.submitted_at,
-                    "finalized_by": attempt.finalized_by,
-                    "score": attempt.score,
-                    "percent": result.get("percent"),
-                    "passed": result.get("passed"),
-                }
-            )
-        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+        store = services().store
+        wants_csv = (
+            request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+        )
+        if wants_csv:
+            attempts = store.list_attempts(exam_id=exam.id)
+            total = len(attempts)
+        else:
+            attempts, total = store.page_attempts(exam.id, offset_of(query), query["page_size"])
+        rows = [_result_row(attempt, exam) for attempt in attempts]
+        if wants_csv:
             return _csv(rows)
-        return {"exam_id": exam.id, "items": rows}
+        return {"exam_id": exam.id, **page_of(rows, total, query)}
+
+
+def _result_row(attempt: Attempt, exam: Exam) -> dict[str, Any]:
+    from quizsvc.api.attempts import finalize_if_expired
+
+    attempt = finalize_if_expired(attempt, exam)
+    result = attempt.result or {}
+    return {
+        "attempt_id": attempt.id,
+        "learner_id": attempt.learner_id,
+        "status": attempt.status,
+        "started_at": attempt.started_at,
+        "submitted_at": attempt.submitted_at,
+        "finalized_by": attempt.finalized_by,
+        "score": attempt.score,
+        "percent": result.get("percent"),
+        "passed": result.get("passed"),
+    }
 
 
 def _csv(rows: list[dict[str, Any]]) -> Response:

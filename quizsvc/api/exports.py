@@ -53,7 +53,7 @@ class ExamExport(MethodView):
         exam = load_visible_exam(exam_id)
         spec = EXPORT_FORMATS[query["format"]]
         keys = [QuestionKey.from_dict(question["key"]) for question in exam.questions]
-        response = Response(export_exam(spec.name, exam.title, keys), mimetype=spec.media_type)
+        response = Response(export_exam(spec.name, exam.title, keys), content_type=spec.media_type)
         response.headers.set(
             "Content-Disposition", "attachment", filename=spec.filename(exam.title)
         )

@@ -3,7 +3,7 @@
 The limits, all answered in the usual error envelope:
 
 - a body over ``MAX_CONTENT_LENGTH`` (1 MiB) gets 413 on every write endpoint, including
-  those that take no body;
+  those that take no body, whether it declares its length or comes chunked;
 - under ``/v1`` (the JSON API) a non-empty body must be JSON (``application/json`` or
   ``application/*+json``): anything else, form data included, gets 415; browser-facing pages
   outside ``/v1`` (the LTI launch) take form posts;
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from quizsvc.api.errors import ApiError
 
@@ -35,6 +35,16 @@ SURROGATE_MESSAGE = "must be valid Unicode (a lone surrogate escape such as \\ud
 
 def init_request_guards(app: Flask) -> None:
     app.before_request(check_request)
+    app.after_request(add_security_headers)
+
+
+def add_security_headers(response: Response) -> Response:
+    """On every response: browsers must not guess a type other than the one sent (a JSON
+    error echoing input must never run as HTML), and no URL, which may carry an attempt id,
+    leaks to other sites in Referer."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
 
 
 def check_request() -> None:
@@ -48,6 +58,10 @@ def check_request() -> None:
     body = request.get_data(cache=True)
     if not body:
         return
+    if request.content_length is None and limit is not None and len(body) >= limit:
+        # A chunked body has no length to check up front; the server's stream stops at the
+        # limit without saying so, and the truncated JSON would read as a parse error.
+        raise _too_large(limit)
     if not request.is_json:
         raise ApiError(
             415,

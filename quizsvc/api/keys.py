@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.store import ROLES, ApiKey
@@ -101,14 +103,18 @@ def key_view(record: ApiKey) -> dict[str, Any]:
 class Keys(MethodView):
     @roles_required("admin")
     @blp.arguments(KeyCreateSchema)
-    @blp.response(201, CreatedKeySchema)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(201, CreatedKeySchema, headers=LOCATION)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the reply is the only place its secret ever appears."""
         state = services()
         key, record = state.store.create_key(
             body["role"], body["learner_id"], body["label"], now=state.clock()
         )
-        return {**key_view(record), "key": key}
+        return (
+            {**key_view(record), "key": key},
+            201,
+            {"Location": url_for("keys.KeyById", key_id=record.id)},
+        )
 
     @roles_required("admin")
     @blp.arguments(KeyQuerySchema, location="query")

@@ -8,9 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from quizsvc.api.attempts import finalize_if_expired
+from quizsvc.api.attempts import finalize_if_expired, score_shown
 from quizsvc.api.auth import authenticated, current_principal, is_staff
 from quizsvc.api.errors import ApiError
+from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 
 blp = Blueprint("learners", __name__, url_prefix="/v1", description="Learners' results")
@@ -38,22 +39,34 @@ class TopicTrendSchema(Schema):
     )
 
 
-class LearnerResultsSchema(Schema):
+class LearnerResultsSchema(PageSchema):
     learner_id = fields.String(required=True)
-    attempts = fields.List(fields.Nested(HistoryItemSchema), required=True)
-    topics = fields.List(fields.Nested(TopicTrendSchema), required=True)
+    attempts = fields.List(
+        fields.Nested(HistoryItemSchema),
+        required=True,
+        metadata={"description": "One page of the attempts, oldest first (total: all of them)."},
+    )
+    topics = fields.List(
+        fields.Nested(TopicTrendSchema),
+        required=True,
+        metadata={"description": "Trends over every attempt, not only this page's."},
+    )
 
 
 @blp.route("/learners/<string:learner_id>/results")
 class LearnerResults(MethodView):
     @authenticated
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, LearnerResultsSchema)
-    def get(self, learner_id: str) -> dict[str, Any]:
-        """Graded history across attempts and how each topic is trending."""
+    def get(self, query: dict[str, Any], learner_id: str) -> dict[str, Any]:
+        """Graded history across attempts, a page at a time, and how each topic is trending."""
         principal = current_principal()
         if not is_staff(principal) and principal.learner_id != learner_id:
             raise ApiError(404, f"No learner {learner_id!r}.")
         state = services()
+        # Staff get the same 404 as learners for an id nobody has: a typo is not "no results".
+        if is_staff(principal) and not state.store.learner_known(learner_id):
+            raise ApiError(404, f"No learner {learner_id!r}.")
         history = []
         trends: dict[str, dict[str, Any]] = {}
         for attempt in state.store.list_attempts(learner_id=learner_id):
@@ -62,6 +75,8 @@ class LearnerResults(MethodView):
             assert exam is not None
             attempt = finalize_if_expired(attempt, exam)
             result = attempt.result or {}
+            if not is_staff(principal) and not score_shown(exam, learner_id):
+                result = {}
             history.append(
                 {
                     "attempt_id": attempt.id,
@@ -89,4 +104,10 @@ class LearnerResults(MethodView):
             }
             for trend in trends.values()
         ]
-        return {"learner_id": learner_id, "attempts": history, "topics": topics}
+        page = page_of(history[offset_of(query) :][: query["page_size"]], len(history), query)
+        return {
+            "learner_id": learner_id,
+            "attempts": page.pop("items"),
+            **page,
+            "topics": topics,
+        }

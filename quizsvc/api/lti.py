@@ -7,14 +7,17 @@ Deep Linking, the tool's JWKS and the server-rendered exam page with its JSON he
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
 from flask import (
     Response,
     current_app,
+    g,
     jsonify,
     make_response,
     redirect,
@@ -26,6 +29,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from marshmallow import Schema, fields, validate
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from quizsvc.api.attempts import (
@@ -38,9 +42,10 @@ from quizsvc.api.attempts import (
     timing_of,
 )
 from quizsvc.api.auth import roles_required
-from quizsvc.api.errors import ApiError
+from quizsvc.api.errors import ApiError, error_response
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import services
-from quizsvc.attempts import InvalidAnswer, check_answer, make_layout
+from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer, make_layout
 from quizsvc.lms.lti import (
     DEEP_LINKING_REQUEST,
     Launch,
@@ -61,6 +66,7 @@ from quizsvc.store import (
     LtiLaunch,
     LtiLoginState,
     LtiRegistration,
+    StoreUnavailable,
     new_id,
 )
 
@@ -80,6 +86,15 @@ SESSION_SECONDS = 12 * 3600
 DEEP_LINK_SECONDS = 900
 #: Retired tool keys stay in the JWKS this long, so platforms can verify recent signatures.
 RETIRED_KEY_GRACE = timedelta(days=7)
+#: The routes a browser navigates to (not the page's fetch() calls): their errors are pages.
+HTML_ENDPOINTS = {
+    "lti_pages.login": "This exam could not be opened",
+    "lti_pages.launch": "This exam could not be opened",
+    "lti_pages.deep_link_select": "The exam could not be added to your course",
+    "lti_pages.attempt_page": "This exam could not be opened",
+}
+#: Host names (as urlsplit lowercases them) and IPv6 literals; anything else is no origin.
+CSP_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")
 
 
 # -- registrations (JSON API) -----------------------------------------------------------------
@@ -139,8 +154,8 @@ def tool_urls() -> dict[str, str]:
 class Registrations(MethodView):
     @roles_required("admin")
     @blp.arguments(RegistrationCreateSchema)
-    @blp.response(201, RegistrationSchema)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(201, RegistrationSchema, headers=LOCATION)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Register an LMS platform (issuer + client id) and its deployments and endpoints."""
         state = services()
         if state.store.find_registrations(body["issuer"], body["client_id"]):
@@ -148,7 +163,8 @@ class Registrations(MethodView):
         registration = state.store.add_registration(
             LtiRegistration(id=new_id(), created_at=state.clock(), **body)
         )
-        return registration_view(registration)
+        location = url_for("lti.RegistrationById", registration_id=registration.id)
+        return registration_view(registration), 201, {"Location": location}
 
     @roles_required("admin")
     @blp.response(200, RegistrationListSchema)
@@ -156,6 +172,18 @@ class Registrations(MethodView):
         """Registered platforms, and the tool URLs a platform needs."""
         items = [registration_view(r) for r in services().store.list_registrations()]
         return {"items": items, "tool": tool_urls()}
+
+
+@blp.route("/lti/registrations/<string:registration_id>")
+class RegistrationById(MethodView):
+    @roles_required("admin")
+    @blp.response(200, RegistrationSchema)
+    def get(self, registration_id: str) -> dict[str, Any]:
+        """One registered platform."""
+        registration = services().store.get_registration(registration_id)
+        if registration is None:
+            raise ApiError(404, f"No LTI registration with id {registration_id!r}.")
+        return registration_view(registration)
 
 
 # -- cookies and signed values ----------------------------------------------------------------
@@ -206,6 +234,148 @@ def check_csrf(learner_id: str, attempt_id: str) -> None:
         raise ApiError(403, f"The {CSRF_HEADER} header belongs to another attempt.")
 
 
+# -- what the pages let a browser do ------------------------------------------------------------
+
+
+def web_origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, else None: a source a CSP may list.
+
+    Rebuilt from the parsed parts, never copied: a registration's issuer is free text, and a
+    ';' or a space in it would otherwise add directives of its own to the policy.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port out of range, an unclosed IPv6 bracket
+        return None
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host or not CSP_HOST.fullmatch(host):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default_port) else f":{port}")
+
+
+def platform_origins() -> list[str]:
+    """The origins of the registered LMS platforms: those that may frame the tool's pages."""
+    origins: set[str] = set()
+    try:
+        registrations = services().store.list_registrations()
+    except StoreUnavailable:
+        # The page (likely an error page already) is then framed by nobody but the tool.
+        return []
+    for registration in registrations:
+        for url in (registration.issuer, registration.auth_login_url):
+            origin = web_origin(url)
+            if origin is not None:
+                origins.add(origin)
+    return sorted(origins)
+
+
+def allow_form_target(url: str) -> None:
+    """Let this request's page post a form to ``url`` (the LMS's Deep Linking return)."""
+    origin = web_origin(url)
+    if origin is None:
+        raise ApiError(400, f"The LMS's return URL {url!r} is not an http(s) URL.")
+    g.lti_form_targets = [*g.get("lti_form_targets", []), origin]
+
+
+def content_security_policy() -> str:
+    """Nothing inline and nothing from elsewhere: scripts, styles, fetches and images from the
+    tool only; forms post to the tool (or the LMS a page returns to); only the tool and the
+    registered platforms may frame a page (an LMS shows the tool in an iframe)."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self'",
+            "base-uri 'none'",
+            " ".join(["form-action 'self'", *g.get("lti_form_targets", [])]),
+            " ".join(["frame-ancestors 'self'", *platform_origins()]),
+        ]
+    )
+
+
+@pages.after_request
+def page_security_headers(response: BaseResponse) -> BaseResponse:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Not no-referrer: with it a browser sends "Origin: null" on the cross-site form post
+    # back to the LMS, which an LMS may refuse; this still sends other sites no path (which
+    # holds attempt ids), only the tool's origin.
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    # A redirect's body is never shown; skipping it saves reading the registrations.
+    if response.mimetype == "text/html" and not 300 <= response.status_code < 400:
+        response.headers["Content-Security-Policy"] = content_security_policy()
+    return response
+
+
+def wants_html_error() -> bool:
+    """Whether an error is shown to a person: a page the browser navigated to, unless the
+    client asks for JSON (a script, or a test speaking the API)."""
+    if request.endpoint not in HTML_ENDPOINTS:
+        return False
+    if request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
+        return False
+    best = request.accept_mimetypes.best_match(
+        ["text/html", "application/json"], default="text/html"
+    )
+    return best != "application/json"
+
+
+@pages.errorhandler(ApiError)
+def page_error(error: ApiError) -> BaseResponse:
+    """A page in the learner's words where a browser navigated; the JSON envelope for the
+    exam page's fetch() calls (autosave, submit), which read its message."""
+    code = error.code or 400
+    message = error.description or ""
+    response: BaseResponse
+    if wants_html_error():
+        html = render_template(
+            "lti_error.html",
+            title=HTML_ENDPOINTS[str(request.endpoint)],
+            message=message,
+            status=code,
+            phrase=HTTPStatus(code).phrase,
+        )
+        response = make_response(html, code)
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = error_response(code, message, error.errors)
+    response.headers.update(error.extra_headers)
+    return response
+
+
+def check_target_link_uri(target_link_uri: str) -> None:
+    """Refuse a target_link_uri that is not one of this tool's LTI URLs.
+
+    Where the launch lands is the tool's choice, not the request's: a target on another host
+    or outside /lti/ could send the learner (and the exam id read from its query) elsewhere.
+    """
+    own = url_for("lti_pages.launch", _external=True)
+    own_origin = web_origin(own)
+    prefix = urllib.parse.urlsplit(own).path.rsplit("/", 1)[0] + "/"
+    try:
+        path = urllib.parse.urlsplit(target_link_uri).path
+    except ValueError:
+        path = ""
+    segments = urllib.parse.unquote(path).split("/")
+    if (
+        own_origin is None
+        or web_origin(target_link_uri) != own_origin
+        or not path.startswith(prefix)
+        or "." in segments
+        or ".." in segments
+    ):
+        raise ApiError(
+            400,
+            f"The target_link_uri {target_link_uri!r} is not this tool's: it must be a URL "
+            f"under {own_origin}{prefix}, such as {own}.",
+        )
+
+
 # -- the tool's keys --------------------------------------------------------------------------
 
 
@@ -245,6 +415,7 @@ def login() -> BaseResponse:
     ]
     if missing:
         raise ApiError(400, f"LTI login initiation lacks: {', '.join(missing)}.")
+    check_target_link_uri(target_link_uri)
     state = services()
     registrations = state.store.find_registrations(issuer, client_id)
     if not registrations:
@@ -333,6 +504,9 @@ def launch() -> BaseResponse:
         verified, registration = _verified_launch()
     except LaunchError as error:
         raise ApiError(error.status, error.message) from None
+    # Checked at login too, but the id_token's claim is what the platform signed.
+    if verified.target_link_uri is not None:
+        check_target_link_uri(verified.target_link_uri)
     state_cookie = STATE_COOKIE_PREFIX + request.form.get("state", "")
     response: BaseResponse
     if verified.message_type == DEEP_LINKING_REQUEST:
@@ -367,12 +541,16 @@ def linked_exam(verified: Launch) -> Exam:
     return exam
 
 
+class ExamClosed(Exception):
+    """Raised inside :meth:`Store.start_attempt` to start no attempt after ``closes_at``."""
+
+
 def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
-    """The learner's attempt in progress, else a new one, else (all used) the latest review."""
+    """The learner's attempt in progress, else a new one, else (all used, or the exam closed)
+    the latest attempt, whose review the page shows."""
     state = services()
     exam = linked_exam(verified)
     learner = learner_id_for(verified.issuer, verified.subject)
-    now = state.clock()
 
     def context(attempt_id: str) -> LtiLaunch:
         return LtiLaunch(
@@ -384,28 +562,56 @@ def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
             resource_link_id=verified.resource_link_id,
             lineitem_url=verified.lineitem_url,
             scopes=verified.ags_scopes,
-            created_at=now,
+            created_at=state.clock(),
         )
 
-    earlier = state.store.list_attempts(exam_id=exam.id, learner_id=learner)
-    for attempt in earlier:
-        attempt = finalize_if_expired(attempt, exam)
-        if attempt.status == "in_progress":
-            state.store.save_launch(context(attempt.id))
-            return attempt
-    if exam.max_attempts is not None and len(earlier) >= exam.max_attempts:
-        return earlier[-1]
-    attempt_id = new_id()
-    attempt = Attempt(
-        id=attempt_id,
-        exam_id=exam.id,
-        learner_id=learner,
-        started_at=now,
-        deadline=now + timedelta(seconds=exam.time_limit_seconds),
-        status="in_progress",
-        layout=make_layout(exam.questions, attempt_id),
-    )
-    return state.store.add_lti_attempt(attempt, context(attempt_id))
+    # Attempts whose time is over are graded first, so they count as used and are not
+    # resumed; before the start's lock, as grading takes a lock of its own (as the JSON API).
+    for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner):
+        finalize_if_expired(earlier, exam)
+
+    def new_attempt() -> Attempt:
+        now = state.clock()
+        if exam.closes_at is not None and now >= exam.closes_at:
+            # An attempt in progress is resumed (start_attempt returns it without asking).
+            raise ExamClosed
+        attempt_id = new_id()
+        return Attempt(
+            id=attempt_id,
+            exam_id=exam.id,
+            learner_id=learner,
+            started_at=now,
+            deadline=now + timedelta(seconds=exam.time_limit_seconds),
+            status="in_progress",
+            layout=make_layout(exam.questions, attempt_id),
+        )
+
+    # Resume-or-create under the store's per-(exam, learner) lock, as the JSON API starts
+    # attempts: parallel launches (a double click, two tabs) give one attempt, and never more
+    # than max_attempts.
+    try:
+        attempt, _ = state.store.start_attempt(exam.id, learner, exam.max_attempts, new_attempt)
+    except ExamClosed:
+        attempt = None
+    if attempt is None:
+        used = state.store.list_attempts(exam_id=exam.id, learner_id=learner)
+        if not used:
+            assert exam.closes_at is not None  # with no attempt, only closing starts none
+            raise ApiError(
+                409, f"This exam closed at {exam.closes_at.isoformat()}; no attempt starts."
+            )
+        return used[-1]
+    # The launch context (for the grade passback) is saved on each launch into an attempt in
+    # progress, so the newest launch's line item and scopes are the ones in force. Not in
+    # start_attempt's transaction: the redirect to the page comes only after it is saved.
+    launch_context = context(attempt.id)
+    try:
+        state.store.save_launch(launch_context)
+    except IntegrityError:
+        # save_launch reads, then inserts: a parallel launch of the same attempt inserted the
+        # row in between. It is there now, so merging again updates it.
+        state.store.save_launch(launch_context)
+    return attempt
 
 
 # -- Deep Linking -------------------------------------------------------------------------------
@@ -446,6 +652,7 @@ def deep_link_select() -> str:
     if exam is None or exam.owner_learner_id is not None:
         raise ApiError(422, "Choose one of the listed exams.")
     registration = state.store.get_registration(context["registration_id"])
+    allow_form_target(context["return_url"])
     keys = [key for key in state.store.lti_keys() if key.retired_at is None]
     if registration is None or not keys:
         raise ApiError(503, "The tool has no signing key yet: run 'quizsvc lti keys rotate'.")
@@ -484,7 +691,10 @@ def attempt_page(attempt_id: str) -> Response:
     if attempt.status == "graded":
         passback = passback_view(attempt.id)
         html = render_template(
-            "lti_review.html", exam=exam, result=result_view(attempt), passback=passback
+            "lti_review.html",
+            exam=exam,
+            result=result_view(attempt, exam, staff=False),
+            passback=passback,
         )
     else:
         view = attempt_view(attempt, exam)
@@ -502,9 +712,7 @@ def attempt_page(attempt_id: str) -> Response:
         html = render_template("lti_exam.html", exam=exam, view=view, page_data=page_data)
     response = make_response(html)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
-    )
+    # Its Content-Security-Policy is set, as on every LTI page, by page_security_headers.
     return response
 
 
@@ -517,8 +725,10 @@ def attempt_save(attempt_id: str, question_id: str) -> Response:
     if not isinstance(body, dict) or "answer" not in body:
         raise ApiError(422, "Send a JSON object with an 'answer'.")
     state = services()
-    question = next((q for q in exam.questions if q["delivery"]["id"] == question_id), None)
-    if question is None:
+    public = PublicIds.of(attempt.layout)
+    exam_question_id = public.exam_question(question_id)
+    question = next((q for q in exam.questions if q["delivery"]["id"] == exam_question_id), None)
+    if exam_question_id is None or question is None:
         raise ApiError(404, f"No question {question_id!r} in this attempt.")
     timing = timing_of(attempt, exam)
     if attempt.status != "in_progress":
@@ -529,11 +739,17 @@ def attempt_save(attempt_id: str, question_id: str) -> Response:
             else "This attempt is already submitted; answers can no longer change.",
         )
     try:
-        answer = check_answer(question, body["answer"], state.settings.max_answer_chars)
+        answer = check_answer(
+            question,
+            public.exam_answer(exam_question_id, body["answer"]),
+            state.settings.max_answer_chars,
+        )
     except InvalidAnswer as exc:
         raise ApiError(422, f"Invalid answer: {exc}.") from exc
     now = state.clock()
-    saved = state.store.save_response(attempt.id, question_id, answer, now, timing.accept_until)
+    saved = state.store.save_response(
+        attempt.id, exam_question_id, answer, now, timing.accept_until
+    )
     if saved is None:
         raise ApiError(409, time_is_up(timing))
     return jsonify(

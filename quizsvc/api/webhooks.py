@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError
+from quizsvc.api.headers import LOCATION
+from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.lms.outbound import OutboundPolicy, OutboundTargetError
 from quizsvc.store import OutboxMessage, WebhookSubscription, new_id
@@ -67,7 +70,7 @@ class CreatedSubscriptionSchema(SubscriptionSchema):
     )
 
 
-class SubscriptionListSchema(Schema):
+class SubscriptionListSchema(PageSchema):
     items = fields.List(fields.Nested(SubscriptionSchema), required=True)
 
 
@@ -94,7 +97,7 @@ class DeliverySchema(Schema):
     tries = fields.List(fields.Nested(DeliveryTrySchema), required=True)
 
 
-class DeliveryListSchema(Schema):
+class DeliveryListSchema(PageSchema):
     items = fields.List(fields.Nested(DeliverySchema), required=True)
 
 
@@ -138,8 +141,8 @@ def load_subscription(subscription_id: str) -> WebhookSubscription:
 class Webhooks(MethodView):
     @roles_required("admin", "instructor")
     @blp.arguments(SubscriptionCreateSchema)
-    @blp.response(201, CreatedSubscriptionSchema)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(201, CreatedSubscriptionSchema, headers=LOCATION)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Subscribe a URL to events, for one exam or for all."""
         state = services()
         # Checked here so the subscriber learns at once; the sender checks again at every
@@ -169,13 +172,19 @@ class Webhooks(MethodView):
                 created_at=state.clock(),
             )
         )
-        return {**subscription_view(subscription), "secret": secret}
+        return (
+            {**subscription_view(subscription), "secret": secret},
+            201,
+            {"Location": url_for("webhooks.WebhookById", subscription_id=subscription.id)},
+        )
 
     @roles_required("admin", "instructor")
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, SubscriptionListSchema)
-    def get(self) -> dict[str, Any]:
-        """Every subscription (secrets are never shown again)."""
-        return {"items": [subscription_view(s) for s in services().store.list_subscriptions()]}
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Subscriptions, oldest first, a page at a time (secrets are never shown again)."""
+        found, total = services().store.page_subscriptions(offset_of(query), query["page_size"])
+        return page_of([subscription_view(s) for s in found], total, query)
 
 
 @blp.route("/webhooks/<string:subscription_id>")
@@ -197,12 +206,16 @@ class WebhookById(MethodView):
 @blp.route("/webhooks/<string:subscription_id>/deliveries")
 class WebhookDeliveries(MethodView):
     @roles_required("admin", "instructor")
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DeliveryListSchema)
-    def get(self, subscription_id: str) -> dict[str, Any]:
-        """The delivery log: every event sent (or being retried) with each try's outcome."""
+    def get(self, query: dict[str, Any], subscription_id: str) -> dict[str, Any]:
+        """The delivery log, oldest first, a page at a time: every event sent (or being
+        retried) with each try's outcome."""
         load_subscription(subscription_id)
-        messages = services().store.list_outbox(kind="webhook", subscription_id=subscription_id)
-        return {"items": [delivery_view(m) for m in messages]}
+        messages, total = services().store.page_deliveries(
+            subscription_id, offset_of(query), query["page_size"]
+        )
+        return page_of([delivery_view(m) for m in messages], total, query)
 
 
 @blp.route("/webhooks/<string:subscription_id>/deliveries/<string:delivery_id>/retry")

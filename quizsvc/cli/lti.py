@@ -107,10 +107,15 @@ def outbox_deliver() -> None:
     from quizsvc.lms.webhooks import webhook_sender
 
     store = _store()
+    # The same outbound allow-list as the servers, so cron delivers where they would.
+    allow_hosts = settings_from_env().outbound_allow_hosts
     report = deliver_due(
         store,
         datetime.now(UTC),
-        {"ags_score": ags_sender(store), "webhook": webhook_sender(store)},
+        {
+            "ags_score": ags_sender(store, allow_hosts=allow_hosts),
+            "webhook": webhook_sender(store, allow_hosts=allow_hosts),
+        },
     )
     click.echo(f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}")
 
