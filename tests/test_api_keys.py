@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+import quizsvc.persistence.keys as keys_module
 import quizsvc.store as store_module
 from quizsvc.app import create_app
 from quizsvc.cli import main
@@ -137,8 +138,8 @@ def test_other_replicas_refuse_a_revoked_key_within_the_cache_time(
     assert revoking.delete(f"/v1/keys/{record.id}", headers=admin).status_code == 204
     assert revoking.get("/v1/exams", headers=bearer(key)).status_code == 401
 
-    now = store_module.time.monotonic()
-    monkeypatch.setattr(store_module.time, "monotonic", lambda: now + PRINCIPAL_CACHE_SECONDS + 1)
+    now = keys_module.time.monotonic()
+    monkeypatch.setattr(keys_module.time, "monotonic", lambda: now + PRINCIPAL_CACHE_SECONDS + 1)
     assert other.get("/v1/exams", headers=bearer(key)).status_code == 401
 
 

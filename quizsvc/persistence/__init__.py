@@ -1,0 +1,1 @@
+"""Persistence by aggregate, combined in :class:`quizsvc.store.Store`."""

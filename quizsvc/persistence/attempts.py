@@ -1,0 +1,467 @@
+"""Exams (frozen questions and keys), attempts and their saved answers."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    bindparam,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
+
+from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
+from quizsvc.persistence.keys import ApiKey
+from quizsvc.persistence.lms import (
+    AGS_SCORE_SCOPE,
+    LtiLaunch,
+    WebhookSubscription,
+    _outbox_message,
+)
+
+#: Exams kept in memory per process (each holds its questions; a 65-question exam is ~60 KB).
+EXAM_CACHE_SIZE = 256
+#: Attempt headers (the fields that never change after start) kept per process.
+ATTEMPT_HEADER_CACHE_SIZE = 10_000
+
+
+class Exam(Base):
+    __tablename__ = "exams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    deck: Mapped[str] = mapped_column(String(80))
+    #: The learner whose personal practice exam this is; None for instructor exams.
+    owner_learner_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    blueprint: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Frozen questions: a list of {"delivery": ..., "key": ...}.
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    time_limit_seconds: Mapped[int] = mapped_column(Integer)
+    grace_seconds: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int | None] = mapped_column(Integer)
+    pass_mark: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When learners may see score, verdicts, feedback and correct answers
+    #: (``quizsvc.review_policy.ReviewOptions.to_dict``); None: the default for its kind.
+    review: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True, default=None)
+    #: No attempt starts after this; the exam is then closed for review (None: never).
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    exam_id: Mapped[str] = mapped_column(ForeignKey("exams.id"), index=True)
+    learner_id: Mapped[str] = mapped_column(String(200), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: in_progress -> graded; ``finalized_by`` says whether by submit or by expiry.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: Per-attempt order: [{"question_id": ..., "option_ids": [...]}, ...]
+    layout: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finalized_by: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Response(Base):
+    __tablename__ = "responses"
+
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[Any] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revision: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+@dataclass(frozen=True)
+class AttemptHeader:
+    """The parts of an attempt fixed when it starts, safe to keep in memory."""
+
+    id: str
+    exam_id: str
+    learner_id: str
+    started_at: datetime
+    deadline: datetime
+    #: Question order and the attempt's public ids (see ``quizsvc.attempts.make_layout``).
+    layout: list[dict[str, Any]]
+
+
+def upsert_open_response_statement(dialect: str) -> Executable:
+    """Insert or overwrite one answer, only while its attempt is in progress.
+
+    Built once per store: the autosave hot path then only binds parameters. On PostgreSQL
+    the select takes a share lock on the attempt row, which waits for a submit in progress
+    (that holds the row exclusively while grading) and then sees it graded, so a submit
+    never grades without an answer that was acknowledged, while autosaves to one attempt do
+    not queue behind each other. SQLite serialises writers anyway.
+    """
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    open_attempt = (
+        select(
+            Attempt.id,
+            bindparam("question_id", type_=String()),
+            bindparam("answer", type_=JSON()),
+            bindparam("saved_at", type_=UTCDateTime()),
+            bindparam("first_revision", 1, type_=Integer()),
+        )
+        .where(Attempt.id == bindparam("attempt_id"), Attempt.status == "in_progress")
+        .with_for_update(read=True)
+    )
+    statement = insert(Response).from_select(
+        ["attempt_id", "question_id", "answer", "saved_at", "revision"], open_attempt
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[Response.attempt_id, Response.question_id],
+        set_={
+            "answer": statement.excluded.answer,
+            "saved_at": statement.excluded.saved_at,
+            "revision": Response.revision + 1,
+        },
+    )
+    return statement.returning(
+        Response.attempt_id,
+        Response.question_id,
+        Response.answer,
+        Response.saved_at,
+        Response.revision,
+    )
+
+
+class AttemptStore(StoreBase):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        # Exams never change once stored (their questions are frozen), so every replica may
+        # keep them: autosave and attempt reads then skip the query and the JSON decoding.
+        self._exams: OrderedDict[str, Exam] = OrderedDict()
+        self._attempt_headers: OrderedDict[str, AttemptHeader] = OrderedDict()
+        self._upsert_open_response = upsert_open_response_statement(self.engine.dialect.name)
+
+    # -- exams ------------------------------------------------------------------------------
+
+    def add_exam(self, exam: Exam) -> Exam:
+        with self.session() as session:
+            session.add(exam)
+        return exam
+
+    def get_exam(self, exam_id: str) -> Exam | None:
+        with self._memory_lock:
+            cached = self._exams.get(exam_id)
+            if cached is not None:
+                self._exams.move_to_end(exam_id)
+                return cached
+        with self.session() as session:
+            exam = session.get(Exam, exam_id)
+        if exam is not None:
+            with self._memory_lock:
+                self._exams[exam_id] = exam
+                while len(self._exams) > EXAM_CACHE_SIZE:
+                    self._exams.popitem(last=False)
+        return exam
+
+    def list_exams(
+        self, owner_learner_id: str | None, include_shared: bool, offset: int, limit: int
+    ) -> tuple[list[Exam], int]:
+        query = select(Exam)
+        if owner_learner_id is not None:
+            condition = Exam.owner_learner_id == owner_learner_id
+            if include_shared:
+                condition = condition | Exam.owner_learner_id.is_(None)
+            query = query.where(condition)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(Exam.created_at.desc(), Exam.id).offset(offset).limit(limit)
+            )
+            return list(rows), total
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def count_attempts(self, exam_id: str, learner_id: str) -> int:
+        with self.session() as session:
+            return (
+                session.scalar(
+                    select(func.count()).where(
+                        Attempt.exam_id == exam_id, Attempt.learner_id == learner_id
+                    )
+                )
+                or 0
+            )
+
+    def add_attempt(self, attempt: Attempt) -> Attempt:
+        with self.session() as session:
+            session.add(attempt)
+        return attempt
+
+    def start_attempt(
+        self,
+        exam_id: str,
+        learner_id: str,
+        max_attempts: int | None,
+        new_attempt: Callable[[], Attempt],
+    ) -> tuple[Attempt | None, bool]:
+        """The learner's attempt in progress at this exam, or a new one from ``new_attempt``
+        while ``max_attempts`` allows: ``(attempt, created)``, ``(None, False)`` when all
+        are used.
+
+        Counting and inserting are serialised per (exam, learner): otherwise parallel starts
+        each see no attempt in progress and each insert one, past ``max_attempts``. On
+        PostgreSQL a transaction-scoped advisory lock on the pair does it (there may be no
+        row to lock yet, and locking the exam row would queue the whole class); on SQLite the
+        write lock of :meth:`write_session`.
+        """
+        with self.write_session() as session:
+            if self.engine.dialect.name == "postgresql":
+                # hashtext collisions only make two pairs wait for each other.
+                session.execute(
+                    select(
+                        func.pg_advisory_xact_lock(
+                            func.hashtext(exam_id), func.hashtext(learner_id)
+                        )
+                    )
+                )
+            attempts = list(
+                session.scalars(
+                    select(Attempt)
+                    .where(Attempt.exam_id == exam_id, Attempt.learner_id == learner_id)
+                    .order_by(Attempt.started_at, Attempt.id)
+                )
+            )
+            for attempt in attempts:
+                if attempt.status == "in_progress":
+                    return attempt, False
+            if max_attempts is not None and len(attempts) >= max_attempts:
+                return None, False
+            created = new_attempt()
+            session.add(created)
+        return created, True
+
+    def attempt_header(self, attempt_id: str) -> AttemptHeader | None:
+        """Exam, learner, start and deadline of an attempt: from memory after the first read."""
+        with self._memory_lock:
+            cached = self._attempt_headers.get(attempt_id)
+            if cached is not None:
+                return cached
+        with self.session() as session:
+            row = session.execute(
+                select(
+                    Attempt.exam_id,
+                    Attempt.learner_id,
+                    Attempt.started_at,
+                    Attempt.deadline,
+                    Attempt.layout,
+                ).where(Attempt.id == attempt_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        header = AttemptHeader(attempt_id, *row)
+        with self._memory_lock:
+            self._attempt_headers[attempt_id] = header
+            while len(self._attempt_headers) > ATTEMPT_HEADER_CACHE_SIZE:
+                self._attempt_headers.popitem(last=False)
+        return header
+
+    def get_attempt(self, attempt_id: str) -> Attempt | None:
+        with self.session() as session:
+            return session.get(Attempt, attempt_id)
+
+    def responses(self, attempt_id: str) -> dict[str, Response]:
+        with self.session() as session:
+            rows = session.scalars(select(Response).where(Response.attempt_id == attempt_id))
+            return {row.question_id: row for row in rows}
+
+    def save_response(
+        self, attempt_id: str, question_id: str, answer: Any, now: datetime, accept_until: datetime
+    ) -> Response | None:
+        """Upsert one answer (last write wins); None when the attempt is closed or past time.
+
+        One statement, in a transaction of its own, checks the attempt is open and writes the
+        answer (see :func:`upsert_open_response_statement`).
+        """
+        if now > accept_until:
+            return None
+        with self.autocommit() as connection:
+            row = connection.execute(
+                self._upsert_open_response,
+                {
+                    "attempt_id": attempt_id,
+                    "question_id": question_id,
+                    "answer": answer,
+                    "saved_at": now,
+                },
+            ).one_or_none()
+        if row is None:
+            return None
+        return Response(
+            attempt_id=row.attempt_id,
+            question_id=row.question_id,
+            answer=row.answer,
+            saved_at=row.saved_at,
+            revision=row.revision,
+        )
+
+    def finalize_attempt(
+        self,
+        attempt_id: str,
+        now: datetime,
+        finalized_by: str,
+        grade: Callable[[Attempt, dict[str, Response]], dict[str, Any]],
+    ) -> Attempt | None:
+        """Grade an attempt exactly once, with every answer acknowledged before it.
+
+        The attempt row is locked while grading, so concurrent submits (or a submit racing
+        the expiry sweep) wait and then see the stored result instead of grading again, and
+        an autosave that has not committed yet waits too and then finds the attempt graded
+        (409). On PostgreSQL that is the row lock against the autosave's share lock; on
+        SQLite it is the write lock that :meth:`write_session` takes before the answers are
+        read (holding every other write back while this attempt is graded: SQLite has one
+        writer at a time anyway).
+        """
+        with self.write_session() as session:
+            attempt = session.scalar(
+                select(Attempt).where(Attempt.id == attempt_id).with_for_update()
+            )
+            if attempt is None or attempt.status == "graded":
+                return attempt
+            rows = session.scalars(select(Response).where(Response.attempt_id == attempt_id))
+            result = grade(attempt, {row.question_id: row for row in rows})
+            attempt.status = "graded"
+            attempt.submitted_at = now
+            attempt.finalized_by = finalized_by
+            attempt.score = float(result["score"])
+            attempt.result = result
+            # Same transaction as the grade: a grade is never stored without its messages.
+            enqueued = self._enqueue_attempt_graded(session, attempt, now)
+        if enqueued:
+            self._notify_outbox()
+        return attempt
+
+    def _enqueue_attempt_graded(self, session: Session, attempt: Attempt, now: datetime) -> int:
+        result = attempt.result or {}
+        count = 0
+        launch = session.get(LtiLaunch, attempt.id)
+        if launch is not None and launch.lineitem_url and AGS_SCORE_SCOPE in launch.scopes:
+            session.add(
+                _outbox_message(
+                    "ags_score",
+                    f"ags_score:{attempt.id}",
+                    launch.lineitem_url,
+                    {
+                        "registration_id": launch.registration_id,
+                        "score": {
+                            "userId": launch.subject,
+                            "scoreGiven": float(result.get("score", 0.0)),
+                            "scoreMaximum": float(result.get("max_score", 0) or 0),
+                            "activityProgress": "Completed",
+                            "gradingProgress": "FullyGraded",
+                            "timestamp": now.isoformat(),
+                            "comment": f"Finalized by {attempt.finalized_by}.",
+                        },
+                    },
+                    now,
+                    attempt_id=attempt.id,
+                )
+            )
+            count += 1
+        subscriptions = session.scalars(
+            select(WebhookSubscription).where(
+                WebhookSubscription.active.is_(True),
+                (WebhookSubscription.exam_id == attempt.exam_id)
+                | WebhookSubscription.exam_id.is_(None),
+            )
+        )
+        event_id = new_id()
+        event = {
+            "id": event_id,
+            "type": "attempt.graded",
+            "created_at": now.isoformat(),
+            "data": {
+                "attempt_id": attempt.id,
+                "exam_id": attempt.exam_id,
+                "learner_id": attempt.learner_id,
+                "finalized_by": attempt.finalized_by,
+                "submitted_at": now.isoformat(),
+                "score": float(result.get("score", 0.0)),
+                "max_score": result.get("max_score"),
+                "percent": result.get("percent"),
+                "passed": result.get("passed"),
+            },
+        }
+        for subscription in subscriptions:
+            if "attempt.graded" not in subscription.events:
+                continue
+            session.add(
+                _outbox_message(
+                    "webhook",
+                    f"webhook:{subscription.id}:{event_id}",
+                    subscription.url,
+                    {"event": event},
+                    now,
+                    attempt_id=attempt.id,
+                    subscription_id=subscription.id,
+                )
+            )
+            count += 1
+        return count
+
+    def list_attempts(
+        self, exam_id: str | None = None, learner_id: str | None = None
+    ) -> list[Attempt]:
+        query = select(Attempt)
+        if exam_id is not None:
+            query = query.where(Attempt.exam_id == exam_id)
+        if learner_id is not None:
+            query = query.where(Attempt.learner_id == learner_id)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(Attempt.started_at, Attempt.id)))
+
+    def page_attempts(self, exam_id: str, offset: int, limit: int) -> tuple[list[Attempt], int]:
+        """One page of an exam's attempts, oldest first, and how many there are in all."""
+        query = select(Attempt).where(Attempt.exam_id == exam_id)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(Attempt.started_at, Attempt.id).offset(offset).limit(limit)
+            )
+            return list(rows), total
+
+    def learner_known(self, learner_id: str) -> bool:
+        """Whether a learner id has a key or an attempt (revoked keys count: their
+        learner's results stay readable)."""
+        with self.session() as session:
+            return (
+                session.scalar(select(ApiKey.id).where(ApiKey.learner_id == learner_id).limit(1))
+                is not None
+                or session.scalar(
+                    select(Attempt.id).where(Attempt.learner_id == learner_id).limit(1)
+                )
+                is not None
+            )
+
+    def expired_attempt_ids(self, now: datetime) -> Sequence[str]:
+        """In-progress attempts whose deadline has passed (grace is checked by the caller)."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Attempt.id).where(
+                        Attempt.status == "in_progress", Attempt.deadline < now
+                    )
+                )
+            )

@@ -1,0 +1,404 @@
+"""LMS integration and outgoing messages: LTI registrations, keys, login states and
+launches; webhook subscriptions; the outbox of grade passbacks and webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
+
+AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+OUTBOX_KINDS = ("ags_score", "webhook")
+
+
+class LtiRegistration(Base):
+    """An LMS platform this tool trusts (LTI 1.3), by issuer and client id."""
+
+    __tablename__ = "lti_registrations"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500), index=True)
+    client_id: Mapped[str] = mapped_column(String(200))
+    deployment_ids: Mapped[list[str]] = mapped_column(JSON)
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    jwks_url: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LtiKey(Base):
+    """The tool's own RSA signing keys; only the newest unretired one signs."""
+
+    __tablename__ = "lti_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Retired keys stay published for a while so tokens signed just before still verify.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LtiLoginState(Base):
+    """One OIDC login initiation: its ``state`` (bound to a browser cookie) and ``nonce``."""
+
+    __tablename__ = "lti_login_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LtiLaunch(Base):
+    """The LMS context of an attempt started by an LTI launch, for grade passback."""
+
+    __tablename__ = "lti_launches"
+
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id"))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[str] = mapped_column(String(200))
+    #: None: every exam.
+    exam_id: Mapped[str | None] = mapped_column(ForeignKey("exams.id"), index=True)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """A message to another system, written in the same transaction as what caused it.
+
+    ``kind`` is ``ags_score`` or ``webhook``. A message is delivered at most once
+    (``idempotency_key`` is unique and a worker claims a row before sending it) and is
+    retried with backoff until it is delivered or its attempts run out (``failed``).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_subscriptions.id"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(1000))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: pending -> delivered | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    #: One entry per try: {"at", "status_code", "error"}.
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LmsStore(StoreBase):
+    # -- LTI ------------------------------------------------------------------------------------
+
+    def add_registration(self, registration: LtiRegistration) -> LtiRegistration:
+        with self.session() as session:
+            session.add(registration)
+        return registration
+
+    def list_registrations(self) -> list[LtiRegistration]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(LtiRegistration).order_by(LtiRegistration.created_at, LtiRegistration.id)
+                )
+            )
+
+    def get_registration(self, registration_id: str) -> LtiRegistration | None:
+        with self.session() as session:
+            return session.get(LtiRegistration, registration_id)
+
+    def find_registrations(self, issuer: str, client_id: str | None) -> list[LtiRegistration]:
+        query = select(LtiRegistration).where(LtiRegistration.issuer == issuer)
+        if client_id:
+            query = query.where(LtiRegistration.client_id == client_id)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(LtiRegistration.created_at)))
+
+    def add_lti_key(self, kid: str, private_pem: str, now: datetime) -> LtiKey:
+        """A new signing key; the ones before it are retired (still published)."""
+        key = LtiKey(kid=kid, private_pem=private_pem, created_at=now)
+        with self.session() as session:
+            session.execute(
+                update(LtiKey).where(LtiKey.retired_at.is_(None)).values(retired_at=now)
+            )
+            session.add(key)
+        return key
+
+    def lti_keys(self) -> list[LtiKey]:
+        """Every stored key, newest first."""
+        with self.session() as session:
+            return list(
+                session.scalars(select(LtiKey).order_by(LtiKey.created_at.desc(), LtiKey.kid))
+            )
+
+    def delete_lti_keys_retired_before(self, cutoff: datetime) -> int:
+        with self.session() as session:
+            keys = session.scalars(select(LtiKey).where(LtiKey.retired_at < cutoff))
+            count = 0
+            for key in keys:
+                session.delete(key)
+                count += 1
+            return count
+
+    def add_login_state(self, state: LtiLoginState) -> LtiLoginState:
+        """Store a login's state and nonce, dropping ones expired long enough ago that any
+        id_token carrying them has expired too."""
+        with self.session() as session:
+            session.execute(
+                delete(LtiLoginState).where(
+                    LtiLoginState.expires_at < state.created_at - timedelta(hours=2)
+                )
+            )
+            session.add(state)
+        return state
+
+    def consume_login_state(self, state: str, now: datetime) -> tuple[LtiLoginState | None, str]:
+        """Mark a login state used, once: (row, "") or (row or None, why it cannot be used)."""
+        with self.session() as session:
+            row = session.get(LtiLoginState, state)
+            if row is None:
+                return None, "unknown"
+            if row.expires_at < now:
+                return row, "expired"
+            claimed = session.execute(
+                update(LtiLoginState)
+                .where(LtiLoginState.state == state, LtiLoginState.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                return row, "used"
+            return row, ""
+
+    def save_launch(self, launch: LtiLaunch) -> LtiLaunch:
+        """Record (or refresh, on a later launch of the same attempt) an attempt's LMS context."""
+        with self.session() as session:
+            return session.merge(launch)
+
+    def get_launch(self, attempt_id: str) -> LtiLaunch | None:
+        with self.session() as session:
+            return session.get(LtiLaunch, attempt_id)
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def add_subscription(self, subscription: WebhookSubscription) -> WebhookSubscription:
+        with self.session() as session:
+            session.add(subscription)
+        return subscription
+
+    def list_subscriptions(self) -> list[WebhookSubscription]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(WebhookSubscription).order_by(
+                        WebhookSubscription.created_at, WebhookSubscription.id
+                    )
+                )
+            )
+
+    def page_subscriptions(self, offset: int, limit: int) -> tuple[list[WebhookSubscription], int]:
+        """One page of the subscriptions, oldest first, and how many there are in all."""
+        query = select(WebhookSubscription)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows), total
+
+    def page_deliveries(
+        self, subscription_id: str, offset: int, limit: int
+    ) -> tuple[list[OutboxMessage], int]:
+        """One page of a subscription's webhook messages, oldest first, and the total."""
+        query = select(OutboxMessage).where(
+            OutboxMessage.kind == "webhook", OutboxMessage.subscription_id == subscription_id
+        )
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(OutboxMessage.created_at, OutboxMessage.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows), total
+
+    def get_subscription(self, subscription_id: str) -> WebhookSubscription | None:
+        with self.session() as session:
+            return session.get(WebhookSubscription, subscription_id)
+
+    def deactivate_subscription(self, subscription_id: str) -> bool:
+        with self.session() as session:
+            found = session.get(WebhookSubscription, subscription_id)
+            if found is None:
+                return False
+            found.active = False
+            return True
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def claim_due_messages(
+        self, now: datetime, lease_until: datetime, limit: int = 50
+    ) -> list[OutboxMessage]:
+        """Due pending messages, each claimed by moving its next try to ``lease_until``.
+
+        The claim is a conditional update, so when several workers (threads, processes,
+        replicas) poll the same outbox each message goes to exactly one of them.
+        """
+        with self.session() as session:
+            due = list(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                    .limit(limit)
+                )
+            )
+        claimed: list[OutboxMessage] = []
+        for message_id in due:
+            with self.session() as session:
+                result = session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == message_id,
+                        OutboxMessage.status == "pending",
+                        OutboxMessage.next_attempt_at <= now,
+                    )
+                    .values(next_attempt_at=lease_until)
+                )
+                if getattr(result, "rowcount", 0) == 1:
+                    message = session.get(OutboxMessage, message_id, populate_existing=True)
+                    assert message is not None
+                    claimed.append(message)
+        return claimed
+
+    def record_delivery(
+        self,
+        message_id: str,
+        now: datetime,
+        status_code: int | None,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> OutboxMessage | None:
+        """One try's outcome: delivered (no error), retry at ``next_attempt_at``, or failed."""
+        with self.session() as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None:
+                return None
+            message.attempts += 1
+            message.last_status_code = status_code
+            message.last_error = error
+            message.log = [
+                *message.log,
+                {"at": now.isoformat(), "status_code": status_code, "error": error},
+            ]
+            if error is None:
+                message.status = "delivered"
+                message.delivered_at = now
+            elif next_attempt_at is None:
+                message.status = "failed"
+            else:
+                message.next_attempt_at = next_attempt_at
+            return message
+
+    def retry_message(self, message_id: str, now: datetime) -> OutboxMessage | None:
+        """Put a failed (or pending) message back in line to be sent now."""
+        with self.session() as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None or message.status == "delivered":
+                return message
+            message.status = "pending"
+            message.next_attempt_at = now
+        self._notify_outbox()
+        return message
+
+    def list_outbox(
+        self,
+        kind: str | None = None,
+        attempt_id: str | None = None,
+        subscription_id: str | None = None,
+        status: str | None = None,
+    ) -> list[OutboxMessage]:
+        query = select(OutboxMessage)
+        if kind is not None:
+            query = query.where(OutboxMessage.kind == kind)
+        if attempt_id is not None:
+            query = query.where(OutboxMessage.attempt_id == attempt_id)
+        if subscription_id is not None:
+            query = query.where(OutboxMessage.subscription_id == subscription_id)
+        if status is not None:
+            query = query.where(OutboxMessage.status == status)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(OutboxMessage.created_at, OutboxMessage.id)))
+
+    def count_pending_messages(self) -> int:
+        with self.session() as session:
+            return (
+                session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0
+            )
+
+
+def _outbox_message(
+    kind: str,
+    idempotency_key: str,
+    target: str,
+    payload: dict[str, Any],
+    now: datetime,
+    attempt_id: str | None = None,
+    subscription_id: str | None = None,
+) -> OutboxMessage:
+    return OutboxMessage(
+        id=new_id(),
+        kind=kind,
+        idempotency_key=idempotency_key,
+        attempt_id=attempt_id,
+        subscription_id=subscription_id,
+        target=target,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        log=[],
+        created_at=now,
+    )
