@@ -257,6 +257,19 @@ def build_result(
                 "feedback": grade["feedback"],
                 "missed_key_points": list(grade.get("missed_key_points", [])),
                 "explanation": key.explanation,
+                "grader_version": grade.get("grader_version"),
+                # For staff and the review queue: why the grader was unsure, and what it
+                # measured (free answers only; never shown to learners).
+                **(
+                    {
+                        "review_reasons": list(
+                            (grade.get("evidence") or {}).get("review_reasons") or []
+                        ),
+                        "evidence": grade.get("evidence"),
+                    }
+                    if key.type is QuestionType.FREE_ANSWER
+                    else {}
+                ),
             }
         )
         bucket = topics.setdefault(key.topic, {"score": 0.0, "questions": 0})
@@ -265,9 +278,15 @@ def build_result(
     total = sum(item["score"] for item in items)
     count = len(items)
     percent = round(100.0 * total / count, 2) if count else 0.0
+    versions = {
+        grade["grader_version"]: grade["grader_version_details"]
+        for grade in grades.values()
+        if grade.get("grader_version") and grade.get("grader_version_details")
+    }
     return {
         "score": round(total, 4),
         "max_score": count,
+        "grader_versions": versions,
         "percent": percent,
         "passed": percent >= pass_mark,
         "pass_mark": pass_mark,

@@ -84,6 +84,11 @@ def redact_result(
     ``review`` block saying what is shown and what waits for the exam to close."""
     shown = {name: getattr(options, name).allows(closed) for name in REVIEW_ITEMS}
     redacted = copy.deepcopy(dict(result))
+    # Which grader produced a grade is for staff (reviews, regrades), not for learners.
+    redacted.pop("grader_versions", None)
+    for question in redacted.get("questions", []):
+        for staff_only in ("grader_version", "review_reasons", "evidence"):
+            question.pop(staff_only, None)
     if not shown["score"]:
         for name in ("score", "percent", "passed"):
             redacted[name] = None

@@ -6,7 +6,8 @@ keys, so later bank edits never change a past exam or its grades.
 
 ``Store`` is one object behind one engine, made of one part per aggregate, each in its own
 module under ``quizsvc/persistence``: API keys (``keys``), exams and attempts (``attempts``),
-LMS registrations, webhooks and the outbox (``lms``). Callers import from here.
+LMS registrations, webhooks and the outbox (``lms``), the review queue and the audit trail of
+grade changes (``reviews``). Callers import from here.
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ from quizsvc.persistence.lms import (
     WebhookSubscription,
     _outbox_message,
 )
+from quizsvc.persistence.reviews import (
+    GradeChange,
+    GradeReview,
+    ReviewStore,
+)
 
 
-class Store(KeyStore, AttemptStore, LmsStore):
+class Store(KeyStore, AttemptStore, LmsStore, ReviewStore):
     """The service's persistence: every aggregate's reads and writes, one engine."""
 
 
@@ -71,6 +77,8 @@ __all__ = [
     "AttemptHeader",
     "Base",
     "Exam",
+    "GradeChange",
+    "GradeReview",
     "LtiKey",
     "LtiLaunch",
     "LtiLoginState",
@@ -78,6 +86,7 @@ __all__ = [
     "OutboxMessage",
     "Principal",
     "Response",
+    "ReviewStore",
     "Store",
     "StoreBase",
     "StoreUnavailable",

@@ -756,3 +756,55 @@ def test_parallel_launches_of_a_one_attempt_exam_give_one_attempt(
     assert "closed" in error_page(closed, 409)
     learner = lti.learner_id_for(platform.issuer, platform.user)
     assert store.list_attempts(exam_id=exam["id"], learner_id=learner) == []
+
+
+def test_a_queued_answer_is_passed_back_pending_manual_then_fully_graded(
+    registered: Platform,
+    live_url: str,
+    store: Store,
+    make_key: Callable[..., Headers],
+) -> None:
+    """A free answer the grader is unsure of: the LMS first gets the provisional score as
+    PendingManual, and the final one as FullyGraded once an instructor has reviewed it."""
+    staff = make_key("instructor")
+    exam = requests.post(
+        f"{live_url}/v1/exams",
+        json={"counts": {"fill_in": 1, "free_answer": 1}, "seed": 7, "review_below": 1.0},
+        headers=staff,
+    ).json()
+    platform = registered
+    platform.custom = {"exam_id": exam["id"]}
+    browser = requests.Session()
+    launched = post_launch(browser, platform, login(browser, live_url, platform))
+    data = page_data(browser.get(live_url + launched.headers["Location"]).text)
+    keys = attempt_keys(live_url, data["attempt_id"], staff)
+    csrf = {"X-CSRF-Token": data["csrf"]}
+    for question_id, key in keys.items():
+        answer = correct(key) if key["type"] == "fill_in" else "It compares two rates"
+        saved = browser.put(
+            live_url + data["save_url"] + question_id, json={"answer": answer}, headers=csrf
+        )
+        assert saved.status_code == 200, saved.text
+    assert browser.post(live_url + data["submit_url"], headers=csrf).status_code == 200
+
+    wait_until(lambda: platform.scores, what="the provisional score")
+    (provisional,) = platform.scores
+    assert provisional["gradingProgress"] == "PendingManual"
+    assert provisional["scoreGiven"] == 1.0
+
+    (queued,) = requests.get(f"{live_url}/v1/reviews?exam_id={exam['id']}", headers=staff).json()[
+        "items"
+    ]
+    settled = requests.post(
+        f"{live_url}/v1/reviews/{queued['id']}/resolve",
+        json={"score": 0.5, "comment": "Half right."},
+        headers=staff,
+    )
+    assert settled.status_code == 200, settled.text
+    wait_until(lambda: len(platform.scores) == 2, what="the final score")
+    final = platform.scores[1]
+    assert final["gradingProgress"] == "FullyGraded"
+    assert final["scoreGiven"] == 1.5
+    assert platform.problems == []
+    review_page = browser.get(f"{live_url}/lti/attempts/{data['attempt_id']}")
+    assert "Half right." in review_page.text

@@ -17,6 +17,7 @@ def blueprints() -> list[Blueprint]:
         keys,
         learners,
         lti,
+        reviews,
         webhooks,
     )
 
@@ -27,6 +28,7 @@ def blueprints() -> list[Blueprint]:
         exports.blp,
         attempts.blp,
         learners.blp,
+        reviews.blp,
         grading.blp,
         keys.blp,
         lti.blp,

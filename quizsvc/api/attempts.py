@@ -40,6 +40,7 @@ from quizsvc.attempts import (
 )
 from quizsvc.observability import metrics_of
 from quizsvc.review_policy import exam_closed_for, redact_result
+from quizsvc.reviews import mark_awaiting_review, questions_to_review
 from quizsvc.store import Attempt, Exam, Response, new_id
 
 blp = Blueprint("attempts", __name__, url_prefix="/v1", description="Timed attempts at exams")
@@ -156,8 +157,39 @@ class ResultQuestionSchema(Schema):
     feedback = fields.Nested(
         FeedbackSchema, required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW}
     )
+    review = fields.Nested(
+        lambda: QuestionReviewSchema(),
+        allow_none=True,
+        metadata={
+            "description": "A person's part in this grade: awaiting review, or reviewed "
+            "(with the instructor's comment); null when none."
+        },
+    )
+    review_reasons = fields.List(
+        fields.String(), metadata={"description": "Staff only: why the grader was unsure."}
+    )
+    evidence = fields.Dict(
+        allow_none=True, metadata={"description": "Staff only: what the grader measured."}
+    )
+    grader_version = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Staff only: the grader version that produced this grade "
+            "(details in the result's grader_versions)."
+        },
+    )
     missed_key_points = fields.List(fields.String(), required=True)
     explanation = fields.String(allow_none=True)
+
+
+class QuestionReviewSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["awaiting_review", "reviewed"]))
+    reason = fields.String(metadata={"description": "grader (it was unsure) or appeal"})
+    comment = fields.String(allow_none=True)
+    reviewed_at = fields.String(allow_none=True)
+    changed = fields.Boolean(metadata={"description": "The person changed the grade."})
+    appealed = fields.Boolean()
+    appeal_comment = fields.String(allow_none=True)
 
 
 class TopicScoreSchema(Schema):
@@ -201,6 +233,24 @@ class ResultSchema(Schema):
     )
     pass_mark = fields.Float(required=True)
     time_used_seconds = fields.Integer(required=True)
+    grading_progress = fields.String(
+        validate=validate.OneOf(["FullyGraded", "PendingManual"]),
+        metadata={
+            "description": "PendingManual while a question awaits a person's review: "
+            "the score is provisional."
+        },
+    )
+    revision = fields.Integer(
+        metadata={"description": "How many times a person (or a regrade) changed this result."}
+    )
+    grader_versions = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={
+            "description": "Staff only: each grader version used, by id: package, "
+            "encoder (backend and weights sha256), grading settings and verdict model sha256."
+        },
+    )
     questions = fields.List(fields.Nested(ResultQuestionSchema), required=True)
     topics = fields.List(fields.Nested(TopicScoreSchema), required=True)
 
@@ -225,7 +275,7 @@ def grade_callback(
         if state.settings.debug_grading_delay_ms:
             time.sleep(state.settings.debug_grading_delay_ms / 1000)
         deck = state.bank.decks.get(exam.deck)
-        return build_result(
+        result = build_result(
             exam.questions,
             attempt.layout,
             {qid: row.answer for qid, row in responses.items()},
@@ -235,6 +285,9 @@ def grade_callback(
             timing_of(attempt, exam),
             min(finished_at, timing_of(attempt, exam).accept_until),
         )
+        # What a person must look at is decided with the grade, so the LMS is told
+        # "PendingManual" from the first score it receives.
+        return mark_awaiting_review(result, questions_to_review(result, exam.review_below))
 
     return grade
 

@@ -28,6 +28,8 @@ from quizsvc.store import Attempt, Exam, new_id
 blp = Blueprint("exams", __name__, url_prefix="/v1", description="Exams built from the bank")
 
 MAX_QUESTIONS_PER_TYPE = 200
+#: How long after grading a learner may appeal a question, unless the exam says otherwise.
+DEFAULT_APPEAL_DAYS = 7
 
 
 class CountsSchema(Schema):
@@ -86,6 +88,22 @@ class ExamCreateSchema(Schema):
         load_default=None,
         allow_none=True,
         metadata={"description": "No attempt starts after this time; review then opens."},
+    )
+    review_below = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(0, 1),
+        metadata={
+            "description": "Free answers graded with a confidence below this go to the "
+            "review queue (besides those the grader flags itself)."
+        },
+    )
+    appeal_days = fields.Integer(
+        load_default=DEFAULT_APPEAL_DAYS,
+        validate=validate.Range(0, 365),
+        metadata={
+            "description": "Days after grading a learner may appeal a question (0: no appeals)."
+        },
     )
 
 
@@ -150,6 +168,8 @@ class ExamSchema(Schema):
     pass_mark = fields.Float(required=True)
     review = fields.Nested(ReviewOptionsSchema, required=True)
     closes_at = fields.DateTime(allow_none=True)
+    review_below = fields.Float(allow_none=True)
+    appeal_days = fields.Integer(required=True)
     personal = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
     question_count = fields.Integer(required=True)
@@ -205,6 +225,10 @@ def review_options(exam: Exam) -> ReviewOptions:
     return ReviewOptions.for_staff_exam(exam.review)
 
 
+def appeal_days(exam: Exam) -> int:
+    return DEFAULT_APPEAL_DAYS if exam.appeal_days is None else exam.appeal_days
+
+
 def personal_seed(learner_id: str, seed: int) -> int:
     """The seed a learner's practice exam is built with: their seed mixed with their id, so
     that no learner can choose a seed that rebuilds an instructor's exam (and its key)."""
@@ -245,6 +269,8 @@ def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
         "pass_mark": exam.pass_mark,
         "review": review_options(exam).to_dict(),
         "closes_at": exam.closes_at,
+        "review_below": exam.review_below,
+        "appeal_days": appeal_days(exam),
         "personal": personal,
         "created_at": exam.created_at,
         "question_count": len(exam.questions),
@@ -355,6 +381,8 @@ class Exams(MethodView):
             if principal.role != "learner"
             else None,
             closes_at=body["closes_at"],
+            review_below=body["review_below"],
+            appeal_days=body["appeal_days"],
         )
         state.store.add_exam(exam)
         return (

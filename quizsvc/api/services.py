@@ -41,8 +41,20 @@ class Services:
     clock: Callable[[], datetime]
 
     def grade_many(self, pairs: Sequence[tuple[QuestionKey, Any]]) -> list[dict[str, Any]]:
-        """Grade a whole submission; its free answers share one model call."""
-        return [grade_view(grade) for grade in self.grader.grade_many(pairs)]
+        """Grade a whole submission; its free answers share one model call. Each grade
+        names the grader version that produced it (``grader_version``, full details under
+        ``grader_version_details``)."""
+        views = []
+        for (key, _), grade in zip(pairs, self.grader.grade_many(pairs), strict=True):
+            version = self.grader.version_for(key)
+            views.append(
+                {
+                    **grade_view(grade),
+                    "grader_version": version.id,
+                    "grader_version_details": version.to_dict(),
+                }
+            )
+        return views
 
     def grade_text(
         self,

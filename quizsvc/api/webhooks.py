@@ -25,7 +25,9 @@ blp = Blueprint(
     description="Signed event callbacks (attempt.graded) with retries and a delivery log",
 )
 
-EVENTS = ("attempt.graded",)
+#: attempt.graded: first grade; attempt.regraded: a person or a regrade changed it (or the
+#: last review settled it); appeal.opened / appeal.resolved: a learner's appeal.
+EVENTS = ("attempt.graded", "attempt.regraded", "appeal.opened", "appeal.resolved")
 
 
 class SubscriptionCreateSchema(Schema):

@@ -18,6 +18,8 @@ from quizsvc.grading.fill_in import grade_fill_in
 from quizsvc.grading.free_answer import FreeAnswerKey, grade_free_answers
 from quizsvc.grading.glossary import Glossary
 from quizsvc.grading.model import Grade, ResponseError
+from quizsvc.grading.verdict import shipped_verdict_model
+from quizsvc.grading.version import GraderVersion, grader_version
 
 #: multiple_choice: an option id; multiple_response: a list of option ids; fill_in and
 #: free_answer: text. None means the question was left unanswered.
@@ -57,6 +59,7 @@ class Grader:
         }
         self._glossaries: dict[str, Glossary] = {}
         self._configs: dict[tuple[str, str], GradingConfig] = {}
+        self._versions: dict[tuple[str, str], GraderVersion] = {}
         # Resolve every override now, so that a bad setting fails at start-up, not mid-exam.
         for deck in self._deck_overrides:
             self.config_for(deck, "")
@@ -92,6 +95,19 @@ class Grader:
             )
             self._configs[(deck, card_id)] = cached
         return cached
+
+    def version_for(self, key: QuestionKey) -> GraderVersion:
+        """The version of the grader as it grades ``key``'s question (its deck's and card's
+        settings included)."""
+        found = self._versions.get((key.deck, key.card_id))
+        if found is None:
+            found = grader_version(
+                self.encoder.fingerprint,
+                self.config_for(key.deck, key.card_id),
+                shipped_verdict_model(),
+            )
+            self._versions[(key.deck, key.card_id)] = found
+        return found
 
     def grade(self, key: QuestionKey, response: Response) -> Grade:
         return self.grade_many([(key, response)])[0]

@@ -21,17 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import Executable
 
-from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
+from quizsvc.persistence.base import Base, StoreBase, UTCDateTime
 from quizsvc.persistence.keys import ApiKey
-from quizsvc.persistence.lms import (
-    AGS_SCORE_SCOPE,
-    LtiLaunch,
-    WebhookSubscription,
-    _outbox_message,
-)
+from quizsvc.persistence.lms import enqueue_result_messages
+from quizsvc.persistence.reviews import add_reviews_for_graded
 
 #: Exams kept in memory per process (each holds its questions; a 65-question exam is ~60 KB).
 EXAM_CACHE_SIZE = 256
@@ -61,6 +57,11 @@ class Exam(Base):
     review: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True, default=None)
     #: No attempt starts after this; the exam is then closed for review (None: never).
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+    #: Free answers graded with a confidence below this go to the review queue (None: only
+    #: those the grader itself flags).
+    review_below: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    #: Days after grading during which a learner may appeal a question (None: the default).
+    appeal_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
 
 
 class Attempt(Base):
@@ -347,79 +348,13 @@ class AttemptStore(StoreBase):
             attempt.finalized_by = finalized_by
             attempt.score = float(result["score"])
             attempt.result = result
-            # Same transaction as the grade: a grade is never stored without its messages.
-            enqueued = self._enqueue_attempt_graded(session, attempt, now)
+            # Same transaction as the grade: a grade is never stored without its messages,
+            # nor a question a person must look at without its place in the review queue.
+            add_reviews_for_graded(session, attempt, now)
+            enqueued = enqueue_result_messages(session, attempt, now, "attempt.graded")
         if enqueued:
             self._notify_outbox()
         return attempt
-
-    def _enqueue_attempt_graded(self, session: Session, attempt: Attempt, now: datetime) -> int:
-        result = attempt.result or {}
-        count = 0
-        launch = session.get(LtiLaunch, attempt.id)
-        if launch is not None and launch.lineitem_url and AGS_SCORE_SCOPE in launch.scopes:
-            session.add(
-                _outbox_message(
-                    "ags_score",
-                    f"ags_score:{attempt.id}",
-                    launch.lineitem_url,
-                    {
-                        "registration_id": launch.registration_id,
-                        "score": {
-                            "userId": launch.subject,
-                            "scoreGiven": float(result.get("score", 0.0)),
-                            "scoreMaximum": float(result.get("max_score", 0) or 0),
-                            "activityProgress": "Completed",
-                            "gradingProgress": "FullyGraded",
-                            "timestamp": now.isoformat(),
-                            "comment": f"Finalized by {attempt.finalized_by}.",
-                        },
-                    },
-                    now,
-                    attempt_id=attempt.id,
-                )
-            )
-            count += 1
-        subscriptions = session.scalars(
-            select(WebhookSubscription).where(
-                WebhookSubscription.active.is_(True),
-                (WebhookSubscription.exam_id == attempt.exam_id)
-                | WebhookSubscription.exam_id.is_(None),
-            )
-        )
-        event_id = new_id()
-        event = {
-            "id": event_id,
-            "type": "attempt.graded",
-            "created_at": now.isoformat(),
-            "data": {
-                "attempt_id": attempt.id,
-                "exam_id": attempt.exam_id,
-                "learner_id": attempt.learner_id,
-                "finalized_by": attempt.finalized_by,
-                "submitted_at": now.isoformat(),
-                "score": float(result.get("score", 0.0)),
-                "max_score": result.get("max_score"),
-                "percent": result.get("percent"),
-                "passed": result.get("passed"),
-            },
-        }
-        for subscription in subscriptions:
-            if "attempt.graded" not in subscription.events:
-                continue
-            session.add(
-                _outbox_message(
-                    "webhook",
-                    f"webhook:{subscription.id}:{event_id}",
-                    subscription.url,
-                    {"event": event},
-                    now,
-                    attempt_id=attempt.id,
-                    subscription_id=subscription.id,
-                )
-            )
-            count += 1
-        return count
 
     def list_attempts(
         self, exam_id: str | None = None, learner_id: str | None = None

@@ -4,7 +4,7 @@ launches; webhook subscriptions; the outbox of grade passbacks and webhook event
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -19,9 +19,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
+
+if TYPE_CHECKING:
+    from quizsvc.persistence.attempts import Attempt
 
 AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 OUTBOX_KINDS = ("ags_score", "webhook")
@@ -402,3 +405,111 @@ def _outbox_message(
         log=[],
         created_at=now,
     )
+
+
+def enqueue_result_messages(
+    session: Session,
+    attempt: Attempt,
+    now: datetime,
+    event_types: str | list[str],
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """In the caller's transaction: the attempt's current score to its LMS (an LTI launch
+    with the AGS score scope), and each of ``event_types`` to every webhook subscribed to it. The
+    AGS score says ``PendingManual`` while a question awaits a person; each later change of
+    the grade sends the score again (the result's ``revision`` keeps the messages apart)."""
+    result = attempt.result or {}
+    revision = int(result.get("revision", 0))
+    progress = str(result.get("grading_progress", "FullyGraded"))
+    count = 0
+    launch = session.get(LtiLaunch, attempt.id)
+    if launch is not None and launch.lineitem_url and AGS_SCORE_SCOPE in launch.scopes:
+        comment = (
+            f"Finalized by {attempt.finalized_by}."
+            if revision == 0
+            else "Grade changed by an instructor."
+        )
+        if progress != "FullyGraded":
+            comment += " Some answers await an instructor's review."
+        session.add(
+            _outbox_message(
+                "ags_score",
+                f"ags_score:{attempt.id}" + (f":{revision}" if revision else ""),
+                launch.lineitem_url,
+                {
+                    "registration_id": launch.registration_id,
+                    "score": {
+                        "userId": launch.subject,
+                        "scoreGiven": float(result.get("score", 0.0)),
+                        "scoreMaximum": float(result.get("max_score", 0) or 0),
+                        "activityProgress": "Completed",
+                        "gradingProgress": progress,
+                        "timestamp": now.isoformat(),
+                        "comment": comment,
+                    },
+                },
+                now,
+                attempt_id=attempt.id,
+            )
+        )
+        count += 1
+    subscriptions = session.scalars(
+        select(WebhookSubscription).where(
+            WebhookSubscription.active.is_(True),
+            (WebhookSubscription.exam_id == attempt.exam_id)
+            | WebhookSubscription.exam_id.is_(None),
+        )
+    )
+    wanted = [event_types] if isinstance(event_types, str) else list(event_types)
+    subscribed = list(subscriptions)
+    for event_type in wanted:
+        count += _enqueue_webhooks(session, subscribed, attempt, now, event_type, detail)
+    return count
+
+
+def _enqueue_webhooks(
+    session: Session,
+    subscriptions: list[WebhookSubscription],
+    attempt: Attempt,
+    now: datetime,
+    event_type: str,
+    detail: dict[str, Any] | None,
+) -> int:
+    result = attempt.result or {}
+    progress = str(result.get("grading_progress", "FullyGraded"))
+    count = 0
+    event_id = new_id()
+    event = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": now.isoformat(),
+        "data": {
+            "attempt_id": attempt.id,
+            "exam_id": attempt.exam_id,
+            "learner_id": attempt.learner_id,
+            "finalized_by": attempt.finalized_by,
+            "submitted_at": (attempt.submitted_at or now).isoformat(),
+            "score": float(result.get("score", 0.0)),
+            "max_score": result.get("max_score"),
+            "percent": result.get("percent"),
+            "passed": result.get("passed"),
+            "grading_progress": progress,
+            **(detail or {}),
+        },
+    }
+    for subscription in subscriptions:
+        if event_type not in subscription.events:
+            continue
+        session.add(
+            _outbox_message(
+                "webhook",
+                f"webhook:{subscription.id}:{event_id}",
+                subscription.url,
+                {"event": event},
+                now,
+                attempt_id=attempt.id,
+                subscription_id=subscription.id,
+            )
+        )
+        count += 1
+    return count
