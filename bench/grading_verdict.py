@@ -37,6 +37,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -176,11 +177,45 @@ def load_mohler(shared: Path, encoder: Encoder, bank_encoder: Encoder) -> Source
     )
 
 
-def load_dev(encoder: Encoder, bank_encoder: Encoder) -> Source:
+def review_rows(path: Path, dev_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Resolved reviews exported by ``GET /v1/reviews/export`` as development rows of the
+    tuning half: the person's verdict is the label. Reviews of cards in the held-out half
+    are left out, so the held-out figures stay honest."""
+    held_out_cards = {row["card_id"] for row in dev_rows if row["split"] != "tune"}
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        review = json.loads(line)
+        human = (review.get("human") or {}).get("verdict")
+        if (
+            review.get("type") != "free_answer"
+            or human not in ("correct", "partial", "incorrect")
+            or not isinstance(review.get("answer"), str)
+            or review.get("card_id") in held_out_cards
+        ):
+            continue
+        rows.append(
+            {
+                "card_id": review["card_id"],
+                "split": "tune",
+                "kind": "review",
+                "answer": review["answer"],
+                "label": human,
+            }
+        )
+    return rows
+
+
+def load_dev(encoder: Encoder, bank_encoder: Encoder, reviews: Path | None = None) -> Source:
     settings = Settings()
     bank = load_bank(settings.bank_dir)
     glossaries = {deck_id: Glossary.for_deck(deck.glossary) for deck_id, deck in bank.decks.items()}
     rows = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line]
+    if reviews is not None:
+        extra = [row for row in review_rows(reviews, rows) if bank.get(row["card_id"]) is not None]
+        print(f"  + {len(extra)} reviewed answers from {reviews} (tuning half)")
+        rows += extra
     items = []
     for row in rows:
         card = bank.card(row["card_id"])
@@ -435,7 +470,9 @@ class VerdictResult:
     without_review: DevFigures
 
 
-def main(refit: bool = False, backend: str | None = None) -> VerdictResult:
+def main(
+    refit: bool = False, backend: str | None = None, reviews: Path | None = None
+) -> VerdictResult:
     settings = Settings()
     if backend is not None:
         settings = replace(settings, encoder_backend=backend)
@@ -443,7 +480,7 @@ def main(refit: bool = False, backend: str | None = None) -> VerdictResult:
     encoder = build_encoder(settings)
     bank_encoder = CachedEncoder(encoder, settings.instance_dir / "bench-cache")
     print(f"verdict model ({resolve_backend(settings)}): measuring")
-    dev = load_dev(encoder, bank_encoder)
+    dev = load_dev(encoder, bank_encoder, reviews)
     semeval = load_semeval(shared, encoder, bank_encoder)
     mohler = load_mohler(shared, encoder, bank_encoder)
     tune = np.array([meta["split"] == "tune" for meta in dev.meta])
@@ -459,7 +496,8 @@ def main(refit: bool = False, backend: str | None = None) -> VerdictResult:
             model,
             provenance={
                 "fitted_by": "bench/grading_verdict.py --refit",
-                "data": "SemEval-2013 2-way training, Mohler 2011, grading_dev.jsonl tune half",
+                "data": "SemEval-2013 2-way training, Mohler 2011, grading_dev.jsonl tune half"
+                + (f", reviews from {reviews.name}" if reviews is not None else ""),
                 "public_share": PUBLIC_SHARE,
                 "review_budget": REVIEW_BUDGET,
             },
@@ -508,5 +546,10 @@ def main(refit: bool = False, backend: str | None = None) -> VerdictResult:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--refit", action="store_true", help="fit and write a new model first")
+    parser.add_argument(
+        "--reviews",
+        type=Path,
+        help="JSON Lines from GET /v1/reviews/export: people's verdicts join the tuning half",
+    )
     arguments = parser.parse_args()
-    main(refit=arguments.refit)
+    main(refit=arguments.refit, reviews=arguments.reviews)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 
 from bench.service import LoadResult
 
@@ -30,3 +32,46 @@ def test_load_percentiles_come_from_the_latencies() -> None:
     assert result.throughput == 50
     assert result.p50 == 0.051
     assert result.p99 == 0.1
+
+
+def test_exported_reviews_join_the_tuning_half_only(tmp_path: Path) -> None:
+    """``bench/grading_verdict.py --reviews FILE`` learns from people's verdicts, but never
+    from a card of the held-out half (that would flatter the held-out figures)."""
+    from bench.grading_verdict import review_rows
+
+    dev = [
+        {"card_id": "tuned-card", "split": "tune"},
+        {"card_id": "held-card", "split": "heldout"},
+    ]
+    reviews = [
+        {
+            "card_id": "tuned-card",
+            "type": "free_answer",
+            "answer": "a",
+            "human": {"verdict": "partial"},
+        },
+        {
+            "card_id": "held-card",
+            "type": "free_answer",
+            "answer": "b",
+            "human": {"verdict": "correct"},
+        },
+        {
+            "card_id": "tuned-card",
+            "type": "fill_in",
+            "answer": "c",
+            "human": {"verdict": "correct"},
+        },
+        {"card_id": "tuned-card", "type": "free_answer", "answer": "d", "human": {}},
+    ]
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in reviews) + "\n", encoding="utf-8")
+    assert review_rows(path, dev) == [
+        {
+            "card_id": "tuned-card",
+            "split": "tune",
+            "kind": "review",
+            "answer": "a",
+            "label": "partial",
+        }
+    ]

@@ -280,3 +280,33 @@ def test_content_grams_leave_out_clause_links_and_pair_neighbours() -> None:
     grams = content_grams("Training accuracy keeps rising while validation accuracy stalls")
     assert "while" not in grams
     assert {"train accuraci", "rise valid"} <= grams
+
+
+@pytest.mark.model
+def test_same_answers_and_same_grader_version_give_the_same_grade(
+    bank: Bank, model: Encoder, bank_encoder: CachedEncoder
+) -> None:
+    """A grade names the version that produced it; the same inputs and version reproduce it
+    exactly, and any change of settings is a new version."""
+    from quizsvc.grading import GradingConfig
+
+    answers = [
+        ("metrics-roc-plot", "The true positive rate against the false positive rate"),
+        ("reg-early-stopping", "When validation accuracy stops improving"),
+        ("metrics-recall-when", "I don't know"),
+    ]
+    pairs = [(question_key_for_card(bank.card(card)), text) for card, text in answers]
+    first = Grader.for_bank(bank, model, bank_encoder).grade_many(pairs)
+    second_grader = Grader.for_bank(bank, model, bank_encoder)
+    second = second_grader.grade_many(pairs)
+    assert [g.to_dict() for g in first] == [g.to_dict() for g in second]
+    versions = {second_grader.version_for(key).id for key, _ in pairs}
+    assert len(versions) == 1
+    (version,) = versions
+    details = second_grader.version_for(pairs[0][0]).to_dict()
+    assert details["id"] == version
+    assert details["encoder"] == model.fingerprint
+    assert len(details["config_sha256"]) == 64
+    assert len(details["verdict_model_sha256"]) == 64
+    stricter = Grader.for_bank(bank, model, bank_encoder, GradingConfig(review_below=0.9))
+    assert stricter.version_for(pairs[0][0]).id != version
