@@ -148,6 +148,10 @@ class PublicIds:
                         self.option(question_id, option_id)
                         for option_id in item.get("correct_option_ids", [])
                     ),
+                    "rationales": {
+                        self.option(question_id, option_id): rationale
+                        for option_id, rationale in (item.get("rationales") or {}).items()
+                    },
                 }
             )
         return {**result, "questions": questions}
@@ -249,6 +253,11 @@ def build_result(
                 "your_answer_text": _answer_text(answers.get(qid), options),
                 "correct_answer": key.answer,
                 "correct_option_ids": list(key.correct_option_ids),
+                # Why each option is right or wrong (shown with the correct answers).
+                "rationales": {
+                    option.id: rationale
+                    for option, rationale in zip(key.options, key.option_rationales, strict=False)
+                },
                 "score": round(float(grade["score"]), 4),
                 "verdict": grade["verdict"],
                 # Grades stored before confidence existed were all exact or final.

@@ -98,7 +98,9 @@ def redact_result(
         if not shown["verdicts"]:
             question.update(score=None, verdict=None, confidence=None, needs_review=None)
         if not shown["correct_answers"]:
-            question.update(correct_answer=None, correct_option_ids=[], explanation=None)
+            question.update(
+                correct_answer=None, correct_option_ids=[], explanation=None, rationales={}
+            )
             question["missed_key_points"] = []
         if not shown["feedback"]:
             question["feedback"] = None

@@ -137,6 +137,14 @@ class ResultQuestionSchema(Schema):
         required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW}
     )
     correct_option_ids = fields.List(fields.String(), required=True)
+    rationales = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "Choice questions: why each option (by id) is right or wrong; "
+            "empty while the correct answers are hidden."
+        },
+    )
     score = fields.Float(required=True, allow_none=True, metadata={"description": HIDDEN_BY_REVIEW})
     verdict = fields.String(
         required=True,

@@ -48,6 +48,14 @@ class CountsSchema(Schema):
     )
     fill_in = fields.Integer(load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE))
     free_answer = fields.Integer(load_default=0, validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE))
+    scenario = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, MAX_QUESTIONS_PER_TYPE),
+        metadata={
+            "description": "Authored scenario questions (multiple choice or 'Choose TWO'), "
+            "each option with its rationale."
+        },
+    )
 
     @validates_schema
     def _at_least_one(self, data: dict[str, int], **_: Any) -> None:
@@ -260,6 +268,7 @@ def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
                 if blueprint.get("reverse")
                 else {}
             ),
+            **({"scenario": blueprint["scenario"]} if blueprint.get("scenario") else {}),
         },
         "difficulty": blueprint.get("difficulty"),
         "seed": seed,
@@ -329,6 +338,7 @@ class Exams(MethodView):
             )
         requested = dict(body["counts"])
         reverse = requested.pop("reverse_multiple_choice")
+        scenario = requested.pop("scenario")
         seed = body["seed"]
         learner_seed = None
         if principal.role == "learner":
@@ -340,11 +350,17 @@ class Exams(MethodView):
             topics=tuple(body["topics"] or ()),
             counts={QuestionType(kind): count for kind, count in requested.items()},
             reverse=reverse,
+            scenario=scenario,
             difficulty=body["difficulty"],
             seed=seed,
         )
         try:
-            built = build_exam(state.bank.select(deck), blueprint, state.bank_encoder)
+            built = build_exam(
+                state.bank.select(deck),
+                blueprint,
+                state.bank_encoder,
+                authored=state.bank.select_questions(deck),
+            )
         except BlueprintError as exc:
             raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
         except InsufficientQuestionsError as exc:

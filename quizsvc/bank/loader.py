@@ -16,9 +16,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from quizsvc.bank.model import Bank, Card, Deck
+from quizsvc.bank.model import AuthoredQuestion, Bank, Card, Deck
 
 DECK_FILE = "deck.yaml"
+#: Authored questions of a deck live in this sub-directory, one file per topic.
+QUESTIONS_DIR = "questions"
 _SCHEMA_PLACES = (
     # A source checkout or editable install: the schema beside the bank.
     Path(__file__).resolve().parents[2] / "bank" / "schema.json",
@@ -263,8 +265,10 @@ def validate_bank(root: Path) -> tuple[Bank, list[Problem]]:
     decks: dict[str, Deck] = {}
     cards: list[_Located] = []
     usable: list[Card] = []
+    questions: list[tuple[AuthoredQuestion, str, int | None]] = []
     for deck_dir in deck_dirs:
         deck, deck_cards = _load_deck(deck_dir, root, problems)
+        questions.extend(_load_questions(deck_dir, deck, root, problems))
         if deck is not None:
             if deck.id in decks:
                 problems.append(
@@ -282,7 +286,15 @@ def validate_bank(root: Path) -> tuple[Bank, list[Problem]]:
         # so one typo there does not hide their duplicates.
         cards.extend(deck_cards)
     problems.extend(_cross_card_problems(cards))
-    return Bank(decks, tuple(usable)), problems
+    card_ids = {located.card.id for located in cards}
+    seen_questions: set[str] = set()
+    for question, label, line in questions:
+        if question.id in card_ids or question.id in seen_questions:
+            problems.append(
+                Problem(label, line, question.id, "id", "duplicate id (a card or question has it)")
+            )
+        seen_questions.add(question.id)
+    return Bank(decks, tuple(usable), tuple(question for question, _, _ in questions)), problems
 
 
 def load_bank(root: Path) -> Bank:
@@ -474,3 +486,72 @@ def _cross_card_problems(cards: list[_Located]) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _load_questions(
+    deck_dir: Path, deck: Deck | None, root: Path, problems: list[Problem]
+) -> list[tuple[AuthoredQuestion, str, int | None]]:
+    """The sound authored questions under ``<deck>/questions/``, with where each is."""
+    found: list[tuple[AuthoredQuestion, str, int | None]] = []
+    for path in sorted((deck_dir / QUESTIONS_DIR).glob("*.y*ml")):
+        label = _label(path, root)
+        parsed = _parse_yaml(path, label, problems)
+        if parsed is None:
+            continue
+        check = _schema_problems(parsed, "question_file", label)
+        problems.extend(check.problems)
+        if check.problems:
+            continue
+        topic = parsed.data["topic"]
+        if deck is not None and deck.topics and topic not in deck.topics:
+            problems.append(
+                Problem(
+                    label,
+                    parsed.line_of(["topic"]),
+                    None,
+                    "topic",
+                    f"topic {topic!r} is not listed under 'topics' in {DECK_FILE}",
+                )
+            )
+        deck_id = deck.id if deck is not None else deck_dir.name
+        for index, raw in enumerate(parsed.data["questions"]):
+            line = parsed.line_of(["questions", index])
+            question_problems = [
+                Problem(label, line, raw["id"], field, message)
+                for field, message in _question_problems(raw)
+            ]
+            problems.extend(question_problems)
+            if not question_problems:
+                question = AuthoredQuestion.from_dict({**raw, "deck": deck_id, "topic": topic})
+                found.append((question, label, line))
+    return found
+
+
+def _question_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rules the schema cannot say: one right option for multiple choice, ``select``
+    right ones for multiple response, options unique, the stem not naming an answer."""
+    found = []
+    options = raw["options"]
+    correct = [option for option in options if option.get("correct")]
+    if raw["type"] == "multiple_choice":
+        if len(correct) != 1:
+            found.append(
+                ("options", f"multiple choice needs exactly one correct option, not {len(correct)}")
+            )
+        if "select" in raw:
+            found.append(("select", "only multiple response questions say how many to select"))
+    else:
+        select = raw.get("select")
+        if select is None:
+            found.append(("select", "multiple response needs 'select' (how many to choose)"))
+        elif len(correct) != select:
+            found.append(("options", f"select is {select} but {len(correct)} options are correct"))
+    for name in ("id", "text"):
+        values = [normalize_text(option[name]) for option in options]
+        if len(set(values)) != len(values):
+            found.append(("options", f"two options have the same {name}"))
+    stem = normalize_text(raw["stem"])
+    for option in correct:
+        if len(option["text"]) > 3 and normalize_text(option["text"]) in stem:
+            found.append(("stem", f"the stem contains its answer {option['text']!r}"))
+    return found

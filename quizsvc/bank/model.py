@@ -97,12 +97,108 @@ class Deck:
 
 
 @dataclass(frozen=True)
+class AuthoredOption:
+    id: str
+    text: str
+    correct: bool
+    #: Why this option is right or wrong; shown in review feedback.
+    rationale: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "correct": self.correct,
+            "rationale": self.rationale,
+        }
+
+
+@dataclass(frozen=True)
+class AuthoredQuestion:
+    """A choice question written by a person (a scenario in the exam's style), beside the
+    cards: a stem, 4-6 options each with its rationale, and its sources."""
+
+    id: str
+    deck: str
+    topic: str
+    type: str
+    stem: str
+    options: tuple[AuthoredOption, ...]
+    sources: tuple[str, ...]
+    select: int | None = None
+    explanation: str | None = None
+    difficulty: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def correct_option_ids(self) -> tuple[str, ...]:
+        return tuple(option.id for option in self.options if option.correct)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "deck": self.deck,
+            "topic": self.topic,
+            "type": self.type,
+            "stem": self.stem,
+            "select": self.select,
+            "options": [option.to_dict() for option in self.options],
+            "explanation": self.explanation,
+            "difficulty": self.difficulty,
+            "tags": list(self.tags),
+            "sources": list(self.sources),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuthoredQuestion:
+        return cls(
+            id=data["id"],
+            deck=data["deck"],
+            topic=data["topic"],
+            type=data["type"],
+            stem=data["stem"],
+            options=tuple(
+                AuthoredOption(
+                    item["id"], item["text"], bool(item.get("correct", False)), item["rationale"]
+                )
+                for item in data["options"]
+            ),
+            sources=tuple(data["sources"]),
+            select=data.get("select"),
+            explanation=data.get("explanation"),
+            difficulty=data.get("difficulty"),
+            tags=tuple(data.get("tags") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class Bank:
     decks: Mapping[str, Deck]
     cards: tuple[Card, ...]
+    #: Authored questions (scenarios), beside the cards.
+    questions: tuple[AuthoredQuestion, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {card.id: card for card in self.cards})
+        object.__setattr__(
+            self, "_questions_by_id", {question.id: question for question in self.questions}
+        )
+
+    def question(self, question_id: str) -> AuthoredQuestion:
+        by_id: dict[str, AuthoredQuestion] = self._questions_by_id  # type: ignore[attr-defined]
+        return by_id[question_id]
+
+    def select_questions(
+        self, deck: str | None = None, topics: Iterable[str] | None = None
+    ) -> list[AuthoredQuestion]:
+        """Authored questions of one deck (or all) and some topics (or all), in bank order."""
+        wanted = set(topics) if topics is not None else None
+        return [
+            question
+            for question in self.questions
+            if (deck is None or question.deck == deck)
+            and (wanted is None or question.topic in wanted)
+        ]
 
     def __iter__(self) -> Iterator[Card]:
         return iter(self.cards)

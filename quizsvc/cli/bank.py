@@ -35,7 +35,8 @@ def bank_validate(path: Path | None) -> None:
         for problem in sorted(problems, key=Problem.sort_key):
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
-    click.echo(f"{root}: {len(loaded)} cards in {len(loaded.decks)} deck(s), all valid")
+    authored = f" and {len(loaded.questions)} authored questions" if loaded.questions else ""
+    click.echo(f"{root}: {len(loaded)} cards{authored} in {len(loaded.decks)} deck(s), all valid")
 
 
 @bank.command("stats")
@@ -60,22 +61,38 @@ def bank_stats(path: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
 @click.option("--deck", help="Only this deck.")
 @click.option("--topic", "topics", multiple=True, help="Only these topics (repeatable).")
-def bank_export(path: Path | None, fmt: str, deck: str | None, topics: tuple[str, ...]) -> None:
-    """Print the cards as a JSON list."""
+@click.option(
+    "--questions",
+    "authored",
+    is_flag=True,
+    help="Export the authored (scenario) questions instead of the cards.",
+)
+def bank_export(
+    path: Path | None, fmt: str, deck: str | None, topics: tuple[str, ...], authored: bool
+) -> None:
+    """Print the cards (or, with --questions, the authored questions) as a JSON list."""
     loaded = _load(_bank_path(path))
     if deck is not None and deck not in loaded.decks:
         raise click.BadParameter(
             f"no deck {deck!r}; the decks are: {', '.join(loaded.decks)}", param_hint="--deck"
         )
-    known_topics = loaded.topics(deck)
+    known_topics = (
+        list(dict.fromkeys(q.topic for q in loaded.select_questions(deck)))
+        if authored
+        else list(loaded.topics(deck))
+    )
     unknown = [topic for topic in topics if topic not in known_topics]
     if unknown:
         raise click.BadParameter(
             f"no topic {', '.join(map(repr, unknown))}; the topics are: {', '.join(known_topics)}",
             param_hint="--topic",
         )
-    cards = loaded.select(deck, topics or None)
-    click.echo(json.dumps([card.to_dict() for card in cards], indent=2, ensure_ascii=False))
+    items = (
+        [question.to_dict() for question in loaded.select_questions(deck, topics or None)]
+        if authored
+        else [card.to_dict() for card in loaded.select(deck, topics or None)]
+    )
+    click.echo(json.dumps(items, indent=2, ensure_ascii=False))
 
 
 def _slug_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

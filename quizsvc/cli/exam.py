@@ -34,8 +34,27 @@ def build_from_options(
     difficulty: str | None,
     distractors: int,
     seed: int | None,
+    scenario: int = 0,
 ) -> Exam:
     """The exam the blueprint options of ``exam build`` and ``exam export`` describe."""
+    return _build(
+        deck, topics, mc, mr, fill, free, reverse, difficulty, distractors, seed, scenario
+    )
+
+
+def _build(
+    deck: str | None,
+    topics: str | None,
+    mc: int,
+    mr: int,
+    fill: int,
+    free: int,
+    reverse: int,
+    difficulty: str | None,
+    distractors: int,
+    seed: int | None,
+    scenario: int,
+) -> Exam:
     try:
         blueprint = Blueprint(
             counts={
@@ -45,6 +64,7 @@ def build_from_options(
                 QuestionType.FREE_ANSWER: free,
             },
             reverse=reverse,
+            scenario=scenario,
             deck=deck,
             topics=tuple(topic.strip() for topic in (topics or "").split(",") if topic.strip()),
             difficulty=difficulty,
@@ -54,8 +74,9 @@ def build_from_options(
         settings = settings_from_env()
         loaded = configured_bank(settings)
         # Checked before the model loads, so a typo fails in a moment.
-        check_blueprint(loaded.cards, blueprint)
-        return build_exam(loaded.cards, blueprint, configured_encoder(settings))
+        authored = loaded.select_questions(deck)
+        check_blueprint(loaded.cards, blueprint, authored)
+        return build_exam(loaded.cards, blueprint, configured_encoder(settings), authored=authored)
     except (BlueprintError, InsufficientQuestionsError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -77,6 +98,12 @@ def exam() -> None:
     type=_COUNT,
     default=0,
     help="Reverse multiple-choice questions: a definition is shown, the term is picked.",
+)
+@click.option(
+    "--scenario",
+    type=_COUNT,
+    default=0,
+    help="Authored scenario questions, each option with its rationale.",
 )
 @click.option("--difficulty", type=click.Choice(DIFFICULTIES), help="Only cards of this level.")
 @click.option(

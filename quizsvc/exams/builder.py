@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from quizsvc.bank.model import Card
+from quizsvc.bank.model import AuthoredQuestion, Card
 from quizsvc.embedding.base import Encoder
 from quizsvc.exams.cloze import BLANK, STOP_WORDS, make_fill_in, word_rarity
 from quizsvc.exams.distractors import (
@@ -104,6 +104,8 @@ class Blueprint:
     counts: Mapping[QuestionType, int] = field(default_factory=dict)
     #: Reverse multiple-choice questions (show a definition, pick the term).
     reverse: int = 0
+    #: Authored scenario questions (the bank's questions/), beside the generated ones.
+    scenario: int = 0
     deck: str | None = None
     topics: tuple[str, ...] = ()
     difficulty: str | None = None
@@ -122,7 +124,11 @@ class Blueprint:
         given = {QuestionType(kind): count for kind, count in self.counts.items()}
         for question_type in QuestionType:
             counts[question_type] = given.get(question_type, 0)
-        for name, count in [*((str(t), n) for t, n in counts.items()), ("reverse", self.reverse)]:
+        for name, count in [
+            *((str(t), n) for t, n in counts.items()),
+            ("reverse", self.reverse),
+            ("scenario", self.scenario),
+        ]:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise BlueprintError(f"the number of {name} questions must be >= 0, got {count!r}")
         object.__setattr__(self, "counts", counts)
@@ -147,7 +153,7 @@ class Blueprint:
 
     @property
     def total(self) -> int:
-        return sum(self.requested().values())
+        return sum(self.requested().values()) + self.scenario
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +161,7 @@ class Blueprint:
             "topics": list(self.topics),
             "counts": {question_type.value: n for question_type, n in self.counts.items()},
             "reverse": self.reverse,
+            "scenario": self.scenario,
             "difficulty": self.difficulty,
             "seed": self.seed,
             "distractors": self.distractors,
@@ -165,6 +172,7 @@ class Blueprint:
         return cls(
             counts={QuestionType(kind): n for kind, n in (data.get("counts") or {}).items()},
             reverse=data.get("reverse", 0),
+            scenario=data.get("scenario", 0),
             deck=data.get("deck"),
             topics=tuple(data.get("topics") or ()),
             difficulty=data.get("difficulty"),
@@ -240,17 +248,27 @@ class InsufficientQuestionsError(Exception):
         super().__init__("\n".join(lines))
 
 
-def check_blueprint(cards: Iterable[Card], blueprint: Blueprint) -> None:
+def check_blueprint(
+    cards: Iterable[Card], blueprint: Blueprint, authored: Sequence[AuthoredQuestion] = ()
+) -> None:
     """Raise :class:`BlueprintError` if the blueprint names what the bank does not have."""
     cards = list(cards)
-    decks = sorted({card.deck for card in cards})
+    decks = sorted({card.deck for card in cards} | {question.deck for question in authored})
     if blueprint.deck is not None and blueprint.deck not in decks:
         raise BlueprintError(
             f"unknown deck {blueprint.deck!r}; the bank has: {', '.join(decks) or 'no decks'}"
         )
     known = list(
         dict.fromkeys(
-            card.topic for card in cards if blueprint.deck is None or card.deck == blueprint.deck
+            [
+                *(card.topic for card in cards),
+                *(question.topic for question in authored),
+            ]
+            if blueprint.deck is None
+            else [
+                *(card.topic for card in cards if card.deck == blueprint.deck),
+                *(question.topic for question in authored if question.deck == blueprint.deck),
+            ]
         )
     )
     unknown = [topic for topic in blueprint.topics if topic not in known]
@@ -269,18 +287,22 @@ def build_exam(
     blueprint: Blueprint,
     bank_encoder: Encoder,
     config: DistractorConfig | None = None,
+    authored: Sequence[AuthoredQuestion] = (),
 ) -> Exam:
-    """Build the exam ``blueprint`` describes from ``bank_cards``.
+    """Build the exam ``blueprint`` describes from ``bank_cards`` (and, for its scenario
+    count, from the ``authored`` questions).
 
     ``bank_encoder`` should be a cached encoder: every bank text it is given is encoded once.
     Raises :class:`BlueprintError` for an unusable blueprint and
     :class:`InsufficientQuestionsError` when the bank cannot give what is asked.
     """
     cards = sorted(bank_cards, key=lambda card: card.id)
-    check_blueprint(cards, blueprint)
+    check_blueprint(cards, blueprint, authored)
     seed = blueprint.seed if blueprint.seed is not None else secrets.randbelow(SEED_RANGE)
     blueprint = replace(blueprint, seed=seed)
     config = replace(config or DistractorConfig(), count=blueprint.distractors)
+    if not blueprint.requested():
+        return Exam(blueprint=blueprint, questions=authored_questions(authored, blueprint, 1))
 
     scope = [card for card in cards if _in_scope(card, blueprint)]
     decks = {card.deck for card in scope}
@@ -311,7 +333,8 @@ def build_exam(
             questions = tuple(
                 _finalize(f"q{number}", draft, seed) for number, draft in enumerate(final, 1)
             )
-            return Exam(blueprint=blueprint, questions=questions)
+            scenarios = authored_questions(authored, blueprint, len(questions) + 1)
+            return Exam(blueprint=blueprint, questions=questions + scenarios)
     raise AssertionError("every retry removes a candidate, so the loop ends before this")
 
 
@@ -762,12 +785,15 @@ def _mask(definition: str, forms: Sequence[str]) -> str | None:
 
 def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
     card = draft.card
-    entries = [(text, card.id, True) for text in draft.right]
-    entries += [(source.text, source.card.id, False) for source in draft.wrong]
+    entries = [(text, card.id, True, _right_rationale(card)) for text in draft.right]
+    entries += [
+        (source.text, source.card.id, False, _wrong_rationale(source.card))
+        for source in draft.wrong
+    ]
     _rng(seed, "options", draft.kind.value, card.id).shuffle(entries)
     options = tuple(
         Option(id=label, text=text)
-        for label, (text, _, _) in zip(_OPTION_LABELS, entries, strict=False)
+        for label, (text, _, _, _) in zip(_OPTION_LABELS, entries, strict=False)
     )
     correct = tuple(option.id for option, entry in zip(options, entries, strict=True) if entry[2])
     question_type = draft.kind.question_type
@@ -792,7 +818,74 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
         accept=draft.accept,
         key_points=card.key_points,
         explanation=card.explanation,
-        option_sources=tuple(source for _, source, _ in entries),
+        option_sources=tuple(source for _, source, _, _ in entries),
+        option_rationales=tuple(rationale for _, _, _, rationale in entries) if options else (),
         **_free_answer_knowledge(card, question_type),
+    )
+    return Question(delivery=delivery, key=key)
+
+
+def _right_rationale(card: Card) -> str:
+    return f"Right. {card.explanation}" if card.explanation else "Right."
+
+
+def _wrong_rationale(card: Card) -> str:
+    """A generated wrong option is another card's answer: say which question it answers."""
+    return f"Not this one: it answers another question, “{card.prompt}”"
+
+
+def authored_questions(
+    candidates: Sequence[AuthoredQuestion], blueprint: Blueprint, first_number: int
+) -> tuple[Question, ...]:
+    """``blueprint.scenario`` authored questions in its scope (topics, difficulty), chosen
+    with its seed, numbered from ``first_number``."""
+    if not blueprint.scenario:
+        return ()
+    wanted = set(blueprint.topics)
+    scope = sorted(
+        (
+            question
+            for question in candidates
+            if (not wanted or question.topic in wanted)
+            and (blueprint.difficulty is None or question.difficulty == blueprint.difficulty)
+        ),
+        key=lambda question: question.id,
+    )
+    if len(scope) < blueprint.scenario:
+        raise BlueprintError(
+            f"only {len(scope)} authored scenario question(s) match these topics and "
+            f"difficulty; {blueprint.scenario} were asked for"
+        )
+    assert blueprint.seed is not None
+    chosen = _rng(blueprint.seed, "scenario").sample(scope, blueprint.scenario)
+    return tuple(
+        _authored(f"q{number}", question) for number, question in enumerate(chosen, first_number)
+    )
+
+
+def _authored(question_id: str, authored: AuthoredQuestion) -> Question:
+    question_type = QuestionType(authored.type)
+    options = tuple(Option(id=option.id, text=option.text) for option in authored.options)
+    delivery = DeliveredQuestion(
+        id=question_id,
+        type=question_type,
+        topic=authored.topic,
+        prompt=authored.stem,
+        options=options,
+        select=authored.select,
+    )
+    key = QuestionKey(
+        question_id=question_id,
+        type=question_type,
+        card_id=authored.id,
+        deck=authored.deck,
+        topic=authored.topic,
+        prompt=authored.stem,
+        answer="; ".join(option.text for option in authored.options if option.correct),
+        options=options,
+        correct_option_ids=authored.correct_option_ids,
+        explanation=authored.explanation,
+        option_sources=tuple(authored.id for _ in authored.options),
+        option_rationales=tuple(option.rationale for option in authored.options),
     )
     return Question(delivery=delivery, key=key)

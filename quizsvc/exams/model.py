@@ -83,6 +83,10 @@ class QuestionKey:
     #: attempt is graded).
     short_answers: tuple[str, ...] = ()
     misconceptions: tuple[Misconception, ...] = ()
+    #: For choice questions: why each option is right or wrong, parallel to ``options``
+    #: (authored questions write their own; generated ones say which card an option
+    #: answers). Shown in review once the correct answers are.
+    option_rationales: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +105,7 @@ class QuestionKey:
             "option_sources": list(self.option_sources),
             "short_answers": list(self.short_answers),
             "misconceptions": [item.to_dict() for item in self.misconceptions],
+            "option_rationales": list(self.option_rationales),
         }
 
     @classmethod
@@ -121,6 +126,7 @@ class QuestionKey:
             option_sources=tuple(data.get("option_sources", ())),
             short_answers=tuple(data.get("short_answers", ())),
             misconceptions=tuple(Misconception(**item) for item in data.get("misconceptions", ())),
+            option_rationales=tuple(data.get("option_rationales", ())),
         )
 
 
