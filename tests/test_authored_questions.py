@@ -199,8 +199,6 @@ def test_generated_choice_questions_carry_a_rationale_per_option(tmp_path: Path)
 def test_scenario_questions_over_http_show_rationales_with_the_answers(
     client: FlaskClient, make_key: Callable[..., dict[str, str]], bank: Bank
 ) -> None:
-    if len(bank.questions) < 2:
-        pytest.skip("the real bank has fewer than 2 authored questions")
     learner = make_key("learner", "ada")
     exam = client.post("/v1/exams", json={"counts": {"scenario": 2}, "seed": 5}, headers=learner)
     assert exam.status_code == 201, exam.get_json()
@@ -215,6 +213,32 @@ def test_scenario_questions_over_http_show_rationales_with_the_answers(
         assert all(item["rationales"].values())
     bad = client.post("/v1/exams", json={"counts": {"scenario": 500}}, headers=learner)
     assert bad.status_code == 422
+
+
+def test_the_scenario_deck_covers_the_modeling_domain(bank: Bank) -> None:
+    """At least 60 authored scenario questions, about a quarter 'Choose TWO', over the
+    topics the issue names, every one with its sources."""
+    assert len(bank.questions) >= 60
+    assert sum(q.type == "multiple_response" for q in bank.questions) >= 12
+    topics = {q.topic for q in bank.questions}
+    assert {"algorithm-selection", "hyperparameter-tuning", "metrics"} <= topics
+    assert "training-infrastructure" in topics
+    assert all(q.sources and all(o.rationale for o in q.options) for q in bank.questions)
+    text = " ".join(q.stem + " " + " ".join(o.text for o in q.options) for q in bank.questions)
+    for algorithm in (
+        "K-Means",
+        "Random Cut Forest",
+        "Factorization Machines",
+        "IP Insights",
+        "PCA",
+        "Object Detection",
+        "Hyperband",
+        "warm start",
+        "Spot",
+        "Pipe",
+        "FastFile",
+    ):
+        assert algorithm.casefold() in text.casefold(), algorithm
 
 
 def test_bank_export_lists_authored_questions(tmp_path: Path) -> None:
