@@ -256,3 +256,18 @@ def test_bank_export_lists_authored_questions(tmp_path: Path) -> None:
     assert [option["rationale"] for option in item["options"]][0] == "Why the first is right."
     validated = CliRunner().invoke(cli, ["bank", "validate", str(root)])
     assert "1 authored questions" in validated.output
+
+
+@pytest.mark.model
+def test_a_scenario_only_topic_can_be_asked_for(
+    client: FlaskClient, make_key: Callable[..., dict[str, str]]
+) -> None:
+    staff = make_key("instructor")
+    exam = client.post(
+        "/v1/exams",
+        json={"topics": ["hyperparameter-tuning"], "counts": {"scenario": 3}, "seed": 2},
+        headers=staff,
+    )
+    assert exam.status_code == 201, exam.get_json()
+    assert {key["topic"] for key in exam.get_json()["key"]} == {"hyperparameter-tuning"}
+    assert all(key["card_id"].startswith("scn-hpo-") for key in exam.get_json()["key"])

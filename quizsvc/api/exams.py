@@ -328,7 +328,14 @@ class Exams(MethodView):
                 f"Unknown deck {deck!r}.",
                 {"json": {"deck": [f"Choose one of: {', '.join(decks)}."]}},
             )
-        known_topics = state.bank.topics(deck)
+        known_topics = list(
+            dict.fromkeys(
+                [
+                    *state.bank.topics(deck),
+                    *(question.topic for question in state.bank.select_questions(deck)),
+                ]
+            )
+        )
         unknown = [topic for topic in body["topics"] or [] if topic not in known_topics]
         if unknown:
             raise ApiError(
