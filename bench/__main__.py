@@ -22,6 +22,7 @@ import exam_build
 import grading_quality
 import grading_speed
 import grading_verdict
+import item_statistics
 import onnx_backend
 import service
 
@@ -98,6 +99,20 @@ def build_figures(result: exam_build.BuildResult) -> list[Figure]:
             f"{result.build_ms:.1f} ms",
             f"{result.baseline_ms:.3f} ms",
             f"{result.ratio:.0f}x",
+        )
+    ]
+
+
+def item_statistics_figures(result: item_statistics.StatisticsResult) -> list[Figure]:
+    return [
+        Figure(
+            f"item statistics: {result.attempts} attempts x {result.questions} questions "
+            "(response matrix + every statistic)",
+            f"{result.seconds * 1000:.0f} ms",
+            f"statistics alone {result.compute_seconds * 1000:.0f} ms",
+            "-",
+            f"< {item_statistics.TARGET_SECONDS:g} s",
+            result.passed,
         )
     ]
 
@@ -285,6 +300,12 @@ def main() -> None:
     build = attempt("exam build (bench/exam_build.py)", exam_build.main, failures)
     if build is not None:
         figures += build_figures(build)
+
+    item_stats = attempt(
+        "item statistics (bench/item_statistics.py)", item_statistics.main, failures
+    )
+    if item_stats is not None:
+        figures += item_statistics_figures(item_stats)
 
     torch_model = SentenceTransformerEncoder(
         model=settings.model, device="cpu", batch_size=settings.batch_size

@@ -18,6 +18,7 @@ def blueprints() -> list[Blueprint]:
         learners,
         lti,
         reviews,
+        statistics,
         webhooks,
     )
 
@@ -25,6 +26,7 @@ def blueprints() -> list[Blueprint]:
         health.blp,
         cards.blp,
         exams.blp,
+        statistics.blp,
         exports.blp,
         attempts.blp,
         learners.blp,

@@ -11,6 +11,7 @@ from quizsvc.cli.grade import grade
 from quizsvc.cli.lti import lti, outbox
 from quizsvc.cli.model import model
 from quizsvc.cli.service import attempts, db, keys, openapi, serve
+from quizsvc.cli.stats import stats
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,3 +31,4 @@ main.add_command(grade)
 main.add_command(lti)
 main.add_command(outbox)
 main.add_command(model)
+main.add_command(stats)
