@@ -330,21 +330,23 @@ def test_every_recorded_fix_has_a_readme_row(bank: Bank, bank_readme: str) -> No
         assert card_id in noted, card_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quizsvc/grading/fill_in.py: the 'glossary' rule expands a bare abbreviation, so a "
-    "fill-in on 'What does the abbreviation LSTM stand for?' credits 'LSTM'. The cards no "
-    "longer accept it; the grader needs to skip abbreviations the prompt itself names.",
-)
 def test_fill_in_does_not_credit_the_bare_abbreviation(bank: Bank) -> None:
-    from quizsvc.exams.cloze import make_fill_in
+    """An abbreviation is never an answer to "what does X stand for?", however the grader
+    would expand it; the expansion itself is."""
+    from quizsvc.exams.model import QuestionType
     from quizsvc.grading.config import GradingConfig
-    from quizsvc.grading.fill_in import match_fill_in
+    from quizsvc.grading.fill_in import grade_fill_in
     from quizsvc.grading.glossary import Glossary
+    from quizsvc.grading.grader import question_key_for_card
+    from quizsvc.grading.model import Verdict
 
     glossary = Glossary.for_deck(bank.glossary(DECK))
-    for card_id, abbreviation in (("rnn-lstm-expansion", "LSTM"), ("rnn-gru-expansion", "GRU")):
-        made = make_fill_in(bank.card(card_id), random.Random(0), {})
-        if made is None:
-            continue
-        assert match_fill_in(abbreviation, list(made.accept), glossary, GradingConfig()) is None
+    for card_id, abbreviation, expansion in (
+        ("rnn-lstm-expansion", "LSTM", "Long Short-Term Memory"),
+        ("rnn-gru-expansion", "GRU", "Gated Recurrent Unit"),
+    ):
+        key = question_key_for_card(bank.card(card_id), QuestionType.FILL_IN)
+        for answer in (abbreviation, abbreviation.lower()):
+            grade = grade_fill_in(key, answer, glossary, GradingConfig())
+            assert grade.verdict is Verdict.INCORRECT, (card_id, answer, grade.evidence)
+        assert grade_fill_in(key, expansion, glossary, GradingConfig()).verdict is Verdict.CORRECT

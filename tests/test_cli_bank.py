@@ -68,7 +68,9 @@ def test_help_works_for_every_command(runner: CliRunner, path: tuple[str, ...], 
 def test_validate_the_real_bank(runner: CliRunner, settings: Settings) -> None:
     result = run(runner, "bank", "validate", str(settings.bank_dir))
     assert result.exit_code == 0, result.output
-    assert re.search(r": (\d+) cards in \d+ deck\(s\), all valid", result.stdout)
+    assert re.search(
+        r": (\d+) cards(?: and \d+ authored questions)? in \d+ deck\(s\), all valid", result.stdout
+    )
 
 
 def test_validate_uses_the_configured_bank(runner: CliRunner, tmp_path: Path) -> None:

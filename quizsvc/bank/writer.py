@@ -128,7 +128,9 @@ def deck_files(deck: Deck, cards: Sequence[Card]) -> dict[str, str]:
         if card.deck != deck.id:
             raise ValueError(f"card {card.id} belongs to deck {card.deck!r}, not {deck.id!r}")
         by_topic.setdefault(card.topic, []).append(card)
-    files = {DECK_FILE: render_deck_file(deck, list(by_topic))}
+    # Topics the deck declares without cards (those of its authored questions) stay declared.
+    topics = list(dict.fromkeys([*by_topic, *deck.topics]))
+    files = {DECK_FILE: render_deck_file(deck, topics)}
     for topic, topic_cards in by_topic.items():
         files[topic_file_name(topic)] = render_topic_file(deck, topic, topic_cards)
     return files

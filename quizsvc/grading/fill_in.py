@@ -165,15 +165,34 @@ def match_fill_in(
     return typo
 
 
+def _named_by(prompt: str) -> set[tuple[str, ...]]:
+    """Each word of the prompt that looks like an abbreviation or a name (has a capital
+    after its first letter, as "LSTM", "XGBoost", "ROC"), in comparison form."""
+    return {
+        _canonical_tokens(token)
+        for token in re.findall(r"[A-Za-z][A-Za-z0-9]*", prompt)
+        if any(char.isupper() for char in token[1:])
+    }
+
+
 def grade_fill_in(
     key: QuestionKey, response: str | None, glossary: Glossary, config: GradingConfig
 ) -> Grade:
     if response is not None and not isinstance(response, str):
         raise ResponseError(f"question {key.question_id} is fill-in: answer with text")
     forms = accepted_forms(key, glossary)
+    # What the question itself names is never its answer: for "What does LSTM stand for?"
+    # neither "LSTM" (taken from "Long Short-Term Memory (LSTM)") nor its expansion rule
+    # may credit the abbreviation.
+    named = _named_by(key.prompt)
+    forms = [form for form in forms if _canonical_tokens(form) not in named] or forms
     reference = key.answer
     text = (response or "").strip()
-    match = match_fill_in(text, forms, glossary, config) if text else None
+    match = (
+        match_fill_in(text, forms, glossary, config)
+        if text and _canonical_tokens(text) not in named
+        else None
+    )
     closest = max(
         (fuzz.ratio(normalize_answer(text), normalize_answer(form)) for form in forms),
         default=0.0,
