@@ -253,7 +253,7 @@ def test_bank_export_lists_authored_questions(tmp_path: Path) -> None:
     assert exported.exit_code == 0, exported.output
     (item,) = json.loads(exported.output)
     assert item["id"] == "scn-one"
-    assert [option["rationale"] for option in item["options"]][0] == "Why the first is right."
+    assert item["options"][0]["rationale"] == "Why the first is right."
     validated = CliRunner().invoke(cli, ["bank", "validate", str(root)])
     assert "1 authored questions" in validated.output
 

@@ -5,7 +5,6 @@ stands for, every fix is recorded in the card's source_note and in bank/README.m
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 
