@@ -185,3 +185,30 @@ def test_same_seed_gives_byte_identical_output_in_another_process(
         check=True,
     )
     assert there.stdout == here.stdout
+
+
+@pytest.mark.usefixtures("fake_cli_encoder")
+def test_build_mixes_in_authored_scenario_questions(bank: Bank) -> None:
+    keyed = loads(
+        run(
+            "exam",
+            "build",
+            "--topics",
+            "metrics",
+            "--mc",
+            "1",
+            "--scenario",
+            "2",
+            "--seed",
+            "4",
+            "--key",
+        )
+    )
+    keys = [entry["key"] for entry in keyed["questions"]]
+    assert [key["question_id"] for key in keys] == ["q1", "q2", "q3"]
+    authored = [key for key in keys if key["card_id"].startswith("scn-")]
+    assert len(authored) == 2
+    for key in authored:
+        question = bank.question(key["card_id"])
+        assert key["option_rationales"] == [option.rationale for option in question.options]
+    assert keyed["blueprint"]["scenario"] == 2

@@ -37,24 +37,6 @@ def build_from_options(
     scenario: int = 0,
 ) -> Exam:
     """The exam the blueprint options of ``exam build`` and ``exam export`` describe."""
-    return _build(
-        deck, topics, mc, mr, fill, free, reverse, difficulty, distractors, seed, scenario
-    )
-
-
-def _build(
-    deck: str | None,
-    topics: str | None,
-    mc: int,
-    mr: int,
-    fill: int,
-    free: int,
-    reverse: int,
-    difficulty: str | None,
-    distractors: int,
-    seed: int | None,
-    scenario: int,
-) -> Exam:
     try:
         blueprint = Blueprint(
             counts={
