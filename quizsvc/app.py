@@ -30,6 +30,7 @@ from quizsvc.lms.outbox import OutboxWorker
 from quizsvc.lms.webhooks import webhook_sender
 from quizsvc.migrate import upgrade
 from quizsvc.observability import MeteredEncoder, Metrics, init_observability
+from quizsvc.persistence.regrade import regrade_sender
 from quizsvc.runtime import EMBEDDING_CACHE_FILE
 from quizsvc.store import Store
 
@@ -120,6 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         {
             "ags_score": ags_sender(store, allow_hosts=settings.outbound_allow_hosts),
             "webhook": webhook_sender(store, allow_hosts=settings.outbound_allow_hosts),
+            "regrade": regrade_sender(store, app.extensions[EXTENSION_KEY].grade_many, clock),
         },
         poll_seconds=poll_seconds,
     )

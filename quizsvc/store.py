@@ -2,12 +2,13 @@
 
 SQLAlchemy 2 on SQLite (default, zero set-up) or PostgreSQL; the schema is owned by the
 Alembic migrations in ``quizsvc/migrations``. Exams keep a frozen copy of their questions and
-keys, so later bank edits never change a past exam or its grades.
+keys, so later bank edits never change a past exam or its grades, unless staff regrade the
+exam with its keys refreshed from the bank.
 
 ``Store`` is one object behind one engine, made of one part per aggregate, each in its own
 module under ``quizsvc/persistence``: API keys (``keys``), exams and attempts (``attempts``),
 LMS registrations, webhooks and the outbox (``lms``), the review queue and the audit trail of
-grade changes (``reviews``). Callers import from here.
+grade changes (``reviews``), regrade jobs (``regrade``). Callers import from here.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ from quizsvc.persistence.lms import (
     WebhookSubscription,
     _outbox_message,
 )
+from quizsvc.persistence.regrade import (
+    RegradeJob,
+    RegradeJobItem,
+    RegradePlan,
+    RegradeStore,
+)
 from quizsvc.persistence.reviews import (
     GradeChange,
     GradeReview,
@@ -60,7 +67,7 @@ from quizsvc.persistence.reviews import (
 )
 
 
-class Store(KeyStore, AttemptStore, LmsStore, ReviewStore):
+class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, ReviewStore):
     """The service's persistence: every aggregate's reads and writes, one engine."""
 
 
@@ -85,6 +92,10 @@ __all__ = [
     "LtiRegistration",
     "OutboxMessage",
     "Principal",
+    "RegradeJob",
+    "RegradeJobItem",
+    "RegradePlan",
+    "RegradeStore",
     "Response",
     "ReviewStore",
     "Store",

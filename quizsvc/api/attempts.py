@@ -283,8 +283,10 @@ def grade_callback(
         if state.settings.debug_grading_delay_ms:
             time.sleep(state.settings.debug_grading_delay_ms / 1000)
         deck = state.bank.decks.get(exam.deck)
+        # The store has dropped its cached exam if a regrade refreshed the keys since.
+        current = state.store.get_exam(exam.id) or exam
         result = build_result(
-            exam.questions,
+            current.questions,
             attempt.layout,
             {qid: row.answer for qid, row in responses.items()},
             state.grade_many,

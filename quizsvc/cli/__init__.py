@@ -10,6 +10,7 @@ from quizsvc.cli.exam import exam
 from quizsvc.cli.grade import grade
 from quizsvc.cli.lti import lti, outbox
 from quizsvc.cli.model import model
+from quizsvc.cli.regrade import exams
 from quizsvc.cli.service import attempts, db, keys, openapi, serve
 from quizsvc.cli.stats import stats
 
@@ -27,6 +28,7 @@ main.add_command(keys)
 main.add_command(attempts)
 main.add_command(openapi)
 main.add_command(exam)
+main.add_command(exams)
 main.add_command(grade)
 main.add_command(lti)
 main.add_command(outbox)

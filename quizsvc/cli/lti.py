@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from quizsvc.cli.common import settings_from_env
-from quizsvc.store import Store
+from quizsvc.config import Settings
+from quizsvc.lms.outbox import Sender
+from quizsvc.store import OutboxMessage, Store
 
 
 def _store() -> Store:
@@ -99,25 +101,53 @@ def outbox() -> None:
     """Messages to other systems (AGS scores, webhooks) and their retries."""
 
 
-@outbox.command("deliver")
-def outbox_deliver() -> None:
-    """Send every message that is due now (for cron; running servers also do this)."""
+def outbox_senders(store: Store, settings: Settings) -> dict[str, Sender]:
+    """The senders a server wires, for delivering from the command line. Regrading needs
+    the model: it is loaded at the first ``regrade`` message only."""
     from quizsvc.lms.ags import ags_sender
-    from quizsvc.lms.outbox import deliver_due
     from quizsvc.lms.webhooks import webhook_sender
 
-    store = _store()
+    regrade: list[Sender] = []
+
+    def send_regrade(message: OutboxMessage) -> int:
+        if not regrade:
+            from quizsvc.app import OUTBOX_WORKER_KEY
+            from quizsvc.cli.regrade import service_app
+
+            app = service_app(settings)
+            regrade.append(app.extensions[OUTBOX_WORKER_KEY].senders["regrade"])
+        return regrade[0](message)
+
     # The same outbound allow-list as the servers, so cron delivers where they would.
-    allow_hosts = settings_from_env().outbound_allow_hosts
-    report = deliver_due(
-        store,
-        datetime.now(UTC),
-        {
-            "ags_score": ags_sender(store, allow_hosts=allow_hosts),
-            "webhook": webhook_sender(store, allow_hosts=allow_hosts),
-        },
-    )
-    click.echo(f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}")
+    allow_hosts = settings.outbound_allow_hosts
+    return {
+        "ags_score": ags_sender(store, allow_hosts=allow_hosts),
+        "webhook": webhook_sender(store, allow_hosts=allow_hosts),
+        "regrade": send_regrade,
+    }
+
+
+@outbox.command("deliver")
+@click.option(
+    "--until-idle",
+    is_flag=True,
+    help="Deliver round after round until nothing is due (a regrade job's many messages).",
+)
+def outbox_deliver(until_idle: bool) -> None:
+    """Send every message that is due now (for cron; running servers also do this)."""
+    from quizsvc.lms.outbox import deliver_due
+
+    store = _store()
+    senders = outbox_senders(store, settings_from_env())
+    delivered = retrying = failed = 0
+    while True:
+        report = deliver_due(store, datetime.now(UTC), senders)
+        delivered += report.delivered
+        retrying += report.retrying
+        failed += report.failed
+        if not until_idle or report.tried == 0:
+            break
+    click.echo(f"delivered {delivered}, retrying {retrying}, failed {failed}")
 
 
 @outbox.command("retry")

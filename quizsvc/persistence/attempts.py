@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
 
 from quizsvc.persistence.base import Base, StoreBase, UTCDateTime
@@ -62,6 +62,9 @@ class Exam(Base):
     review_below: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     #: Days after grading during which a learner may appeal a question (None: the default).
     appeal_days: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    #: Goes up each time a regrade rebuilds the frozen keys from the bank, so that every
+    #: process notices its cached copy is stale before it grades with it.
+    keys_revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Attempt(Base):
@@ -149,8 +152,10 @@ def upsert_open_response_statement(dialect: str) -> Executable:
 class AttemptStore(StoreBase):
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        # Exams never change once stored (their questions are frozen), so every replica may
-        # keep them: autosave and attempt reads then skip the query and the JSON decoding.
+        # Exams' questions are frozen when stored (only a regrade that refreshes the keys
+        # changes them, bumping ``keys_revision``), so every replica may keep them: autosave
+        # and attempt reads then skip the query and the JSON decoding. Grading checks the
+        # revision first (see ``finalize_attempt``).
         self._exams: OrderedDict[str, Exam] = OrderedDict()
         self._attempt_headers: OrderedDict[str, AttemptHeader] = OrderedDict()
         self._upsert_open_response = upsert_open_response_statement(self.engine.dialect.name)
@@ -176,6 +181,24 @@ class AttemptStore(StoreBase):
                 while len(self._exams) > EXAM_CACHE_SIZE:
                     self._exams.popitem(last=False)
         return exam
+
+    def exam_changed(self, exam_id: str) -> None:
+        with self._memory_lock:
+            self._exams.pop(exam_id, None)
+        super().exam_changed(exam_id)
+
+    def _forget_stale_exam(self, session: Session, exam_id: str) -> None:
+        """Drop the cached exam when another process refreshed its keys (a regrade). On
+        PostgreSQL the share lock waits for a refresh in progress, and holds the next one
+        off until this transaction ends, so an attempt is never graded with keys a regrade
+        job started meanwhile has replaced."""
+        revision = session.scalar(
+            select(Exam.keys_revision).where(Exam.id == exam_id).with_for_update(read=True)
+        )
+        with self._memory_lock:
+            cached = self._exams.get(exam_id)
+            if cached is not None and cached.keys_revision != revision:
+                del self._exams[exam_id]
 
     def list_exams(
         self, owner_learner_id: str | None, include_shared: bool, offset: int, limit: int
@@ -341,6 +364,7 @@ class AttemptStore(StoreBase):
             )
             if attempt is None or attempt.status == "graded":
                 return attempt
+            self._forget_stale_exam(session, attempt.exam_id)
             rows = session.scalars(select(Response).where(Response.attempt_id == attempt_id))
             result = grade(attempt, {row.question_id: row for row in rows})
             attempt.status = "graded"

@@ -7,6 +7,7 @@ one engine. The schema is owned by the Alembic migrations in ``quizsvc/migration
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -69,7 +70,13 @@ def restrict_sqlite_file(url: str) -> None:
     database = Path(path)
     if not database.parent.is_dir():
         return
-    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    if not database.exists():
+        # Never an existing file: closing any descriptor of a file drops every POSIX lock
+        # this process holds on it, the locks of its SQLite connections (another Store on
+        # the same file) included; a second process would then take the file for unused and
+        # delete its WAL and shared memory under them (sqlite.org/howtocorrupt.html, 2.2).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     if database.stat().st_mode & 0o077:
         database.chmod(0o600)
 
@@ -166,6 +173,10 @@ class StoreBase:
         except StoreUnavailable:
             return False
         return True
+
+    def exam_changed(self, exam_id: str) -> None:
+        """Called after an exam's stored questions changed (a regrade refreshed its keys):
+        the parts that keep exams in memory forget this one."""
 
     def _notify_outbox(self) -> None:
         for listener in list(self.outbox_listeners):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from quizsvc.persistence.attempts import Attempt
 
 AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
-OUTBOX_KINDS = ("ags_score", "webhook")
+OUTBOX_KINDS = ("ags_score", "webhook", "regrade")
 
 
 class LtiRegistration(Base):
@@ -103,9 +103,10 @@ class WebhookSubscription(Base):
 class OutboxMessage(Base):
     """A message to another system, written in the same transaction as what caused it.
 
-    ``kind`` is ``ags_score`` or ``webhook``. A message is delivered at most once
-    (``idempotency_key`` is unique and a worker claims a row before sending it) and is
-    retried with backoff until it is delivered or its attempts run out (``failed``).
+    ``kind`` is ``ags_score``, ``webhook`` or ``regrade`` (one attempt of a regrade job). A
+    message is delivered at most once (``idempotency_key`` is unique and a worker claims a
+    row before sending it) and is retried with backoff until it is delivered or its attempts
+    run out (``failed``).
     """
 
     __tablename__ = "outbox"
