@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response
+from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -19,6 +19,7 @@ from quizsvc.api.attempts import load_visible_attempt
 from quizsvc.api.auth import current_principal, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import appeal_days
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.attempts import PublicIds
@@ -390,10 +391,10 @@ class QuestionGrade(MethodView):
 class QuestionAppeal(MethodView):
     @roles_required("learner")
     @blp.arguments(AppealSchema)
-    @blp.response(201, ReviewSchema)
+    @blp.response(201, ReviewSchema, headers=LOCATION)
     def post(
         self, body: dict[str, Any], attempt_id: str, question_id: str
-    ) -> tuple[dict[str, Any], int]:
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Appeal one graded question of your own attempt, once, within the exam's appeal
         window; it goes to the review queue and its grade is provisional until resolved."""
         state = services()
@@ -409,7 +410,8 @@ class QuestionAppeal(MethodView):
                 f"The appeal window of this exam ({window} days after grading) has closed.",
             )
         review_id = _open_appeal(attempt.id, exam_question, body["comment"], now)
-        return review_view(*_load_review(review_id)), 201
+        location = url_for("reviews.ReviewById", review_id=review_id)
+        return review_view(*_load_review(review_id)), 201, {"Location": location}
 
 
 def _open_appeal(attempt_id: str, question_id: str, comment: str, now: datetime) -> str:
