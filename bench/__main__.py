@@ -25,6 +25,7 @@ import grading_verdict
 import item_statistics
 import onnx_backend
 import service
+import spaced_repetition
 
 from quizsvc.config import Settings
 from quizsvc.embedding import SentenceTransformerEncoder
@@ -114,6 +115,28 @@ def item_statistics_figures(result: item_statistics.StatisticsResult) -> list[Fi
             f"< {item_statistics.TARGET_SECONDS:g} s",
             result.passed,
         )
+    ]
+
+
+def repetition_figures(result: spaced_repetition.RepetitionResult) -> list[Figure]:
+    fsrs, random = result.fsrs_questions, result.random_questions
+    most = max(result.mastery) * spaced_repetition.DAYS
+    fsrs_share, random_share = result.mastery[spaced_repetition.EQUAL_COUNT]
+    return [
+        Figure(
+            f"spaced repetition, simulated ({result.learners} learners, {result.cards} cards, "
+            f"{spaced_repetition.DAYS} days): questions until 90% of cards at true recall >= 0.9",
+            f"FSRS practice {fsrs or f'> {most}'}",
+            f"random practice {random or f'> {most}'}",
+            f"{random / fsrs:.2f}x fewer" if fsrs and random else "-",
+        ),
+        Figure(
+            f"spaced repetition, simulated: cards mastered on day {spaced_repetition.DAYS} at "
+            f"{spaced_repetition.EQUAL_COUNT} questions a day",
+            f"FSRS practice {fsrs_share:.1%}",
+            f"random practice {random_share:.1%}",
+            f"{fsrs_share / random_share:.2f}x",
+        ),
     ]
 
 
@@ -306,6 +329,12 @@ def main() -> None:
     )
     if item_stats is not None:
         figures += item_statistics_figures(item_stats)
+
+    repetition = attempt(
+        "spaced repetition (bench/spaced_repetition.py)", spaced_repetition.main, failures
+    )
+    if repetition is not None:
+        figures += repetition_figures(repetition)
 
     torch_model = SentenceTransformerEncoder(
         model=settings.model, device="cpu", batch_size=settings.batch_size

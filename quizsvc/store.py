@@ -8,7 +8,8 @@ exam with its keys refreshed from the bank.
 ``Store`` is one object behind one engine, made of one part per aggregate, each in its own
 module under ``quizsvc/persistence``: API keys (``keys``), exams and attempts (``attempts``),
 LMS registrations, webhooks and the outbox (``lms``), the review queue and the audit trail of
-grade changes (``reviews``), regrade jobs (``regrade``). Callers import from here.
+grade changes (``reviews``), regrade jobs (``regrade``), the learning log and learners'
+card states (``learning``). Callers import from here.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from quizsvc.persistence.keys import (
     Principal,
     hash_key,
 )
+from quizsvc.persistence.learning import LearnerCard, LearningReview, LearningStore
 from quizsvc.persistence.lms import (
     AGS_SCORE_SCOPE,
     OUTBOX_KINDS,
@@ -67,7 +69,7 @@ from quizsvc.persistence.reviews import (
 )
 
 
-class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, ReviewStore):
+class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, ReviewStore, LearningStore):
     """The service's persistence: every aggregate's reads and writes, one engine."""
 
 
@@ -86,6 +88,9 @@ __all__ = [
     "Exam",
     "GradeChange",
     "GradeReview",
+    "LearnerCard",
+    "LearningReview",
+    "LearningStore",
     "LtiKey",
     "LtiLaunch",
     "LtiLoginState",

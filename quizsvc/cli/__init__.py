@@ -8,6 +8,7 @@ from quizsvc import __version__
 from quizsvc.cli.bank import bank
 from quizsvc.cli.exam import exam
 from quizsvc.cli.grade import grade
+from quizsvc.cli.learner import learner
 from quizsvc.cli.lti import lti, outbox
 from quizsvc.cli.model import model
 from quizsvc.cli.regrade import exams
@@ -30,6 +31,7 @@ main.add_command(openapi)
 main.add_command(exam)
 main.add_command(exams)
 main.add_command(grade)
+main.add_command(learner)
 main.add_command(lti)
 main.add_command(outbox)
 main.add_command(model)

@@ -288,9 +288,14 @@ def build_exam(
     bank_encoder: Encoder,
     config: DistractorConfig | None = None,
     authored: Sequence[AuthoredQuestion] = (),
+    question_card_ids: Iterable[str] | None = None,
 ) -> Exam:
     """Build the exam ``blueprint`` describes from ``bank_cards`` (and, for its scenario
     count, from the ``authored`` questions).
+
+    ``question_card_ids`` narrows the cards questions are asked about (a personal practice
+    exam of the cards a learner should review); distractors still come from every card of
+    the deck.
 
     ``bank_encoder`` should be a cached encoder: every bank text it is given is encoded once.
     Raises :class:`BlueprintError` for an unusable blueprint and
@@ -304,7 +309,10 @@ def build_exam(
     if not blueprint.requested():
         return Exam(blueprint=blueprint, questions=authored_questions(authored, blueprint, 1))
 
-    scope = [card for card in cards if _in_scope(card, blueprint)]
+    asked = None if question_card_ids is None else frozenset(question_card_ids)
+    scope = [
+        card for card in cards if _in_scope(card, blueprint) and (asked is None or card.id in asked)
+    ]
     decks = {card.deck for card in scope}
     drafter = _Drafter([card for card in cards if card.deck in decks], bank_encoder, config, seed)
     requested = blueprint.requested()

@@ -26,6 +26,7 @@ from sqlalchemy.sql import Executable
 
 from quizsvc.persistence.base import Base, StoreBase, UTCDateTime
 from quizsvc.persistence.keys import ApiKey
+from quizsvc.persistence.learning import record_learning_reviews
 from quizsvc.persistence.lms import enqueue_result_messages
 from quizsvc.persistence.reviews import add_reviews_for_graded
 
@@ -93,6 +94,9 @@ class Response(Base):
     answer: Mapped[Any] = mapped_column(JSON)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revision: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    #: The first autosave (None for answers saved before it was recorded): with
+    #: ``saved_at``, how long the learner took over the question (``quizsvc.learning``).
+    first_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -125,12 +129,14 @@ def upsert_open_response_statement(dialect: str) -> Executable:
             bindparam("answer", type_=JSON()),
             bindparam("saved_at", type_=UTCDateTime()),
             bindparam("first_revision", 1, type_=Integer()),
+            bindparam("saved_at", type_=UTCDateTime()),
         )
         .where(Attempt.id == bindparam("attempt_id"), Attempt.status == "in_progress")
         .with_for_update(read=True)
     )
     statement = insert(Response).from_select(
-        ["attempt_id", "question_id", "answer", "saved_at", "revision"], open_attempt
+        ["attempt_id", "question_id", "answer", "saved_at", "revision", "first_saved_at"],
+        open_attempt,
     )
     statement = statement.on_conflict_do_update(
         index_elements=[Response.attempt_id, Response.question_id],
@@ -375,6 +381,7 @@ class AttemptStore(StoreBase):
             # Same transaction as the grade: a grade is never stored without its messages,
             # nor a question a person must look at without its place in the review queue.
             add_reviews_for_graded(session, attempt, now)
+            record_learning_reviews(session, attempt, now)
             enqueued = enqueue_result_messages(session, attempt, now, "attempt.graded")
         if enqueued:
             self._notify_outbox()

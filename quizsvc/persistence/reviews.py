@@ -187,8 +187,10 @@ class ReviewStore(StoreBase):
         """Change a graded attempt's result under its row lock: ``change`` gets the locked
         attempt and returns the new result and the webhook events to send (or None to change
         nothing). The result's ``revision`` goes up by one and the LMS gets the new score, in
-        the same transaction."""
+        the same transaction, and so does the learning log (a changed grade supersedes its
+        review and the learner's card is recomputed)."""
         from quizsvc.persistence.attempts import Attempt
+        from quizsvc.persistence.learning import record_learning_reviews
         from quizsvc.persistence.lms import enqueue_result_messages
 
         enqueued = 0
@@ -205,6 +207,7 @@ class ReviewStore(StoreBase):
             result = {**result, "revision": int((attempt.result or {}).get("revision", 0)) + 1}
             attempt.result = result
             attempt.score = float(result["score"])
+            record_learning_reviews(session, attempt, now)
             enqueued = enqueue_result_messages(
                 session, attempt, now, events, result.get("last_change")
             )
