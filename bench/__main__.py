@@ -24,6 +24,7 @@ import grading_speed
 import grading_verdict
 import item_statistics
 import onnx_backend
+import question_quality
 import service
 import spaced_repetition
 
@@ -101,6 +102,40 @@ def build_figures(result: exam_build.BuildResult) -> list[Figure]:
             f"{result.baseline_ms:.3f} ms",
             f"{result.ratio:.0f}x",
         )
+    ]
+
+
+def question_quality_figures(result: question_quality.QualityResult) -> list[Figure]:
+    """Issue items 4 and 5: wrong options of the key's kind and topic, no option overused, no
+    prompt naming its answer; fill-in blanks on key terms."""
+    q = question_quality
+    exams = f"seeds {result.seeds[0].seed}-{result.seeds[-1].seed}, 20 choice questions"
+    passed = result.passed
+    return [
+        Figure(
+            f"wrong options of the key's kind / from its topic ({exams})",
+            f"{result.same_kind:.1%} / {result.same_topic:.1%}",
+            f"{result.wrong_options} wrong options",
+            "-",
+            f">= {q.SAME_KIND_TARGET:.0%} / >= {q.SAME_TOPIC_TARGET:.0%}",
+            passed["same kind"] and passed["same topic"],
+        ),
+        Figure(
+            f"most reused wrong option per exam / prompts naming their answer ({exams}; all "
+            f"{result.bank_questions} choice questions of the bank)",
+            f"{result.most_reused} / {result.named_answers} and {len(result.bank_named_answers)}",
+            "-",
+            "-",
+            f"<= {q.REUSE_TARGET} / {q.NAMED_ANSWER_TARGET}",
+            passed["reuse"] and passed["named answers"],
+        ),
+        Figure(
+            f"fill-in blanks on key terms / mean accepted answers per blank ({result.blanks} "
+            "blanks)",
+            f"{result.key_blanks:.1%} / {result.mean_accept:.2f}",
+            "-",
+            "-",
+        ),
     ]
 
 
@@ -323,6 +358,14 @@ def main() -> None:
     build = attempt("exam build (bench/exam_build.py)", exam_build.main, failures)
     if build is not None:
         figures += build_figures(build)
+
+    questions = attempt(
+        "question quality (bench/question_quality.py)",
+        lambda: question_quality.main([]),
+        failures,
+    )
+    if questions is not None:
+        figures += question_quality_figures(questions)
 
     item_stats = attempt(
         "item statistics (bench/item_statistics.py)", item_statistics.main, failures

@@ -161,3 +161,29 @@ def test_grader_uses_the_deck_glossary() -> None:
     encoder = HashingEncoder()
     grader = Grader(encoder, encoder, glossaries={"ml": {"CBOW": "continuous bag of words"}})
     assert grader.grade(key("continuous bag of words"), "CBOW").score == 1.0
+
+
+def test_a_blank_is_right_in_each_spelling_its_accept_list_gives() -> None:
+    """The blank "false negatives" lists its glossary abbreviation and its singular, so an
+    LMS that compares strings takes them too; the grader agrees."""
+    import random
+
+    from quizsvc.bank import Card
+    from quizsvc.exams.cloze import make_fill_in
+    from quizsvc.exams.names import merged_glossary
+
+    card = Card(
+        id="recall-when",
+        deck="ml",
+        topic="metrics",
+        prompt="When is recall the right metric?",
+        answer="When false negatives are critical, for example in fraud detection.",
+        key_points=("When false negatives are critical", "Example: fraud detection"),
+    )
+    made = make_fill_in(card, random.Random(0), {}, merged_glossary())
+    assert made is not None
+    assert made.accept == ("false negatives", "FN", "false negative")
+    answer_key = key(made.accept[0], *made.accept[1:], prompt=made.prompt)
+    for response in ("false negatives", "FN", "fn", "false negative"):
+        assert grade(answer_key, response)[:2] == (1.0, Verdict.CORRECT), response
+    assert grade(answer_key, "false positives")[0] == 0.0

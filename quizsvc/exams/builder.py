@@ -15,9 +15,11 @@ any process.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -42,18 +44,25 @@ from quizsvc.exams.distractors import (
     term_forms,
     words,
 )
+from quizsvc.exams.kinds import LIST_TAG as LIST_TAG  # re-exported: quizsvc.regrade uses it
+from quizsvc.exams.kinds import (
+    AnswerKind,
+    OptionKind,
+    answer_option_kind,
+    term_option_kind,
+)
 from quizsvc.exams.model import DeliveredQuestion, Option, Question, QuestionKey, QuestionType
+from quizsvc.exams.names import merged_glossary, names_answer, shows_name, spelled_out, spellings
 
 DIFFICULTIES = ("easy", "medium", "hard")
-#: Tag that marks a card whose key points are a list of short items ("select TWO" material).
-LIST_TAG = "list"
 #: Seeds drawn when the blueprint has none; small enough to type back in.
 SEED_RANGE = 2**32
 _OPTION_LABELS = "ABCDEFGHIJ"
 _COUNT_WORDS = ("", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN")
 #: A prompt that asks for an order cannot be asked as "select N".
 _ORDERED = re.compile(r"\bin (?:the )?(?:right |correct )?order\b", re.IGNORECASE)
-_YES_OR_NO = re.compile(r"\s*(?:yes|no)\b", re.IGNORECASE)
+#: The prompt of a reverse question, before the definition it shows.
+REVERSE_PROMPT = "Which term matches this description?"
 #: Longest key point of a non-list card offered as a multiple-response wrong option.
 MAX_ITEM_WORDS = 4
 #: An open question's answer this short ("TN", "GPU") is everyday vocabulary of the deck, not a
@@ -289,6 +298,7 @@ def build_exam(
     config: DistractorConfig | None = None,
     authored: Sequence[AuthoredQuestion] = (),
     question_card_ids: Iterable[str] | None = None,
+    glossaries: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Exam:
     """Build the exam ``blueprint`` describes from ``bank_cards`` (and, for its scenario
     count, from the ``authored`` questions).
@@ -296,6 +306,10 @@ def build_exam(
     ``question_card_ids`` narrows the cards questions are asked about (a personal practice
     exam of the cards a learner should review); distractors still come from every card of
     the deck.
+
+    ``glossaries`` maps a deck to its glossary (``Bank.glossary``), which extends the
+    grader's default one: a reverse question never shows its term's abbreviation or
+    expansion, and a fill-in accepts both.
 
     ``bank_encoder`` should be a cached encoder: every bank text it is given is encoded once.
     Raises :class:`BlueprintError` for an unusable blueprint and
@@ -314,7 +328,13 @@ def build_exam(
         card for card in cards if _in_scope(card, blueprint) and (asked is None or card.id in asked)
     ]
     decks = {card.deck for card in scope}
-    drafter = _Drafter([card for card in cards if card.deck in decks], bank_encoder, config, seed)
+    drafter = _Drafter(
+        [card for card in cards if card.deck in decks],
+        bank_encoder,
+        config,
+        seed,
+        {deck: merged_glossary((glossaries or {}).get(deck)) for deck in sorted(decks)},
+    )
     requested = blueprint.requested()
     drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
 
@@ -324,7 +344,15 @@ def build_exam(
             kind: [card_id for card_id in by_card if (kind, card_id) not in excluded]
             for kind, by_card in drafts.items()
         }
-        slots, usable = _assign(requested, eligible, _rng(seed, "assign", str(attempt)))
+        slots, usable = _assign(
+            requested,
+            eligible,
+            _rng(seed, "assign", str(attempt)),
+            {
+                kind: frozenset(c for c, d in by_card.items() if d.preferred)
+                for kind, by_card in drafts.items()
+            },
+        )
         if slots is None:
             available = {
                 kind: _per_topic(
@@ -336,7 +364,7 @@ def build_exam(
                 for kind in QuestionKind
             }
             raise InsufficientQuestionsError(_describe(blueprint), requested, available, usable)
-        final = _settle(slots, drafts, drafter, excluded)
+        final = _settle(slots, drafts, drafter, excluded, _rng(seed, "spare", str(attempt)))
         if final is not None:
             questions = tuple(
                 _finalize(f"q{number}", draft, seed) for number, draft in enumerate(final, 1)
@@ -351,42 +379,89 @@ def _settle(
     drafts: Mapping[QuestionKind, Mapping[str, _Draft]],
     drafter: _Drafter,
     excluded: set[tuple[QuestionKind, str]],
+    rng: random.Random,
 ) -> list[_Draft] | None:
     """The drafts of the assigned slots, made consistent as one exam: no option shows what a
-    fill-in or free-answer question of the exam asks for. When that cannot be had, a
-    (kind, card) pair goes into ``excluded`` and None asks for a new assignment."""
+    fill-in or free-answer question of the exam asks for, and no text is a wrong option in
+    more than ``max_option_reuse`` questions (later questions are redrafted without it;
+    questions with the fewest candidates of their kind and topic come first, so that those
+    with many adapt). A choice question that cannot be redrafted gives its slot to another
+    card of its kind not yet in the exam (preferred cards first, in ``rng`` order). When
+    none fits, a (kind, card) pair goes into ``excluded`` and None asks for a new
+    assignment."""
     asked_open = {card_id: kind for kind, card_id in slots if not kind.is_choice}
     asked_answers: dict[str, tuple[QuestionKind, str]] = {}
     for card_id, kind in asked_open.items():
         for secret in _secrets(drafts[kind][card_id]):
             asked_answers.setdefault(secret, (kind, card_id))
     avoid = Avoid(cards=frozenset(asked_open), texts=tuple(asked_answers))
-    final: list[_Draft] = []
-    for kind, card_id in slots:
+    settled: dict[int, _Draft] = {}
+    uses: Counter[str] = Counter()
+    in_exam = {card_id for _, card_id in slots}
+    spares: dict[QuestionKind, list[str]] = {}
+
+    def revealed(draft: _Draft) -> tuple[QuestionKind, str] | None:
+        """The open question whose answer this choice question's right side shows."""
+        shown = (
+            (*draft.right, draft.prompt)
+            if draft.kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
+            else draft.right
+        )
+        for secret, pair in asked_answers.items():
+            if any(mentions(text, secret) for text in shown):
+                return pair
+        return None
+
+    def fit(draft: _Draft) -> _Draft | None:
+        """The draft, or a redraft of its card without what the exam rules out."""
+        overused = frozenset(
+            text for text, count in uses.items() if count >= drafter.config.max_option_reuse
+        )
+        if (
+            draft.sources & avoid.cards
+            or any(avoid.reveals(w.text) for w in draft.wrong)
+            or any(compact(w.text) in overused for w in draft.wrong)
+        ):
+            return drafter.draft(draft.kind, draft.card, replace(avoid, overused=overused))
+        return draft
+
+    def spare(kind: QuestionKind) -> _Draft | None:
+        if kind not in spares:
+            by_card = drafts[kind]
+            best = [card_id for card_id, draft in by_card.items() if draft.preferred]
+            rest = [card_id for card_id, draft in by_card.items() if not draft.preferred]
+            spares[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
+        for card_id in spares[kind]:
+            if card_id in in_exam or (kind, card_id) in excluded:
+                continue
+            if revealed(drafts[kind][card_id]) is None:
+                fitted = fit(drafts[kind][card_id])
+                if fitted is not None:
+                    in_exam.add(card_id)
+                    return fitted
+        return None
+
+    order = sorted(
+        range(len(slots)),
+        key=lambda index: drafter.room(slots[index][0], drafts[slots[index][0]][slots[index][1]]),
+    )
+    for index in order:
+        kind, card_id = slots[index]
         draft = drafts[kind][card_id]
         if kind.is_choice:
-            shown = (
-                (*draft.right, draft.prompt)
-                if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
-                else draft.right
-            )
-            revealed = [
-                pair
-                for secret, pair in asked_answers.items()
-                if any(mentions(text, secret) for text in shown)
-            ]
-            if revealed:
+            shows = revealed(draft)
+            if shows is not None:
                 # The right answer here answers an open question: that question must go.
-                excluded.add(revealed[0])
+                excluded.add(shows)
                 return None
-            if draft.sources & avoid.cards or any(avoid.reveals(w.text) for w in draft.wrong):
-                redrafted = drafter.draft(kind, draft.card, avoid)
-                if redrafted is None:
-                    excluded.add((kind, card_id))
-                    return None
-                draft = redrafted
-        final.append(draft)
-    return final
+            fitted = fit(draft) or spare(kind)
+            if fitted is None:
+                excluded.add((kind, card_id))
+                return None
+            draft = fitted
+            uses.update({compact(w.text) for w in draft.wrong})
+        settled[index] = draft
+    return [settled[index] for index in range(len(slots))]
 
 
 def _secrets(draft: _Draft) -> list[str]:
@@ -456,12 +531,19 @@ def _assign(
     requested: Mapping[QuestionKind, int],
     eligible: Mapping[QuestionKind, Sequence[str]],
     rng: random.Random,
+    preferred: Mapping[QuestionKind, frozenset[str]] | None = None,
 ) -> tuple[list[tuple[QuestionKind, str]] | None, int]:
     """Distinct cards for every requested slot, drawn at random, and the number of slots that
-    could be filled. Greedy in a shuffled order first; a slot left empty then takes a card
-    from another slot that can move (an augmenting path), so the only failure is a real one."""
+    could be filled. Greedy in a shuffled order first, ``preferred`` cards before the others;
+    a slot left empty then takes a card from another slot that can move (an augmenting
+    path), so the only failure is a real one."""
     slots = [kind for kind, count in requested.items() for _ in range(count)]
-    order = {kind: rng.sample(list(eligible[kind]), len(eligible[kind])) for kind in requested}
+    order: dict[QuestionKind, list[str]] = {}
+    for kind in requested:
+        first = (preferred or {}).get(kind)
+        best = [card_id for card_id in eligible[kind] if first is None or card_id in first]
+        rest = [card_id for card_id in eligible[kind] if first is not None and card_id not in first]
+        order[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
     holder: dict[str, int] = {}
     taken: list[str | None] = [None] * len(slots)
     for slot, kind in enumerate(slots):
@@ -501,6 +583,8 @@ class _Draft:
     accept: tuple[str, ...] = ()
     answer: str = ""
     select: int | None = None
+    #: Assigned before cards that are not (see DistractorConfig.preferred_same_topic).
+    preferred: bool = True
 
     @property
     def sources(self) -> frozenset[str]:
@@ -511,10 +595,16 @@ class _Drafter:
     """Drafts questions of one build; holds the similarity table of the decks in scope."""
 
     def __init__(
-        self, deck_cards: Sequence[Card], encoder: Encoder, config: DistractorConfig, seed: int
+        self,
+        deck_cards: Sequence[Card],
+        encoder: Encoder,
+        config: DistractorConfig,
+        seed: int,
+        glossaries: Mapping[str, Mapping[str, str]],
     ) -> None:
         self.config = config
         self.seed = seed
+        self.glossaries = glossaries
         list_items = {card.id: _list_items(card) for card in deck_cards}
         # Wrong options of multiple response: other lists' items, and the names that other
         # cards answer with ("True negative rate" is a fine wrong name for recall). Other
@@ -533,33 +623,32 @@ class _Drafter:
         by_deck: dict[str, list[Card]] = {}
         for card in deck_cards:
             by_deck.setdefault(card.deck, []).append(card)
-        # Answers are pooled by shape: a list answer among sentences (or a sentence among
-        # lists) is spotted without knowing anything.
-        self.answers = {
-            (deck, is_list): CandidatePool.of(
-                (
-                    OptionSource(c.answer, c, c.prompt)
-                    for c in members
-                    if bool(list_items[c.id]) == is_list
-                ),
-                self.table,
+        # Wrong options come only from answers of the key's kind (quizsvc.exams.kinds): an
+        # answer of another kind is spotted without knowing anything. Answers are pooled by
+        # shape too: a list answer among sentences (or a sentence among lists) is as easy.
+        # A list card's items, and a card's named points, have the kind of its answer.
+        self.answer_kinds = {card.id: answer_option_kind(card) for card in deck_cards}
+        self.term_kinds = {card.id: term_option_kind(card) for card in deck_cards if card.term}
+        answers: dict[tuple[str, bool, OptionKind], list[OptionSource]] = {}
+        terms: dict[tuple[str, OptionKind], list[OptionSource]] = {}
+        item_sources: dict[tuple[str, OptionKind], list[OptionSource]] = {}
+        for c in deck_cards:
+            kind = self.answer_kinds[c.id]
+            answers.setdefault((c.deck, bool(list_items[c.id]), kind), []).append(
+                OptionSource(c.answer, c, c.prompt)
             )
-            for deck, members in by_deck.items()
-            for is_list in (False, True)
-        }
-        self.terms = {
-            deck: CandidatePool.of(
-                (OptionSource(c.term, c, c.prompt) for c in members if c.term), self.table
-            )
-            for deck, members in by_deck.items()
-        }
+            if c.term:
+                terms.setdefault((c.deck, self.term_kinds[c.id]), []).append(
+                    OptionSource(c.term, c, c.prompt)
+                )
+            for item in option_items[c.id]:
+                item_sources.setdefault((c.deck, kind), []).append(OptionSource(item, c, c.prompt))
+        self.answers = {key: CandidatePool.of(found, self.table) for key, found in answers.items()}
+        self.terms = {key: CandidatePool.of(found, self.table) for key, found in terms.items()}
         self.items = {
-            deck: CandidatePool.of(
-                (OptionSource(item, c, c.prompt) for c in members for item in option_items[c.id]),
-                self.table,
-            )
-            for deck, members in by_deck.items()
+            key: CandidatePool.of(found, self.table) for key, found in item_sources.items()
         }
+        self.no_candidates = CandidatePool.of((), self.table)
         self.list_items = list_items
         self.lists = [card for card in deck_cards if list_items[card.id]]
         self.item_cards: dict[str, set[str]] = {}
@@ -567,6 +656,21 @@ class _Drafter:
             for item in items:
                 self.item_cards.setdefault(compact(item), set()).add(card_id)
         self.rarity = {deck: word_rarity(members) for deck, members in by_deck.items()}
+
+    def room(self, kind: QuestionKind, draft: _Draft) -> int:
+        """How many candidates of its kind the draft's topic has (none for open questions):
+        the fewer, the sooner a wrong option it needs is used up by other questions."""
+        card = draft.card
+        if kind is QuestionKind.MULTIPLE_CHOICE:
+            key = (card.deck, bool(self.list_items[card.id]), self.answer_kinds[card.id])
+            pool = self.answers.get(key, self.no_candidates)
+        elif kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
+            pool = self.terms.get((card.deck, self.term_kinds[card.id]), self.no_candidates)
+        elif kind is QuestionKind.MULTIPLE_RESPONSE:
+            pool = self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates)
+        else:
+            return -1
+        return sum(topic == card.topic for topic in pool.topics)
 
     def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> dict[str, _Draft]:
         """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``."""
@@ -592,9 +696,12 @@ class _Drafter:
 
     def _multiple_choice(self, card: Card, avoid: Avoid) -> _Draft | None:
         right = answer_forms(card)
-        if any(mentions(card.prompt, form) for form in right) or _YES_OR_NO.match(card.answer):
-            # A yes/no answer has no wrong counterpart in the bank: among other cards'
-            # answers, it is the only one that answers the question at all.
+        kind = self.answer_kinds[card.id]
+        if kind.kind is AnswerKind.YES_NO or names_answer(
+            card.prompt, right, self.glossaries[card.deck]
+        ):
+            # A yes/no answer has no wrong counterpart in the bank: the other yes/no answers
+            # answer other questions, so they are no "No" to this one.
             return None
         is_list = bool(self.list_items[card.id])
         # An option that states one of the card's key facts is partly right; list answers
@@ -612,9 +719,8 @@ class _Drafter:
             answers_prompt=True,
             lists=is_list,
         )
-        wrong = self.selector.choose(
-            target, self.answers[card.deck, is_list], self.config.count, avoid
-        )
+        pool = self.answers.get((card.deck, is_list, kind), self.no_candidates)
+        wrong = self.selector.choose(target, pool, self.config.count, avoid)
         if wrong is None:
             return None
         return _Draft(
@@ -624,14 +730,19 @@ class _Drafter:
             right=(card.answer,),
             wrong=wrong,
             answer=card.answer,
+            preferred=self._preferred(card, wrong),
         )
 
     def _reverse(self, card: Card, avoid: Avoid) -> _Draft | None:
         if not card.term:
             return None
-        forms = term_forms(card.term)
+        glossary = self.glossaries[card.deck]
+        # The term's every spelling: its parts, glossary abbreviation or expansion, hyphen
+        # variants. The definition shows none of them, nor spells one out ("It is a
+        # Residual Network" for ResNet).
+        forms = spellings((card.term,), glossary)
         definition = _mask(card.answer, forms)
-        if definition is None:
+        if definition is None or shows_name(definition, forms, glossary):
             return None
         target = Target(
             card,
@@ -642,17 +753,25 @@ class _Drafter:
             meaning=card.answer,
             weigh_length=False,
         )
-        wrong = self.selector.choose(target, self.terms[card.deck], self.config.count, avoid)
+        pool = self.terms.get((card.deck, self.term_kinds[card.id]), self.no_candidates)
+        wrong = self.selector.choose(target, pool, self.config.count, avoid)
         if wrong is None:
             return None
         return _Draft(
             QuestionKind.REVERSE_MULTIPLE_CHOICE,
             card,
-            prompt=f"Which term matches this description?\n{definition}",
+            prompt=f"{REVERSE_PROMPT}\n{definition}",
             right=(card.term,),
             wrong=wrong,
             answer=card.term,
+            preferred=self._preferred(card, wrong),
         )
+
+    def _preferred(self, card: Card, wrong: Sequence[OptionSource]) -> bool:
+        """Whether enough wrong options come from the card's topic (see
+        :attr:`DistractorConfig.preferred_same_topic`)."""
+        needed = math.ceil(self.config.preferred_same_topic * len(wrong) - 1e-9)
+        return sum(option.card.topic == card.topic for option in wrong) >= needed
 
     def _kinds_of(self, card: Card, right: Sequence[str]) -> tuple[str, ...]:
         """Items of list cards that enumerate kinds of the right answer: "Name the two common
@@ -670,7 +789,11 @@ class _Drafter:
 
     def _multiple_response(self, card: Card, avoid: Avoid) -> _Draft | None:
         items = self.list_items[card.id]
-        if len(items) < 2 or _ORDERED.search(card.prompt):
+        if (
+            len(items) < 2
+            or _ORDERED.search(card.prompt)
+            or names_answer(card.prompt, items, self.glossaries[card.deck])
+        ):
             return None
         stated = _STATED_COUNT.search(card.prompt)
         if stated:
@@ -700,7 +823,7 @@ class _Drafter:
 
         wrong = self.selector.choose(
             target,
-            self.items[card.deck],
+            self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates),
             self.config.response_distractors,
             avoid,
             extra=too_generic,
@@ -720,7 +843,12 @@ class _Drafter:
         )
 
     def _fill_in(self, card: Card) -> _Draft | None:
-        made = make_fill_in(card, _rng(self.seed, "fill", card.id), self.rarity[card.deck])
+        made = make_fill_in(
+            card,
+            _rng(self.seed, "fill", card.id),
+            self.rarity[card.deck],
+            self.glossaries[card.deck],
+        )
         if made is None:
             return None
         return _Draft(
@@ -785,6 +913,10 @@ def _mask(definition: str, forms: Sequence[str]) -> str | None:
         words = re.findall(r"\w+", form)
         pattern = r"(?<!\w)" + r"[\W_]+".join(re.escape(word) for word in words) + r"(?!\w)"
         masked = re.sub(pattern, BLANK, masked, flags=re.IGNORECASE)
+    for form in forms:
+        # An expansion no glossary lists, spelled out word by word ("Residual Network").
+        while (span := spelled_out(masked, form)) is not None:
+            masked = masked[: span[0]] + BLANK + masked[span[1] :]
     if any(mentions(masked, form) for form in forms):
         return None
     content = [w for w in re.findall(r"\w+", masked) if w.casefold() not in STOP_WORDS]

@@ -1,58 +1,75 @@
 """Fill-in questions.
 
 A card with a short, term-like answer ("Conv1D", "Receiver Operating Characteristic") is asked
-with its own prompt. Otherwise a cloze is cut from the answer: a key term of the card (one of
-its key points, accepted forms or its term, or failing those a distinctive word of a key
-point) is blanked wherever it occurs, and the card's prompt is shown for context. A term
-that the prompt already gives away, a stop-word or a term that would leave too little context
-is never blanked; a card with no such term makes no fill-in question.
+with its own prompt. Otherwise a cloze is cut from the answer: a key term of the card
+(:mod:`quizsvc.exams.keyterms`) is blanked wherever it occurs, and the card's prompt is shown
+for context. Key terms are tried best first: the card's term or an accepted form; then
+glossary terms, noun phrases of two or more words, exact tokens (L1, LibSVM, learning_rate)
+and whole short key points; then the most distinctive single noun of a key point. A term
+that the prompt already gives away, or that would leave too little context, is never
+blanked; a card with no such term makes no fill-in question.
+
+Each blank accepts its spellings: hyphen and space variants ("skip-gram", "skip gram"), the
+glossary abbreviation or expansion (both ways), the card's term and accepted forms where
+they name the same thing, and the singular of a plural noun phrase. The grader is lenient
+beyond that, but exports to learning management systems compare strings, so the variants
+are listed.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from quizsvc.bank.model import Card
 from quizsvc.exams.distractors import compact, mentions, term_forms
+from quizsvc.exams.keyterms import (
+    STOP_WORDS,
+    facts,
+    key_point_phrases,
+    key_term,
+    tokens,
+)
+from quizsvc.exams.names import (
+    alias_forms,
+    glossary_variants,
+    hyphen_variants,
+    literal_unique,
+    merged_glossary,
+    spellings,
+    unique,
+)
+
+__all__ = [
+    "BLANK",
+    "STOP_WORDS",
+    "FillIn",
+    "is_short_answer",
+    "make_fill_in",
+    "word_rarity",
+]
 
 BLANK = "_____"
 #: Answers with at most this many words, and no list in them, are asked as they are.
 SHORT_ANSWER_WORDS = 5
 #: Longest phrase that is blanked as a whole: longer ones cannot be recalled word for word.
 MAX_BLANK_WORDS = 3
+#: The same for a name (the card's term, a glossary expansion): a learner recalls "root mean
+#: squared error" or "continuous bag of words" as one name.
+MAX_NAME_WORDS = 4
 #: Content words that must remain around the blank for the sentence to be answerable.
 MIN_CONTEXT_WORDS = 3
-#: A fallback blank (a plain word of a key point) must be at least this long and used by at
-#: most this many answers of the deck; shorter or commoner plain words tend to have
-#: synonyms that a learner could rightly write instead.
-MIN_PLAIN_WORD_LENGTH = 8
+#: A single plain word (the last tier) must be at least this long and used by at most this
+#: many answers of the deck; shorter or commoner words tend to have synonyms that a learner
+#: could rightly write instead.
+MIN_PLAIN_WORD_LENGTH = 5
 MAX_PLAIN_WORD_CARDS = 2
 
-_STOP_WORD_LIST = """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each either
-    else etc even ever every few for from further get gets had has have having he her here
-    hers him his how however i if in into is it its itself just less let may me might more
-    most much must my neither no nor not now of off often on once one only onto or other our
-    out over own per rather same she should so some such than that the their them then there
-    these they this those though through thus to too under until up upon us use used uses
-    using very via was we were what when where whether which while who whom whose why will
-    with within without would yes yet you your
-    e g eg i e ie vs
-"""
-STOP_WORDS = frozenset(_STOP_WORD_LIST.split())
-
-#: A token as a reader sees it: "ml.p3.2xlarge", "skip-gram" and "LeNet-5" stay whole.
-_TOKEN = re.compile(r"\w+(?:[.\-]\w+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _ABBREVIATION_END = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf)\.$", re.IGNORECASE)
 _LIST_MARK = re.compile(r"[,;]|\band\b|\bor\b|->", re.IGNORECASE)
-#: Plain-word endings of adverbs and verb forms: poor blanks, with many right rewordings.
-_WEAK_ENDING = re.compile(r"(?:ly|ing|ed)$")
 
 
 @dataclass(frozen=True)
@@ -64,15 +81,23 @@ class FillIn:
     accept: tuple[str, ...]
 
 
-def make_fill_in(card: Card, rng: random.Random, rarity: Mapping[str, int]) -> FillIn | None:
+def make_fill_in(
+    card: Card,
+    rng: random.Random,
+    rarity: Mapping[str, int],
+    glossary: Mapping[str, str] | None = None,
+) -> FillIn | None:
     """The card's fill-in question, or None when it cannot make a fair one.
 
     ``rarity`` counts, per word, the cards of the deck whose answer uses it: the rarest word
-    is the most distinctive blank. ``rng`` picks among equally good blanks.
+    is the most distinctive blank. ``rng`` picks among equally good blanks. ``glossary`` is
+    the deck's, merged over the default one (:func:`quizsvc.exams.names.merged_glossary`);
+    None means the default alone.
     """
+    glossary = merged_glossary() if glossary is None else glossary
     if is_short_answer(card):
-        return _short_answer(card)
-    return _cloze(card, rng, rarity)
+        return _short_answer(card, glossary)
+    return _cloze(card, rng, rarity, glossary)
 
 
 def is_short_answer(card: Card) -> bool:
@@ -80,26 +105,34 @@ def is_short_answer(card: Card) -> bool:
     return len(answer.split()) <= SHORT_ANSWER_WORDS and not _LIST_MARK.search(answer)
 
 
-def _short_answer(card: Card) -> FillIn | None:
+def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
     canonical = card.answer.strip()
     if canonical.endswith(".") and not re.search(r"\b\w\.$", canonical):
         canonical = canonical[:-1]
-    accept = _unique((canonical, *card.accept))
+    accept = unique((canonical, *card.accept))
     if any(mentions(card.prompt, form) for form in accept):
         return None
-    return FillIn(prompt=card.prompt, accept=accept)
+    # A variant the prompt names is the question, not an answer: "What does ROC stand for?"
+    # must not accept "ROC".
+    variants = [
+        form
+        for form in spellings(accept, glossary, aliases_only=True)
+        if not mentions(card.prompt, form)
+    ]
+    return FillIn(prompt=card.prompt, accept=literal_unique((*accept, *variants)))
 
 
 @dataclass(frozen=True)
 class _Blank:
     phrase: tuple[str, ...]
-    forms: tuple[str, ...]
 
 
-def _cloze(card: Card, rng: random.Random, rarity: Mapping[str, int]) -> FillIn | None:
+def _cloze(
+    card: Card, rng: random.Random, rarity: Mapping[str, int], glossary: Mapping[str, str]
+) -> FillIn | None:
     sentences = _sentences(card.answer)
-    for tier in _blank_tiers(card, rarity):
-        usable = [made for blank in tier if (made := _blank_out(card, sentences, blank))]
+    for tier in _blank_tiers(card, rarity, glossary):
+        usable = [made for blank in tier if (made := _blank_out(card, sentences, blank, glossary))]
         if usable:
             return usable[0] if len(usable) == 1 else rng.choice(usable)
     return None
@@ -116,62 +149,56 @@ def _sentences(text: str) -> list[str]:
     return sentences
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text))
-
-
-def _blank_tiers(card: Card, rarity: Mapping[str, int]) -> list[list[_Blank]]:
-    """Candidate blanks, best tier first: whole short phrases the card names as key (key
-    points, accepted forms, its term, and the parts of "name (expansion)" forms); then
-    exact-looking tokens of the key points (L1, LibSVM, learning_rate, 400); then the
-    rarest long plain word of a key point."""
-    term = term_forms(card.term) if card.term else ()
+def _blank_tiers(
+    card: Card, rarity: Mapping[str, int], glossary: Mapping[str, str]
+) -> list[list[_Blank]]:
+    """Candidate blanks, best tier first, each a key term by :func:`key_term`: the card's
+    term and accepted forms; then glossary terms, noun phrases of several words, exact tokens
+    and whole short key points; then the rarest single noun of a key point."""
     named: dict[str, _Blank] = {}
-    for phrase in (*card.key_points, *card.accept, *term):
-        for form in term_forms(phrase):
-            trimmed = _trim(_tokens(form))
-            if 0 < len(trimmed) <= MAX_BLANK_WORDS:
-                key = compact(" ".join(trimmed))
-                named.setdefault(key, _Blank(trimmed, _forms_of(card, key, term)))
+    for name in (*card.accept, *(term_forms(card.term) if card.term else ())):
+        _add(named, tokens(name), MAX_NAME_WORDS)
 
-    tokens: dict[str, _Blank] = {}
-    plain: dict[str, _Blank] = {}
-    for point in card.key_points:
-        for token in _tokens(point):
-            key = compact(token)
-            if token.casefold() in STOP_WORDS or key in named:
-                continue
-            if _looks_exact(token):
-                tokens.setdefault(key, _Blank((token,), (token,)))
-            elif (
-                token.isalpha()
-                and len(token) >= MIN_PLAIN_WORD_LENGTH
-                and not _WEAK_ENDING.search(token.casefold())
-            ):
-                plain.setdefault(key, _Blank((token,), (token,)))
+    phrases: dict[str, _Blank] = {}
+    for point in facts(card):
+        for form in term_forms(point):
+            _add(phrases, tokens(form))
+        for abbreviation, expansion in sorted(glossary.items()):
+            for form in (abbreviation, expansion):
+                if mentions(point, form):
+                    _add(phrases, tokens(form), MAX_NAME_WORDS)
+    singles: dict[str, _Blank] = {}
+    for phrase in key_point_phrases(card):
+        _add(phrases if len(phrase) > 1 or _exact(phrase[0]) else singles, list(phrase))
+
+    def key(blank: _Blank) -> bool:
+        return key_term(card, " ".join(blank.phrase), glossary) is not None
+
     rarest = sorted(
-        plain.items(), key=lambda item: (rarity.get(item[0], 0), -len(item[0]), item[0])
+        (blank for name, blank in singles.items() if name not in phrases and key(blank)),
+        key=lambda blank: (rarity.get(compact(blank.phrase[0]), 0), -len(blank.phrase[0])),
     )
+    plain = [
+        blank
+        for blank in rarest[:1]
+        if rarity.get(compact(blank.phrase[0]), 0) <= MAX_PLAIN_WORD_CARDS
+        and len(blank.phrase[0]) >= MIN_PLAIN_WORD_LENGTH
+    ]
     return [
-        [named[key] for key in sorted(named)],
-        [tokens[key] for key in sorted(tokens)],
-        [blank for key, blank in rarest[:1] if rarity.get(key, 0) <= MAX_PLAIN_WORD_CARDS],
+        [named[name] for name in sorted(named) if key(named[name])],
+        [phrases[name] for name in sorted(phrases) if name not in named and key(phrases[name])],
+        plain,
     ]
 
 
-def _forms_of(card: Card, key: str, term: tuple[str, ...]) -> tuple[str, ...]:
-    """Other accepted spellings of a blank that is the card's term or answer."""
-    if key in {compact(form) for form in term}:
-        return term
-    answers = (card.answer, *card.accept)
-    if key in {compact(form) for form in answers}:
-        return answers
-    return ()
+def _add(found: dict[str, _Blank], words: list[str], longest: int = MAX_BLANK_WORDS) -> None:
+    trimmed = _trim(words)
+    if 0 < len(trimmed) <= longest:
+        found.setdefault(compact(" ".join(trimmed)), _Blank(trimmed))
 
 
-def _looks_exact(token: str) -> bool:
-    """A name, code or number rather than a plain word: it has few synonyms. A lone digit
-    is too little to ask for."""
+def _exact(token: str) -> bool:
+    """A name, code or number rather than a plain word ("L1", "LibSVM", "learning_rate")."""
     return len(token) >= 2 and (
         any(char.isdigit() for char in token)
         or "_" in token.strip("_")
@@ -179,16 +206,55 @@ def _looks_exact(token: str) -> bool:
     )
 
 
-def _trim(tokens: list[str]) -> tuple[str, ...]:
-    start, end = 0, len(tokens)
-    while start < end and tokens[start].casefold() in STOP_WORDS:
+def _trim(words: list[str]) -> tuple[str, ...]:
+    start, end = 0, len(words)
+    while start < end and words[start].casefold() in STOP_WORDS:
         start += 1
-    while end > start and tokens[end - 1].casefold() in STOP_WORDS:
+    while end > start and words[end - 1].casefold() in STOP_WORDS:
         end -= 1
-    return tuple(tokens[start:end])
+    return tuple(words[start:end])
 
 
-def _blank_out(card: Card, sentences: list[str], blank: _Blank) -> FillIn | None:
+def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple[str, ...]:
+    """Every spelling of ``blank``, as written first: hyphen variants, the glossary
+    abbreviation or expansion, and the card's term, accepted forms and "Name (expansion)"
+    key points whose parts name the same thing."""
+    key = compact(blank)
+    found = [blank, *hyphen_variants(blank), *glossary_variants(blank, glossary)]
+    found.extend(singular_variants(blank))
+    names = [card.answer, *card.accept, *card.key_points]
+    if card.term:
+        names.append(card.term)
+    for name in names:
+        parts = alias_forms(name)
+        if any(compact(part) == key for part in parts):
+            found.extend(spellings(parts, glossary, aliases_only=True))
+    return literal_unique(found)
+
+
+_PLURAL_END = re.compile(r"(?<![su])s$")
+
+
+def singular_variants(blank: str) -> tuple[str, ...]:
+    """A plural noun phrase in the singular ("false negatives" -> "false negative",
+    "frequencies" -> "frequency"): right in a sentence with "a", and an LMS compares strings.
+    Only plain lower-case words ("CNNs" and "dynamic_feat" are names)."""
+    words = blank.split()
+    last = words[-1] if words else ""
+    if not (last.isalpha() and last.islower() and len(last) > 3 and _PLURAL_END.search(last)):
+        return ()
+    if last.endswith("ies"):
+        single = last[:-3] + "y"
+    elif re.search(r"(?:ch|sh|x|ss)es$", last):
+        single = last[:-2]
+    else:
+        single = last[:-1]
+    return (" ".join([*words[:-1], single]),)
+
+
+def _blank_out(
+    card: Card, sentences: list[str], blank: _Blank, glossary: Mapping[str, str]
+) -> FillIn | None:
     # Whole tokens only: no blank inside "ml.p3.2xlarge" or "skip-gram".
     pattern = re.compile(
         r"(?<!\w)(?<!\w[.\-])"
@@ -201,13 +267,13 @@ def _blank_out(card: Card, sentences: list[str], blank: _Blank) -> FillIn | None
         return None
     canonical = pattern.search(shown[0])
     assert canonical is not None
-    accept = _unique((canonical.group(0), *blank.forms))
+    accept = accepted_forms(card, canonical.group(0), glossary)
     if any(mentions(card.prompt, form) for form in accept):
         return None
     display = pattern.sub(BLANK, " ".join(shown))
     if any(mentions(display, form) for form in accept):
         return None
-    context = [word for word in _tokens(display) if word.casefold() not in STOP_WORDS]
+    context = [word for word in tokens(display) if word.casefold() not in STOP_WORDS]
     if len(context) < MIN_CONTEXT_WORDS:
         return None
     instruction = (
@@ -216,17 +282,6 @@ def _blank_out(card: Card, sentences: list[str], blank: _Blank) -> FillIn | None
         else "Fill in the blanks (the same answer in each):"
     )
     return FillIn(prompt=f"{card.prompt}\n{instruction} {display}", accept=accept)
-
-
-def _unique(texts: Iterable[str]) -> tuple[str, ...]:
-    seen: set[str] = set()
-    kept = []
-    for text in texts:
-        key = compact(text)
-        if key and key not in seen:
-            seen.add(key)
-            kept.append(text.strip())
-    return tuple(kept)
 
 
 def word_rarity(cards: Iterable[Card]) -> dict[str, int]:

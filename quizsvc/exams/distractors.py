@@ -76,8 +76,24 @@ class DistractorConfig:
     #: as an answer to this very question (for answers, not for terms or list items).
     question_weight: float = 0.5
     #: Added to a same-topic candidate's similarity before ranking, so the topic's own
-    #: answers win unless another topic has a much closer one.
+    #: answers win unless another topic has a much closer one (when ``same_topic_first`` is
+    #: off).
     same_topic_bonus: float = 0.1
+    #: Every acceptable candidate of the question's topic is taken before any of another
+    #: topic; each group keeps its embedding order. A reviewer reads a wrong option from
+    #: another topic as an outsider (38 of 90 in one review), however close its embedding.
+    same_topic_first: bool = True
+    #: Share of a multiple-choice question's wrong options (forward and reverse) from its
+    #: own topic, rounded up (2 of 3), that makes the card *preferred*: exams take preferred
+    #: cards first and others only when they need more, so a topic with few answers of a
+    #: kind still makes its questions in a topic exam. Multiple response is always
+    #: preferred: another algorithm's hyperparameter or input format is the natural wrong
+    #: item of a list.
+    preferred_same_topic: float = 0.5
+    #: A text may be a wrong option in at most this many questions of one exam: one
+    #: plausible-for-everything option ("Softmax" in four of six reverse questions) teaches
+    #: learners to rule it out unread.
+    max_option_reuse: int = 2
     #: Weight of the similarity between the question's prompt and the prompt of the card a
     #: candidate comes from: an answer to a similar question has the right kind and form
     #: ("Conv2D" for a question about Conv1D).
@@ -101,6 +117,10 @@ class DistractorConfig:
     def __post_init__(self) -> None:
         if self.count < 1 or self.response_distractors < 1:
             raise ValueError("a choice question needs at least one wrong option")
+        if not 0 <= self.preferred_same_topic <= 1:
+            raise ValueError("preferred_same_topic is a share, between 0 and 1")
+        if self.max_option_reuse < 1:
+            raise ValueError("a wrong option must be usable in at least one question")
         if not 2 <= self.correct_responses <= self.max_correct_responses:
             raise ValueError(
                 "a multiple-response question needs at least two correct options, "
@@ -119,6 +139,7 @@ class Rejection(StrEnum):
     GENERIC_ITEM = "is an item of several lists, so it may belong to this one too"
     ABOUT_ANSWER = "comes from a card about one of the correct options"
     ASKED_ELSEWHERE = "would show the answer to another question of the exam"
+    OVERUSED = "is already a wrong option in as many questions of the exam as allowed"
     REPEATS_OPTION = "says the same as another option"
 
 
@@ -279,9 +300,15 @@ class Avoid:
     cards: frozenset[str] = frozenset()
     #: Answers those questions ask for: no option may state them.
     texts: tuple[str, ...] = ()
+    #: Option texts (``compact`` form) already wrong options in as many questions of the
+    #: exam as :attr:`DistractorConfig.max_option_reuse` allows.
+    overused: frozenset[str] = frozenset()
 
     def reveals(self, text: str) -> bool:
         return any(mentions(text, secret) for secret in self.texts)
+
+    def overuses(self, text: str) -> bool:
+        return compact(text) in self.overused
 
 
 NOTHING_TO_AVOID = Avoid()
@@ -324,8 +351,9 @@ class Selector:
         self.config = config
 
     def rank(self, target: Target, pool: CandidatePool) -> list[OptionSource]:
-        """The pool, most plausible first: similarity plus the same-topic bonus, rounded;
-        ties keep the pool's card-id order (a stable sort)."""
+        """The pool, most plausible first: similarity (plus the same-topic bonus, or the
+        question's topic first when ``same_topic_first``), rounded; ties keep the pool's
+        card-id order (a stable sort)."""
         if not pool.sources:
             return []
         config = self.config
@@ -333,16 +361,16 @@ class Selector:
         scores += config.context_weight * self.table.scores((target.context,), pool.context_rows)
         if target.answers_prompt:
             scores += config.question_weight * self.table.scores((target.context,), pool.rows)
-        scores += np.array(
-            [
-                config.same_topic_bonus if topic == target.card.topic else 0.0
-                for topic in pool.topics
-            ]
-        )
+        same_topic = np.array([topic == target.card.topic for topic in pool.topics])
+        if not config.same_topic_first:
+            scores += np.where(same_topic, config.same_topic_bonus, 0.0)
         if target.weigh_length:
             length = np.mean([_word_count(text) for text in target.anchors])
             scores -= config.length_penalty * np.abs(np.log(pool.lengths / length))
         order = np.argsort(-np.round(scores, self.config.decimals), kind="stable")
+        if config.same_topic_first:
+            # Stable again: the topic's own candidates first, each group in embedding order.
+            order = order[np.argsort(~same_topic[order], kind="stable")]
         return [pool.sources[index] for index in order]
 
     def rejection(
@@ -359,6 +387,8 @@ class Selector:
             return Rejection.SAME_CARD
         if other.id in avoid.cards or avoid.reveals(text):
             return Rejection.ASKED_ELSEWHERE
+        if avoid.overuses(text):
+            return Rejection.OVERUSED
         if card.term and other.term and compact(card.term) == compact(other.term):
             return Rejection.SAME_TERM
         if _about(other, card) or _about(card, other):
