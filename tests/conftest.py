@@ -132,7 +132,11 @@ def _truncate_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(
-            text("TRUNCATE responses, attempts, exams, api_keys RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE responses, attempts, exams, api_keys, grade_reviews, grade_changes, "
+                "regrade_jobs, regrade_job_items, learning_reviews, learner_cards "
+                "RESTART IDENTITY CASCADE"
+            )
         )
     engine.dispose()
 

@@ -367,6 +367,7 @@ class Exams(MethodView):
                 blueprint,
                 state.bank_encoder,
                 authored=state.bank.select_questions(deck),
+                glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
             )
         except BlueprintError as exc:
             raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc

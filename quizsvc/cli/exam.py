@@ -58,7 +58,13 @@ def build_from_options(
         # Checked before the model loads, so a typo fails in a moment.
         authored = loaded.select_questions(deck)
         check_blueprint(loaded.cards, blueprint, authored)
-        return build_exam(loaded.cards, blueprint, configured_encoder(settings), authored=authored)
+        return build_exam(
+            loaded.cards,
+            blueprint,
+            configured_encoder(settings),
+            authored=authored,
+            glossaries={name: loaded.glossary(name) for name in loaded.decks},
+        )
     except (BlueprintError, InsufficientQuestionsError) as exc:
         raise click.ClickException(str(exc)) from exc
 
