@@ -187,3 +187,41 @@ def test_a_blank_is_right_in_each_spelling_its_accept_list_gives() -> None:
     for response in ("false negatives", "FN", "fn", "false negative"):
         assert grade(answer_key, response)[:2] == (1.0, Verdict.CORRECT), response
     assert grade(answer_key, "false positives")[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "wrong", "right"),
+    [
+        ("TN / (TN + FP)", ["TN + FP", "TN", "true negatives"], ["TN/(TN+FP)"]),
+        ("ml.p3.2xlarge (a GPU instance)", ["GPU instance", "a GPU instance"], ["ml.p3.2xlarge"]),
+        ("Long Short-Term Memory (LSTM)", [], ["Long Short-Term Memory", "LSTM"]),
+    ],
+    ids=["formula", "descriptive-note", "name-and-abbreviation"],
+)
+def test_a_bracket_splits_only_two_names_of_one_thing(
+    answer: str, wrong: list[str], right: list[str]
+) -> None:
+    """Found in an instructor's review: 'TN + FP' was full marks for the specificity formula
+    'TN / (TN + FP)', and 'GPU instance' for 'ml.p3.2xlarge (a GPU instance)'."""
+    from quizsvc.exams.model import QuestionKey, QuestionType
+    from quizsvc.grading.config import GradingConfig
+    from quizsvc.grading.fill_in import grade_fill_in
+    from quizsvc.grading.glossary import Glossary
+    from quizsvc.grading.model import Verdict
+
+    key = QuestionKey(
+        question_id="q1",
+        type=QuestionType.FILL_IN,
+        card_id="card",
+        deck="demo",
+        topic="demo",
+        prompt="Fill in the blank: _____",
+        answer=answer,
+    )
+    glossary = Glossary.for_deck({"TN": "true negatives"})
+    for text in wrong:
+        assert grade_fill_in(key, text, glossary, GradingConfig()).verdict is Verdict.INCORRECT, (
+            text
+        )
+    for text in right:
+        assert grade_fill_in(key, text, glossary, GradingConfig()).verdict is Verdict.CORRECT, text

@@ -111,6 +111,22 @@ def _initials(tokens: tuple[str, ...]) -> str:
     return "".join(token[0] for token in tokens if token)
 
 
+_FORMULA = re.compile(r"[/+*=×÷−]")
+_NOTE = re.compile(r"^(?:a|an|the|e\.g\.|i\.e\.|eg|ie|for example|such as)\b", re.IGNORECASE)
+
+
+def _answers_in(outside: str, inside: str) -> tuple[str, ...]:
+    """What else "outside (inside)" accepts alone: both parts when they name one thing ("Long
+    Short-Term Memory (LSTM)"), the name without a descriptive note ("ml.p3.2xlarge (a GPU
+    instance)": not "a GPU instance"), nothing from a formula ("TN / (TN + FP)": "TN + FP"
+    is not the answer)."""
+    if _FORMULA.search(outside) or _FORMULA.search(inside):
+        return ()
+    if _NOTE.match(inside.strip()):
+        return (outside,)
+    return (outside, inside)
+
+
 def accepted_forms(key: QuestionKey, glossary: Glossary) -> list[str]:
     """The accept list (canonical answer first), each "Term (ABBR)" also as "Term" and "ABBR",
     and each abbreviation also as its glossary expansion."""
@@ -119,7 +135,7 @@ def accepted_forms(key: QuestionKey, glossary: Glossary) -> list[str]:
         candidates = [text]
         parenthetical = _PARENTHETICAL.match(text.strip())
         if parenthetical:
-            candidates.extend(part for part in parenthetical.groups() if part.strip())
+            candidates.extend(part for part in _answers_in(*parenthetical.groups()) if part.strip())
         for candidate in candidates:
             expansion = glossary.lookup(candidate)
             forms.append(candidate)
