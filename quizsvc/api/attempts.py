@@ -8,7 +8,7 @@ attempt is finalised with the answers saved in time, on the next access or by
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -420,15 +420,17 @@ def result_view(attempt: Attempt, exam: Exam, staff: bool) -> dict[str, Any]:
     return redact_result(view, review_options(exam), exam_closed(exam, attempt.learner_id))
 
 
-def score_shown(exam: Exam, learner_id: str) -> bool:
-    """Whether the learner may see their score on this exam now."""
-    return review_options(exam).score.allows(exam_closed(exam, learner_id))
+def score_shown(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None = None) -> bool:
+    """Whether the learner may see their score on this exam now (``attempts``: the
+    learner's attempts at it, when the caller has them already)."""
+    return review_options(exam).score.allows(exam_closed(exam, learner_id, attempts))
 
 
-def exam_closed(exam: Exam, learner_id: str) -> bool:
+def exam_closed(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None = None) -> bool:
     """Whether review's ``after_close`` has come for this learner."""
     state = services()
-    attempts = state.store.list_attempts(exam_id=exam.id, learner_id=learner_id)
+    if attempts is None:
+        attempts = state.store.list_attempts(exam_id=exam.id, learner_id=learner_id)
     return exam_closed_for(
         state.clock(),
         exam.closes_at,

@@ -13,6 +13,7 @@ from quizsvc.api.auth import authenticated, current_principal, is_staff
 from quizsvc.api.errors import ApiError
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
+from quizsvc.store import Attempt
 
 blp = Blueprint("learners", __name__, url_prefix="/v1", description="Learners' results")
 
@@ -69,13 +70,19 @@ class LearnerResults(MethodView):
             raise ApiError(404, f"No learner {learner_id!r}.")
         history = []
         trends: dict[str, dict[str, Any]] = {}
-        for attempt in state.store.list_attempts(learner_id=learner_id):
+        attempts = state.store.list_attempts(learner_id=learner_id)
+        by_exam: dict[str, list[Attempt]] = {}
+        for attempt in attempts:
+            by_exam.setdefault(attempt.exam_id, []).append(attempt)
+        for attempt in attempts:
             # Exams are frozen and the store keeps them in memory: no per-attempt query.
             exam = state.store.get_exam(attempt.exam_id)
             assert exam is not None
             attempt = finalize_if_expired(attempt, exam)
             result = attempt.result or {}
-            if not is_staff(principal) and not score_shown(exam, learner_id):
+            # Whether the score shows depends on all the learner's attempts at the exam,
+            # which are here already: no query per attempt.
+            if not is_staff(principal) and not score_shown(exam, learner_id, by_exam[exam.id]):
                 result = {}
             history.append(
                 {
