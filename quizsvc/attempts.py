@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from quizsvc.exams.model import QuestionKey, QuestionType
+from quizsvc.reviews import recompute_totals
 
 #: A grader takes (key, response) pairs and returns one grade dict per pair, each with at
 #: least ``score`` in [0, 1], ``verdict`` and ``feedback``.
@@ -236,7 +237,6 @@ def build_result(
         )
     )
     items = []
-    topics: dict[str, dict[str, float]] = {}
     for position, qid in enumerate(ordered_ids, start=1):
         key = keys[qid]
         grade = grades[qid]
@@ -281,37 +281,25 @@ def build_result(
                 ),
             }
         )
-        bucket = topics.setdefault(key.topic, {"score": 0.0, "questions": 0})
-        bucket["score"] += float(grade["score"])
-        bucket["questions"] += 1
-    total = sum(item["score"] for item in items)
-    count = len(items)
-    percent = round(100.0 * total / count, 2) if count else 0.0
     versions = {
         grade["grader_version"]: grade["grader_version_details"]
         for grade in grades.values()
         if grade.get("grader_version") and grade.get("grader_version_details")
     }
-    return {
-        "score": round(total, 4),
-        "max_score": count,
-        "grader_versions": versions,
-        "percent": percent,
-        "passed": percent >= pass_mark,
-        "pass_mark": pass_mark,
-        "time_used_seconds": max(0, int((finished_at - timing.started_at).total_seconds())),
-        "questions": items,
-        "topics": [
-            {
-                "topic": topic,
-                "title": topic_titles.get(topic, topic),
-                "score": round(values["score"], 4),
-                "questions": int(values["questions"]),
-                "percent": round(100.0 * values["score"] / values["questions"], 2),
-            }
-            for topic, values in topics.items()
-        ],
-    }
+    # Totals, pass and the topic breakdown come from the items, exactly as after a person
+    # changes one (quizsvc.reviews.recompute_totals).
+    return recompute_totals(
+        {
+            "grader_versions": versions,
+            "pass_mark": pass_mark,
+            "time_used_seconds": max(0, int((finished_at - timing.started_at).total_seconds())),
+            "questions": items,
+            "topics": [
+                {"topic": topic, "title": topic_titles.get(topic, topic)}
+                for topic in dict.fromkeys(item["topic"] for item in items)
+            ],
+        }
+    )
 
 
 def _blank_to_none(answer: Any) -> Any:
