@@ -232,6 +232,23 @@ def test_learner_appeals_once_within_the_window_and_sees_the_outcome(
         url, json={"comment": "I wrote the right term."}, headers=drill.learner
     )
     assert appeal.status_code == 201, appeal.get_json()
+    # The reply is the learner's own: not the key, not the grader's evidence (the exam hides
+    # the correct answers until it closes); Location is the result, which they may read.
+    body = appeal.get_json()
+    assert set(body) == {
+        "id",
+        "status",
+        "attempt_id",
+        "question_id",
+        "appeal_comment",
+        "appealed_at",
+    }
+    key = drill.client.get(
+        f"/v1/attempts/{drill.attempt_id}?include=key", headers=drill.staff
+    ).get_json()["key"]
+    fill_key = next(k for k in key if k["question_id"] == fill["question_id"])
+    assert fill_key["answer"] not in appeal.get_data(as_text=True)
+    assert drill.client.get(appeal.headers["Location"], headers=drill.learner).status_code == 200
     assert drill.result()["grading_progress"] == "PendingManual"
     twice = drill.client.post(url, json={"comment": "again"}, headers=drill.learner)
     assert twice.status_code == 409

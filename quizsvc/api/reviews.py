@@ -119,6 +119,20 @@ class AppealSchema(Schema):
     comment = fields.String(required=True, validate=validate.Length(1, 2000))
 
 
+class AppealSchemaOut(Schema):
+    """What a learner reads back about their appeal: never the key or the grader's
+    evidence, which the exam's review options may still hide."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    attempt_id = fields.String(required=True)
+    question_id = fields.String(
+        required=True, metadata={"description": "The question's id in your attempt."}
+    )
+    appeal_comment = fields.String(required=True)
+    appealed_at = fields.DateTime(required=True)
+
+
 class GradeChangeSchema(Schema):
     id = fields.String(required=True)
     question_id = fields.String(required=True)
@@ -391,7 +405,7 @@ class QuestionGrade(MethodView):
 class QuestionAppeal(MethodView):
     @roles_required("learner")
     @blp.arguments(AppealSchema)
-    @blp.response(201, ReviewSchema, headers=LOCATION)
+    @blp.response(201, AppealSchemaOut, headers=LOCATION)
     def post(
         self, body: dict[str, Any], attempt_id: str, question_id: str
     ) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -410,8 +424,21 @@ class QuestionAppeal(MethodView):
                 f"The appeal window of this exam ({window} days after grading) has closed.",
             )
         review_id = _open_appeal(attempt.id, exam_question, body["comment"], now)
-        location = url_for("reviews.ReviewById", review_id=review_id)
-        return review_view(*_load_review(review_id)), 201, {"Location": location}
+        # The learner follows their appeal in the attempt's result (the review itself is
+        # staff-only).
+        location = url_for("attempts.AttemptResult", attempt_id=attempt.id)
+        return (
+            {
+                "id": review_id,
+                "status": "pending",
+                "attempt_id": attempt.id,
+                "question_id": question_id,
+                "appeal_comment": body["comment"],
+                "appealed_at": now,
+            },
+            201,
+            {"Location": location},
+        )
 
 
 def _open_appeal(attempt_id: str, question_id: str, comment: str, now: datetime) -> str:
