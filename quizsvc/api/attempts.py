@@ -396,7 +396,10 @@ def attempt_view(attempt: Attempt, exam: Exam, staff: bool = False) -> dict[str,
         "responses": {
             public.question(qid): response_view(row, public) for qid, row in responses.items()
         },
-        "score": attempt.score if staff or score_shown(exam, attempt.learner_id) else None,
+        # Only a graded attempt has a score, and only then is its visibility worth a query.
+        "score": attempt.score
+        if attempt.status == "graded" and (staff or score_shown(exam, attempt.learner_id))
+        else None,
         "passback": passback_view(attempt.id) if attempt.status == "graded" else None,
     }
 

@@ -38,7 +38,7 @@ from quizsvc.learning import (
     practice_order,
     progress_report,
 )
-from quizsvc.store import Exam, new_id
+from quizsvc.store import Attempt, Exam, new_id
 
 blp = Blueprint(
     "learning",
@@ -282,7 +282,11 @@ class LearnerProgress(MethodView):
         state = services()
         deck = _known_deck(state, query["deck"])
         history = []
-        for attempt in state.store.list_attempts(learner_id=learner_id):
+        attempts = state.store.list_attempts(learner_id=learner_id)
+        by_exam: dict[str, list[Attempt]] = {}
+        for attempt in attempts:
+            by_exam.setdefault(attempt.exam_id, []).append(attempt)
+        for attempt in attempts:
             exam = state.store.get_exam(attempt.exam_id)
             assert exam is not None  # attempts reference exams by foreign key
             # An attempt whose time ran out is graded now, so its answers count below too.
@@ -290,7 +294,7 @@ class LearnerProgress(MethodView):
             if attempt.status != "graded" or (deck is not None and exam.deck != deck):
                 continue
             result = attempt.result or {}
-            shown = staff or score_shown(exam, learner_id)
+            shown = staff or score_shown(exam, learner_id, by_exam[exam.id])
             history.append(
                 {
                     "attempt_id": attempt.id,
