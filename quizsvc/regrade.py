@@ -20,10 +20,11 @@ from typing import Any, Protocol
 
 from quizsvc.attempts import GradeMany, PublicIds, Timing, build_result
 from quizsvc.bank.model import AuthoredQuestion, Bank, Card
-from quizsvc.exams.builder import LIST_TAG, _rng
+from quizsvc.exams.builder import REVERSE_PROMPT, _rng, card_list_items
 from quizsvc.exams.cloze import make_fill_in, word_rarity
 from quizsvc.exams.distractors import compact, term_forms
 from quizsvc.exams.model import QuestionType
+from quizsvc.exams.names import merged_glossary
 from quizsvc.reviews import recompute_totals
 
 #: update: the new grade, up or down; only_raise: the new grade where it is higher;
@@ -33,7 +34,6 @@ POLICIES = ("update", "only_raise", "full_credit_for_question")
 PERSON_KINDS = frozenset({"override", "review", "appeal"})
 FULL_CREDIT_NOTE = "Full credit was given for this question when the exam was regraded."
 #: A reverse multiple-choice question shows a definition and asks for the card's term.
-REVERSE_PROMPT = "Which term matches this description?"
 #: What a regrade replaces in a question of a stored result; the rest (position, the answer,
 #: a person's review note) stays.
 REGRADED_FIELDS = (
@@ -412,7 +412,13 @@ def refresh_keys(
         card = bank.get(key["card_id"])
         authored = _authored(bank, key["card_id"]) if card is None else None
         if card is not None:
-            rebuilt = _rebuild_key(key, card, seed, rarity.get(card.deck, {}))
+            rebuilt = _rebuild_key(
+                key,
+                card,
+                seed,
+                rarity.get(card.deck, {}),
+                merged_glossary(bank.glossary(card.deck)),
+            )
         elif authored is not None:
             rebuilt = _rebuild_authored(key, authored)
         else:
@@ -435,7 +441,11 @@ def refresh_keys(
 
 
 def _rebuild_key(
-    key: Mapping[str, Any], card: Card, seed: int | None, rarity: Mapping[str, int]
+    key: Mapping[str, Any],
+    card: Card,
+    seed: int | None,
+    rarity: Mapping[str, int],
+    glossary: Mapping[str, str],
 ) -> _Rebuilt:
     kind = QuestionType(key["type"])
     common = {**key, "key_points": list(card.key_points), "explanation": card.explanation}
@@ -456,7 +466,8 @@ def _rebuild_key(
     if kind is QuestionType.FILL_IN:
         if seed is None:
             return _Rebuilt(None, "the exam has no seed to rebuild its fill-in; the key was kept")
-        made = make_fill_in(card, _rng(seed, "fill", card.id), rarity)
+        # As the exam builder made it: with the deck's glossary (its accept-list variants).
+        made = make_fill_in(card, _rng(seed, "fill", card.id), rarity, glossary)
         if made is None:
             return _Rebuilt(None, "the card makes no fill-in question now; the key was kept")
         if made.prompt != key["prompt"]:
@@ -466,7 +477,7 @@ def _rebuild_key(
         return _Rebuilt({**common, "answer": made.accept[0], "accept": list(made.accept)})
     options = list(key.get("options") or [])
     if kind is QuestionType.MULTIPLE_RESPONSE:
-        right = _list_items(card)
+        right = card_list_items(card)
     elif key["prompt"].startswith(REVERSE_PROMPT):
         right = term_forms(card.term) if card.term else ()
     else:
@@ -517,13 +528,3 @@ def _rebuild_authored(key: Mapping[str, Any], authored: AuthoredQuestion) -> _Re
             "option_rationales": [option.rationale for option in authored.options],
         }
     )
-
-
-def _list_items(card: Card) -> tuple[str, ...]:
-    """The items of a list card (as the exam builder finds them)."""
-    if LIST_TAG not in card.tags:
-        return ()
-    unique: dict[str, str] = {}
-    for point in card.key_points:
-        unique.setdefault(compact(point), point)
-    return tuple(unique.values())

@@ -44,8 +44,8 @@ from quizsvc.exams.distractors import (
     term_forms,
     words,
 )
-from quizsvc.exams.kinds import LIST_TAG as LIST_TAG  # re-exported: quizsvc.regrade uses it
 from quizsvc.exams.kinds import (
+    LIST_TAG,
     AnswerKind,
     OptionKind,
     answer_option_kind,
@@ -605,7 +605,7 @@ class _Drafter:
         self.config = config
         self.seed = seed
         self.glossaries = glossaries
-        list_items = {card.id: _list_items(card) for card in deck_cards}
+        list_items = {card.id: card_list_items(card) for card in deck_cards}
         # Wrong options of multiple response: other lists' items, and the names that other
         # cards answer with ("True negative rate" is a fine wrong name for recall). Other
         # key points are facts, too often true of the question's subject as well.
@@ -895,7 +895,7 @@ def _named_points(card: Card) -> tuple[str, ...]:
     )
 
 
-def _list_items(card: Card) -> tuple[str, ...]:
+def card_list_items(card: Card) -> tuple[str, ...]:
     """The distinct items of a list card (tagged ``list``), else nothing."""
     if LIST_TAG not in card.tags:
         return ()
