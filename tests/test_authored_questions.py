@@ -206,6 +206,7 @@ def test_scenario_questions_over_http_show_rationales_with_the_answers(
     body = attempt.get_json()
     assert all(q["type"] in ("multiple_choice", "multiple_response") for q in body["questions"])
     result = client.post(f"/v1/attempts/{body['id']}/submit", headers=learner).get_json()
+    assert len(result["questions"]) == 2
     for item in result["questions"]:
         # A practice exam shows the answers at once, and with them why each option is
         # right or wrong, in the attempt's own option ids.

@@ -152,6 +152,7 @@ def test_a_blank_attempt_does_not_reveal_the_key_while_attempts_remain(
     assert blank["percent"] == 0.0
     assert blank["review"]["correct_answers"] is False
     reference_texts = {key["answer"] for key in exam["key"]}
+    assert len(blank["questions"]) == 8
     for question in blank["questions"]:
         assert question["verdict"] == "incorrect"
         assert question["correct_answer"] is None
@@ -166,6 +167,7 @@ def test_a_blank_attempt_does_not_reveal_the_key_while_attempts_remain(
     # Staff see everything.
     full = get(f"{live_url}/v1/attempts/{attempt['id']}/result", staff).json()
     assert full["review"] is None
+    assert len(full["questions"]) == 8
     assert all(q["correct_answer"] for q in full["questions"])
 
     # The last allowed attempt closes the exam for this learner: now the answers show.
@@ -174,6 +176,7 @@ def test_a_blank_attempt_does_not_reveal_the_key_while_attempts_remain(
     after = get(f"{live_url}/v1/attempts/{attempt['id']}/result", learner).json()
     assert after["review"]["closed"] is True
     assert after["review"]["correct_answers"] is True
+    assert len(after["questions"]) == 8
     assert all(q["correct_answer"] for q in after["questions"])
     choice = next(q for q in after["questions"] if q["type"] == "multiple_choice")
     assert set(choice["correct_option_ids"]) <= {o["id"] for o in choice["options"]}
@@ -200,6 +203,7 @@ def test_review_options_and_close_time(
     assert result["score"] is None
     assert result["percent"] is None
     assert result["topics"] == []
+    assert len(result["questions"]) == 8
     assert all(q["verdict"] is None and q["feedback"] is None for q in result["questions"])
     history = client.get("/v1/learners/ada/results", headers=learner).get_json()
     assert history["attempts"][0]["percent"] is None
@@ -213,6 +217,7 @@ def test_review_options_and_close_time(
     assert after["percent"] == 0.0
     assert after["review"]["correct_answers"] is True
     # "never" stays never.
+    assert len(after["questions"]) == 8
     assert all(q["verdict"] is None and q["feedback"] is None for q in after["questions"])
 
 
@@ -222,6 +227,7 @@ def test_practice_exams_show_everything(client: Any, make_key: Callable[..., Hea
     assert set(exam["review"].values()) == {"immediately"}
     attempt = client.post(f"/v1/exams/{exam['id']}/attempts", headers=learner).get_json()
     result = client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner).get_json()
+    assert len(result["questions"]) == 8
     assert all(q["correct_answer"] for q in result["questions"])
 
 

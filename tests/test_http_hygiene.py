@@ -67,7 +67,8 @@ def test_every_201_has_a_location_that_answers(
     for response, headers in created:
         assert response.status_code == 201, response.get_json()
         location = response.headers["Location"]
-        assert location.startswith("/v1/") or "/v1/" in location
+        assert location.endswith(f"/{response.get_json()['id']}"), location
+        assert location.startswith(("/v1/exams/", "/v1/attempts/", "/v1/keys/")), location
         followed = client.get(location, headers=headers)
         assert followed.status_code == 200, location
         assert followed.get_json()["id"] == response.get_json()["id"]

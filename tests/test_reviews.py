@@ -25,7 +25,7 @@ BLUEPRINT = {
     "topics": ["metrics"],
     "counts": {"multiple_choice": 1, "fill_in": 1, "free_answer": 1},
     "seed": 7,
-    # Every free answer is below a confidence of 1: the queue gets it, whatever the model.
+    # Every free answer the grader is not certain of (confidence below 1) joins the queue.
     "review_below": 1.0,
 }
 
