@@ -69,8 +69,9 @@ from quizsvc.persistence.reviews import (
 )
 
 
-class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, ReviewStore, LearningStore):
-    """The service's persistence: every aggregate's reads and writes, one engine."""
+class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, LearningStore):
+    """The service's persistence: every aggregate's reads and writes, one engine (the review
+    queue and audit trail come with RegradeStore, which extends ReviewStore)."""
 
 
 __all__ = [

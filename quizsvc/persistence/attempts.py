@@ -224,17 +224,6 @@ class AttemptStore(StoreBase):
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def count_attempts(self, exam_id: str, learner_id: str) -> int:
-        with self.session() as session:
-            return (
-                session.scalar(
-                    select(func.count()).where(
-                        Attempt.exam_id == exam_id, Attempt.learner_id == learner_id
-                    )
-                )
-                or 0
-            )
-
     def add_attempt(self, attempt: Attempt) -> Attempt:
         with self.session() as session:
             session.add(attempt)
