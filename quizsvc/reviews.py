@@ -12,12 +12,14 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quizsvc.grading.model import Verdict
+
 AWAITING_REVIEW = "awaiting_review"
 REVIEWED = "reviewed"
 #: LTI AGS gradingProgress values: a person must still look / the grade is final.
 PENDING_MANUAL = "PendingManual"
 FULLY_GRADED = "FullyGraded"
-VERDICTS = ("correct", "partial", "incorrect")
+VERDICTS = tuple(verdict.value for verdict in Verdict)
 
 
 class GradeChangeError(ValueError):
@@ -66,20 +68,12 @@ def grading_progress(result: Mapping[str, Any]) -> str:
     return PENDING_MANUAL if pending else FULLY_GRADED
 
 
-def verdict_for_score(score: float) -> str:
-    if score >= 1.0:
-        return "correct"
-    if score <= 0.0:
-        return "incorrect"
-    return "partial"
-
-
 def checked_grade(score: float, verdict: str | None) -> tuple[float, str]:
     """The score and the verdict a person set, agreeing with each other: correct is full
     marks, incorrect none, partial anything between."""
     if not 0.0 <= score <= 1.0:
         raise GradeChangeError("score", "must be between 0 and 1")
-    expected = verdict_for_score(score)
+    expected = Verdict.for_score(score).value
     if verdict is None:
         return score, expected
     if verdict not in VERDICTS:
