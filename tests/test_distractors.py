@@ -66,12 +66,15 @@ def test_multiple_choice_distractors_are_same_deck_and_never_also_right(
         reverse = key.answer == card.term
         right = term_forms(card.term) if reverse and card.term else answer_forms(card)
         assert source.deck == card.deck
-        assert source.id != card.id
-        assert not (card.term and source.term and compact(card.term) == compact(source.term))
         for form in right:
             assert not overlaps(text, form), (card.id, text, form)
-        source_forms = {compact(form) for form in answer_forms(source)}
-        assert not source_forms & {compact(form) for form in right}, (card.id, source.id)
+        if source.id == card.id:
+            # The card's own misconception, a wrong answer its author wrote for this prompt.
+            assert not reverse and text in {item.text for item in card.misconceptions}
+        else:
+            assert not (card.term and source.term and compact(card.term) == compact(source.term))
+            source_forms = {compact(form) for form in answer_forms(source)}
+            assert not source_forms & {compact(form) for form in right}, (card.id, source.id)
         # Over the threshold only as a minimal pair (L1/L2, FP/FN), never as a rewording.
         meaning_pairs = [(text, key.answer)]
         if reverse:

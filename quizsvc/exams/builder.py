@@ -41,6 +41,7 @@ from quizsvc.exams.distractors import (
     answer_forms,
     compact,
     mentions,
+    misconception_sources,
     term_forms,
     words,
 )
@@ -299,6 +300,7 @@ def build_exam(
     authored: Sequence[AuthoredQuestion] = (),
     question_card_ids: Iterable[str] | None = None,
     glossaries: Mapping[str, Mapping[str, str]] | None = None,
+    suppressed_distractors: Mapping[str, Iterable[str]] | None = None,
 ) -> Exam:
     """Build the exam ``blueprint`` describes from ``bank_cards`` (and, for its scenario
     count, from the ``authored`` questions).
@@ -310,6 +312,10 @@ def build_exam(
     ``glossaries`` maps a deck to its glossary (``Bank.glossary``), which extends the
     grader's default one: a reverse question never shows its term's abbreviation or
     expansion, and a fill-in accepts both.
+
+    ``suppressed_distractors`` maps a card id to option texts an instructor took out of its
+    questions (``quizsvc.statistics``: dead or wrongly discriminating distractors); they are
+    applied when the exam is settled, after the drafts, so drafts stay independent of them.
 
     ``bank_encoder`` should be a cached encoder: every bank text it is given is encoded once.
     Raises :class:`BlueprintError` for an unusable blueprint and
@@ -364,7 +370,14 @@ def build_exam(
                 for kind in QuestionKind
             }
             raise InsufficientQuestionsError(_describe(blueprint), requested, available, usable)
-        final = _settle(slots, drafts, drafter, excluded, _rng(seed, "spare", str(attempt)))
+        final = _settle(
+            slots,
+            drafts,
+            drafter,
+            excluded,
+            _rng(seed, "spare", str(attempt)),
+            _suppressed_by_card(suppressed_distractors),
+        )
         if final is not None:
             questions = tuple(
                 _finalize(f"q{number}", draft, seed) for number, draft in enumerate(final, 1)
@@ -380,6 +393,7 @@ def _settle(
     drafter: _Drafter,
     excluded: set[tuple[QuestionKind, str]],
     rng: random.Random,
+    suppressed: Mapping[str, frozenset[str]] | None = None,
 ) -> list[_Draft] | None:
     """The drafts of the assigned slots, made consistent as one exam: no option shows what a
     fill-in or free-answer question of the exam asks for, and no text is a wrong option in
@@ -388,7 +402,9 @@ def _settle(
     with many adapt). A choice question that cannot be redrafted gives its slot to another
     card of its kind not yet in the exam (preferred cards first, in ``rng`` order). When
     none fits, a (kind, card) pair goes into ``excluded`` and None asks for a new
-    assignment."""
+    assignment. ``suppressed`` (card id -> compact option texts) takes an instructor's
+    suppressed distractors out of their card's questions the same way."""
+    suppressed = suppressed or {}
     asked_open = {card_id: kind for kind, card_id in slots if not kind.is_choice}
     asked_answers: dict[str, tuple[QuestionKind, str]] = {}
     for card_id, kind in asked_open.items():
@@ -417,12 +433,15 @@ def _settle(
         overused = frozenset(
             text for text, count in uses.items() if count >= drafter.config.max_option_reuse
         )
+        taken_out = suppressed.get(draft.card.id, frozenset())
         if (
             draft.sources & avoid.cards
             or any(avoid.reveals(w.text) for w in draft.wrong)
-            or any(compact(w.text) in overused for w in draft.wrong)
+            or any(compact(w.text) in overused or compact(w.text) in taken_out for w in draft.wrong)
         ):
-            return drafter.draft(draft.kind, draft.card, replace(avoid, overused=overused))
+            return drafter.draft(
+                draft.kind, draft.card, replace(avoid, overused=overused, suppressed=taken_out)
+            )
         return draft
 
     def spare(kind: QuestionKind) -> _Draft | None:
@@ -464,6 +483,14 @@ def _settle(
     return [settled[index] for index in range(len(slots))]
 
 
+def _suppressed_by_card(
+    suppressed: Mapping[str, Iterable[str]] | None,
+) -> dict[str, frozenset[str]]:
+    return {
+        card_id: frozenset(map(compact, texts)) for card_id, texts in (suppressed or {}).items()
+    }
+
+
 def _secrets(draft: _Draft) -> list[str]:
     """What an open question asks for, as far as another question could show it: accepted
     answers, the reference and its longer key points; short or prompt-given texts excluded."""
@@ -482,11 +509,13 @@ def _secrets(draft: _Draft) -> list[str]:
 
 def bank_texts(cards: Iterable[Card]) -> list[str]:
     """Every card text that exams and grading embed, each once, in a fixed order: prompts,
-    answers and their accepted forms, key points, terms and the parts of "name (expansion)"
-    terms. Encoding these once warms the embedding cache for every exam build."""
+    answers and their accepted forms, key points, misconceptions (wrong options of their
+    card), terms and the parts of "name (expansion)" terms. Encoding these once warms the
+    embedding cache for every exam build."""
     texts: dict[str, None] = {}
     for card in sorted(cards, key=lambda card: card.id):
         texts.update(dict.fromkeys((card.prompt, *answer_forms(card), *card.key_points)))
+        texts.update(dict.fromkeys(item.text for item in card.misconceptions))
         if card.term:
             texts.update(dict.fromkeys(term_forms(card.term)))
     return list(texts)
@@ -617,6 +646,7 @@ class _Drafter:
             if card.term:
                 texts.extend(term_forms(card.term))
             texts.extend(option_items[card.id])
+            texts.extend(item.text for item in card.misconceptions)
         self.table = SimilarityTable(texts, encoder, config.decimals)
         self.selector = Selector(self.table, config)
 
@@ -720,7 +750,9 @@ class _Drafter:
             lists=is_list,
         )
         pool = self.answers.get((card.deck, is_list, kind), self.no_candidates)
-        wrong = self.selector.choose(target, pool, self.config.count, avoid)
+        wrong = self.selector.choose(
+            target, pool, self.config.count, avoid, first=self._misconceptions(card)
+        )
         if wrong is None:
             return None
         return _Draft(
@@ -765,6 +797,16 @@ class _Drafter:
             wrong=wrong,
             answer=card.term,
             preferred=self._preferred(card, wrong),
+        )
+
+    def _misconceptions(self, card: Card) -> tuple[OptionSource, ...]:
+        """The card's own misconceptions that read as answers of its answer's kind (a
+        misconception "FP" beside the key "TP"; not a sentence beside a name)."""
+        kind = self.answer_kinds[card.id]
+        return tuple(
+            source
+            for source in misconception_sources(card)
+            if answer_option_kind(replace(card, answer=source.text)) == kind
         )
 
     def _preferred(self, card: Card, wrong: Sequence[OptionSource]) -> bool:
@@ -927,7 +969,7 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
     card = draft.card
     entries = [(text, card.id, True, _right_rationale(card)) for text in draft.right]
     entries += [
-        (source.text, source.card.id, False, _wrong_rationale(source.card))
+        (source.text, source.card.id, False, source.rationale or _wrong_rationale(source.card))
         for source in draft.wrong
     ]
     _rng(seed, "options", draft.kind.value, card.id).shuffle(entries)

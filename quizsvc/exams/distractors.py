@@ -140,6 +140,7 @@ class Rejection(StrEnum):
     ABOUT_ANSWER = "comes from a card about one of the correct options"
     ASKED_ELSEWHERE = "would show the answer to another question of the exam"
     OVERUSED = "is already a wrong option in as many questions of the exam as allowed"
+    SUPPRESSED = "was suppressed for this card by an instructor"
     REPEATS_OPTION = "says the same as another option"
 
 
@@ -264,6 +265,21 @@ class OptionSource:
     text: str
     card: Card
     context: str
+    #: Set for the question card's own misconception (a wrong answer learners really give,
+    #: authored on the card): its explanation, shown as the option's rationale in review.
+    rationale: str | None = None
+
+    @property
+    def is_misconception(self) -> bool:
+        return self.rationale is not None
+
+
+def misconception_sources(card: Card) -> tuple[OptionSource, ...]:
+    """The card's own misconceptions as wrong options of its multiple-choice question."""
+    return tuple(
+        OptionSource(item.text, card, card.prompt, rationale=item.explanation)
+        for item in card.misconceptions
+    )
 
 
 @dataclass(frozen=True)
@@ -303,12 +319,18 @@ class Avoid:
     #: Option texts (``compact`` form) already wrong options in as many questions of the
     #: exam as :attr:`DistractorConfig.max_option_reuse` allows.
     overused: frozenset[str] = frozenset()
+    #: Option texts (``compact`` form) an instructor suppressed for the question's card
+    #: (a dead or wrongly discriminating distractor in the card's item statistics).
+    suppressed: frozenset[str] = frozenset()
 
     def reveals(self, text: str) -> bool:
         return any(mentions(text, secret) for secret in self.texts)
 
     def overuses(self, text: str) -> bool:
         return compact(text) in self.overused
+
+    def suppresses(self, text: str) -> bool:
+        return compact(text) in self.suppressed
 
 
 NOTHING_TO_AVOID = Avoid()
@@ -383,12 +405,19 @@ class Selector:
     ) -> Rejection | None:
         """Why ``candidate`` may not be a wrong option for ``target``, or None if it may."""
         card, other, text = target.card, candidate.card, candidate.text
-        if other.id == card.id:
+        own_misconception = candidate.is_misconception and other.id == card.id
+        if other.id == card.id and not own_misconception:
             return Rejection.SAME_CARD
-        if other.id in avoid.cards or avoid.reveals(text):
+        if (other.id in avoid.cards and not own_misconception) or avoid.reveals(text):
             return Rejection.ASKED_ELSEWHERE
         if avoid.overuses(text):
             return Rejection.OVERUSED
+        if avoid.suppresses(text):
+            return Rejection.SUPPRESSED
+        if own_misconception:
+            # The card's author wrote it as wrong for this very prompt: only the checks
+            # against what is right and against the other options apply.
+            return self._misconception_rejection(target, candidate, chosen)
         if card.term and other.term and compact(card.term) == compact(other.term):
             return Rejection.SAME_TERM
         if _about(other, card) or _about(card, other):
@@ -413,6 +442,24 @@ class Selector:
                 return Rejection.REPEATS_OPTION
         return None
 
+    def _misconception_rejection(
+        self, target: Target, candidate: OptionSource, chosen: Sequence[OptionSource]
+    ) -> Rejection | None:
+        text = candidate.text
+        if any(overlaps(form, right) for form in term_forms(text) for right in target.right):
+            return Rejection.STATES_ANSWER
+        if any(overlaps(text, guard) for guard in target.guard if guard):
+            return Rejection.STATES_ANSWER
+        if self._near_duplicate(target, candidate):
+            return Rejection.NEAR_DUPLICATE
+        for earlier in chosen:
+            if overlaps(text, earlier.text) or (
+                self.table.score(text, earlier.text) >= self.config.distinct
+                and not contrasting(text, earlier.text)
+            ):
+                return Rejection.REPEATS_OPTION
+        return None
+
     def choose(
         self,
         target: Target,
@@ -420,10 +467,14 @@ class Selector:
         count: int,
         avoid: Avoid = NOTHING_TO_AVOID,
         extra: Callable[[OptionSource], Rejection | None] | None = None,
+        first: Sequence[OptionSource] = (),
     ) -> tuple[OptionSource, ...] | None:
-        """The ``count`` most plausible acceptable candidates, or None if there are fewer."""
+        """The ``count`` most plausible acceptable candidates, or None if there are fewer.
+        ``first`` (the card's own misconceptions) are taken before any of the pool, most
+        plausible first: a wrong answer learners really give beats any other card's
+        answer."""
         chosen: list[OptionSource] = []
-        for candidate in self.rank(target, pool):
+        for candidate in [*self.rank_first(target, first), *self.rank(target, pool)]:
             if self.rejection(target, candidate, chosen, avoid, extra) is None:
                 chosen.append(candidate)
                 if len(chosen) == count:
@@ -435,6 +486,15 @@ class Selector:
         ):
             return None
         return tuple(chosen)
+
+    def rank_first(self, target: Target, first: Sequence[OptionSource]) -> list[OptionSource]:
+        """``first`` by similarity to what is right, ties in their given order."""
+        known = [source for source in first if source.text in self.table]
+        if not known:
+            return []
+        rows = np.array([self.table.row(source.text) for source in known], dtype=np.intp)
+        scores = np.round(self.table.scores(target.anchors, rows), self.config.decimals)
+        return [known[index] for index in np.argsort(-scores, kind="stable")]
 
     def plausibility(self, target: Target, chosen: Sequence[OptionSource]) -> float:
         """Mean similarity of the wrong options to what is right."""
