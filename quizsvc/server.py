@@ -2,13 +2,17 @@
 
 The master loads the weights (create_app) but never runs inference: torch's thread pools do
 not survive a fork, and a master that has encoded leaves every worker hanging on its first
-encode. Each worker sets its own torch thread count after the fork.
+encode. Each worker sets its own torch thread count after the fork. Nor does the master ever
+initialise CUDA (a CUDA context does not survive a fork either): with ``QUIZSVC_DEVICE=cuda``
+it loads the weights on the CPU, and each worker moves them to the GPU after the fork
+(``on_worker_start``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -72,12 +76,21 @@ def post_fork(server: Any, worker: Any) -> None:
     services = server.app.application.extensions.get(EXTENSION_KEY)
     if services is not None:
         services.store.engine.dispose(close=False)
+    if server.app.on_worker_start is not None:
+        server.app.on_worker_start()
 
 
 class QuizServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        options: dict[str, Any],
+        on_worker_start: Callable[[], object] | None = None,
+    ) -> None:
         self.application = app
         self.options = options
+        #: Runs in each worker right after the fork (the master never runs it).
+        self.on_worker_start = on_worker_start
         super().__init__()
 
     def load_config(self) -> None:
@@ -89,7 +102,14 @@ class QuizServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def serve(app: Flask, host: str, port: int, workers: int, timeout: int = 120) -> None:
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    workers: int,
+    timeout: int = 120,
+    on_worker_start: Callable[[], object] | None = None,
+) -> None:
     QuizServer(
         app,
         {
@@ -102,4 +122,5 @@ def serve(app: Flask, host: str, port: int, workers: int, timeout: int = 120) ->
             "accesslog": "-",
             "errorlog": "-",
         },
+        on_worker_start,
     ).run()

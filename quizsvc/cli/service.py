@@ -57,14 +57,18 @@ def serve(host: str, port: int, workers: int) -> None:
         )
 
     from quizsvc.app import create_app
+    from quizsvc.embedding.factory import build_encoder
     from quizsvc.server import serve as run_server
 
     try:
-        app = create_app({"SETTINGS": settings})
+        # Weights load here, in gunicorn's master, on the CPU; each worker moves them to the
+        # GPU after the fork (the master must never initialise CUDA).
+        encoder = build_encoder(settings, prepare=True, before_fork=True)
+        app = create_app({"SETTINGS": settings, "ENCODER": encoder})
     except (ConfigError, ModelLoadError, BankError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"quizsvc: serving on http://{host}:{port}/v1 with {workers} worker(s)")
-    run_server(app, host, port, workers)
+    run_server(app, host, port, workers, on_worker_start=getattr(encoder, "attach_device", None))
 
 
 @click.group()

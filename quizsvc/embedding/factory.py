@@ -30,14 +30,23 @@ def resolve_backend(settings: Settings, cuda_available: Callable[[], bool] | Non
 
 
 def build_encoder(
-    settings: Settings, show_progress: bool = False, prepare: bool = False
+    settings: Settings,
+    show_progress: bool = False,
+    prepare: bool = False,
+    before_fork: bool = False,
 ) -> Encoder:
     """The model of ``settings`` behind the chosen backend; the same weights either way.
 
     ``prepare`` makes derived model files (the ONNX export) now, in a child process, instead
     of on the first encode: a server does it before it forks and before it reports ready.
+
+    ``before_fork`` is for a pre-forking server's master, which must never initialise CUDA:
+    whether a GPU is there is asked of a child process, and torch weights load on the CPU
+    until each worker calls ``attach_device`` on the encoder.
     """
-    backend = resolve_backend(settings)
+    from quizsvc.embedding.sentence import cuda_available_in_child
+
+    backend = resolve_backend(settings, cuda_available_in_child if before_fork else None)
     if backend == "torch":
         from quizsvc.embedding.sentence import SentenceTransformerEncoder
 
@@ -46,6 +55,7 @@ def build_encoder(
             device=settings.device,
             batch_size=settings.batch_size,
             show_progress=show_progress,
+            defer_device=before_fork,
         )
     from quizsvc.embedding.onnx import OnnxEncoder
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,31 @@ def resolve_device(requested: str, cuda_available: Callable[[], bool] | None = N
     raise ModelLoadError(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
 
 
+#: Run in a child process: whether torch there sees a GPU (see :func:`cuda_available_in_child`).
+_CUDA_PROBE = "import torch, sys; sys.stdout.write(str(int(torch.cuda.is_available())))"
+
+
+def cuda_available_in_child() -> bool:
+    """Whether CUDA is available, asked without initialising CUDA in this process.
+
+    ``torch.cuda.is_available()`` initialises the CUDA driver (``cuInit``), and a process
+    that has done so cannot hand CUDA to children it forks: a pre-forking server's master
+    asks a short-lived child instead. A torch built without CUDA answers at once.
+    """
+    import torch
+
+    if not torch.backends.cuda.is_built():
+        return False
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _CUDA_PROBE], capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("could not ask a child process whether CUDA is available: %s", exc)
+        return False
+    return probe.stdout.strip() == "1"
+
+
 def default_batch_size(device: str) -> int:
     return DEFAULT_BATCH_SIZE["cuda" if device.startswith("cuda") else "cpu"]
 
@@ -104,6 +131,11 @@ class SentenceTransformerEncoder:
     Keeping the two apart lets a pre-forking server load the model once in its master
     process and run the first inference in each worker (torch thread pools do not survive
     a fork).
+
+    ``defer_device`` is for that master: the weights load on the CPU and the requested
+    device is neither probed nor used until :meth:`attach_device` (each worker, after the
+    fork) or the first :meth:`encode`. A CUDA context does not survive a fork, so a master
+    that touched CUDA would leave every worker failing on its first encode.
     """
 
     backend = "torch"
@@ -114,10 +146,15 @@ class SentenceTransformerEncoder:
         device: str = "auto",
         batch_size: int = 0,
         show_progress: bool = False,
+        defer_device: bool = False,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         path, self._fingerprint = resolve_model(model)
-        self.device = resolve_device(device)
+        deferred = defer_device and (device or "auto").strip().lower() != "cpu"
+        #: The device asked for, until a worker moves the weights there.
+        self.pending_device: str | None = device if deferred else None
+        self.device = "cpu" if deferred else resolve_device(device)
+        self._requested_batch_size = batch_size
         self.batch_size = batch_size or default_batch_size(self.device)
         self.show_progress = show_progress
         self.model_path = path
@@ -145,7 +182,22 @@ class SentenceTransformerEncoder:
     def dimension(self) -> int:
         return self._dimension
 
+    def attach_device(self) -> str:
+        """Move deferred weights to the device asked for (CUDA is initialised here, in the
+        calling process); the device the model is on afterwards."""
+        if self.pending_device is None:
+            return self.device
+        device = resolve_device(self.pending_device)
+        self.pending_device = None
+        if device != self.device:
+            self._model.to(device)
+            self.device = device
+            self.batch_size = self._requested_batch_size or default_batch_size(device)
+        return self.device
+
     def encode(self, texts: Sequence[str]) -> Vectors:
+        if self.pending_device is not None:
+            self.attach_device()
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
         vectors = self._model.encode(
