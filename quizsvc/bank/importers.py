@@ -24,7 +24,7 @@ from pathlib import Path
 import zstandard
 
 from quizsvc.bank.loader import normalize_text
-from quizsvc.bank.model import Card, Deck
+from quizsvc.bank.model import AuthoredQuestion, Card, Deck
 
 #: Longest text the schema accepts in one field.
 MAX_TEXT = 4000
@@ -67,6 +67,10 @@ class ImportedDeck:
     cards: tuple[Card, ...]
     #: One line per row or note that was left out, with the reason.
     skipped: tuple[str, ...] = ()
+    #: Authored (choice) questions, from formats that carry options (QTI, GIFT, Moodle XML).
+    questions: tuple[AuthoredQuestion, ...] = ()
+    #: Ids of the cards and questions in the order the file gave them.
+    order: tuple[str, ...] = ()
 
 
 def slugify(text: str, max_length: int = MAX_SLUG) -> str:

@@ -348,7 +348,8 @@ def _load_deck(
     cards: list[_Located] = []
     topic_files = sorted(p for p in deck_dir.glob("*.yaml") if p.name != DECK_FILE)
     topic_files += sorted(deck_dir.glob("*.yml"))
-    if not topic_files:
+    # A deck of authored questions only (a QTI import of choice questions) needs no cards.
+    if not topic_files and not any((deck_dir / QUESTIONS_DIR).glob("*.y*ml")):
         problems.append(Problem(deck_label, None, None, None, "deck has no topic files"))
     for topic_path in topic_files:
         cards.extend(_load_topic_file(topic_path, deck, deck_dir.name, root, problems))

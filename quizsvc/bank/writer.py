@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from quizsvc.bank.loader import DECK_FILE, BankError, Problem, validate_bank
-from quizsvc.bank.model import Card, Deck
+from quizsvc.bank.loader import DECK_FILE, QUESTIONS_DIR, BankError, Problem, validate_bank
+from quizsvc.bank.model import AuthoredQuestion, Card, Deck
 
 #: Order of the keys of a card in a topic file; empty optional fields are left out.
 CARD_KEY_ORDER = (
@@ -33,6 +33,18 @@ CARD_KEY_ORDER = (
     "tags",
     "difficulty",
     "source_note",
+)
+#: Order of the keys of an authored question in a questions file.
+QUESTION_KEY_ORDER = (
+    "id",
+    "type",
+    "difficulty",
+    "stem",
+    "select",
+    "options",
+    "explanation",
+    "tags",
+    "sources",
 )
 YAML_WIDTH = 100
 
@@ -93,6 +105,16 @@ def card_document(card: Card) -> dict[str, Any]:
     return document
 
 
+def question_document(question: AuthoredQuestion) -> dict[str, Any]:
+    """An authored question as it appears in a questions file, empty optional fields left out."""
+    values = question.to_dict()
+    return {
+        key: values[key]
+        for key in QUESTION_KEY_ORDER
+        if values[key] is not None and values[key] != []
+    }
+
+
 def topic_file_name(topic: str) -> str:
     # A topic named "deck" must not overwrite deck.yaml; the loader does not care about
     # topic file names, so any other name works.
@@ -121,18 +143,37 @@ def render_topic_file(deck: Deck, topic: str, cards: Sequence[Card]) -> str:
     return header + body
 
 
-def deck_files(deck: Deck, cards: Sequence[Card]) -> dict[str, str]:
-    """File name -> YAML text of every file of the deck directory, topics in card order."""
+def deck_files(
+    deck: Deck, cards: Sequence[Card], questions: Sequence[AuthoredQuestion] = ()
+) -> dict[str, str]:
+    """File name -> YAML text of every file of the deck directory, topics in card order;
+    authored questions go to ``questions/<topic>.yaml``."""
     by_topic: dict[str, list[Card]] = {}
     for card in cards:
         if card.deck != deck.id:
             raise ValueError(f"card {card.id} belongs to deck {card.deck!r}, not {deck.id!r}")
         by_topic.setdefault(card.topic, []).append(card)
+    questions_by_topic: dict[str, list[AuthoredQuestion]] = {}
+    for question in questions:
+        if question.deck != deck.id:
+            raise ValueError(
+                f"question {question.id} belongs to deck {question.deck!r}, not {deck.id!r}"
+            )
+        questions_by_topic.setdefault(question.topic, []).append(question)
     # Topics the deck declares without cards (those of its authored questions) stay declared.
-    topics = list(dict.fromkeys([*by_topic, *deck.topics]))
+    topics = list(dict.fromkeys([*by_topic, *questions_by_topic, *deck.topics]))
     files = {DECK_FILE: render_deck_file(deck, topics)}
     for topic, topic_cards in by_topic.items():
         files[topic_file_name(topic)] = render_topic_file(deck, topic, topic_cards)
+    for topic, topic_questions in questions_by_topic.items():
+        document = {
+            "topic": topic,
+            "questions": [question_document(question) for question in topic_questions],
+        }
+        files[f"{QUESTIONS_DIR}/{topic}.yaml"] = (
+            f"# {deck.topic_title(topic)}: authored questions\n# Part of the {deck.id} deck.\n"
+            + _dump(document).replace("\n  - ", "\n\n  - ")
+        )
     return files
 
 
@@ -143,22 +184,25 @@ def write_deck(
     *,
     force: bool = False,
     taken_ids: Collection[str] = (),
+    questions: Sequence[AuthoredQuestion] = (),
 ) -> Path:
-    """Write ``cards`` as the deck directory ``bank_dir/<deck.id>`` and return its path.
+    """Write ``cards`` (and authored ``questions``) as the deck directory
+    ``bank_dir/<deck.id>`` and return its path.
 
-    ``taken_ids`` are card ids used by the bank's other decks; a clash is refused because ids
-    must be unique across the bank. An existing deck directory is replaced only with
-    ``force``. Raises :class:`DeckWriteError` (with the loader's problems, if any) and then
-    leaves ``bank_dir`` untouched.
+    ``taken_ids`` are card and question ids used by the bank's other decks; a clash is
+    refused because ids must be unique across the bank. An existing deck directory is
+    replaced only with ``force``. Raises :class:`DeckWriteError` (with the loader's
+    problems, if any) and then leaves ``bank_dir`` untouched.
     """
-    if not cards:
+    if not cards and not questions:
         raise DeckWriteError(f"deck {deck.id} has no cards to write")
-    clashes = sorted({card.id for card in cards} & set(taken_ids))
+    own_ids = {card.id for card in cards} | {question.id for question in questions}
+    clashes = sorted(own_ids & set(taken_ids))
     if clashes:
         raise DeckWriteError(
             f"card id(s) already used by another deck in {bank_dir}: {', '.join(clashes)}"
         )
-    files = deck_files(deck, cards)
+    files = deck_files(deck, cards, questions)
     target = bank_dir / deck.id
     if target.exists() and not force:
         raise DeckExistsError(target)
@@ -173,6 +217,7 @@ def write_deck(
         staged_deck = staging / deck.id
         staged_deck.mkdir()
         for name, text in files.items():
+            (staged_deck / name).parent.mkdir(exist_ok=True)
             (staged_deck / name).write_text(text, encoding="utf-8")
         _, problems = validate_bank(staged_deck)
         if problems:
