@@ -82,6 +82,12 @@ class Settings:
     #: Private hosts that webhooks and grade passback may still be sent to (an on-premise
     #: LMS): comma-separated host names, IP addresses or CIDR networks. Empty: public only.
     outbound_allow_hosts: str = ""
+    #: The web app (/app): minutes a browser session lasts from sign-in, whatever happens.
+    web_session_minutes: int = 480
+    #: The web app: minutes without a request after which a browser session ends.
+    web_session_idle_minutes: int = 60
+    #: Minutes a one-time sign-in link (POST /v1/learners/{id}/sign-in-links) stays usable.
+    sign_in_link_minutes: int = 15
 
     @property
     def cache_dir(self) -> Path:
