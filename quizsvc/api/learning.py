@@ -432,6 +432,7 @@ def _build_from(
                 authored=state.bank.select_questions(deck),
                 question_card_ids=card_ids[:take],
                 glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
+                suppressed_distractors=state.store.suppressed_distractors(),
             )
         except BlueprintError as exc:
             raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc

@@ -8,17 +8,25 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from quizsvc.api.auth import STAFF, roles_required
+from quizsvc.api.auth import STAFF, current_principal, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import load_visible_exam
 from quizsvc.api.services import services
+from quizsvc.exams.distractors import compact
+from quizsvc.persistence.distractors import (
+    MAX_OPTION_TEXT,
+    MAX_REASON,
+    AlreadySuppressed,
+    DistractorSuppression,
+)
 from quizsvc.statistics import (
     DEAD_DISTRACTOR_BELOW,
     LOW_DISCRIMINATION_BELOW,
     TOO_EASY_ABOVE,
     TOO_HARD_BELOW,
+    WRONG_WAY_DISTRACTOR_ABOVE,
     ResponseMatrix,
     build_response_matrix,
     card_statistics,
@@ -43,7 +51,9 @@ FLAGS_DESCRIPTION = (
     f"too_easy: facility > {TOO_EASY_ABOVE}; too_hard: facility < {TOO_HARD_BELOW}; "
     f"low_discrimination: discrimination < {LOW_DISCRIMINATION_BELOW}; "
     "negative_discrimination: discrimination < 0; "
-    f"dead_distractor: a wrong option picked by < {DEAD_DISTRACTOR_BELOW:.0%} of attempts."
+    f"dead_distractor: a wrong option picked by < {DEAD_DISTRACTOR_BELOW:.0%} of attempts; "
+    "wrong_way_distractor (cards): a wrong option whose pick correlates "
+    f"> {WRONG_WAY_DISTRACTOR_ABOVE} with the rest score (stronger learners pick it)."
 )
 
 
@@ -123,6 +133,47 @@ class DistractorStatisticsSchema(Schema):
     pick_rate = fields.Float(allow_none=True)
     discrimination = fields.Float(allow_none=True)
     flags = fields.List(fields.String(), required=True)
+    suppression_id = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Set while an instructor has suppressed this option for the card: "
+            "exams built since never offer it in this card's questions."
+        },
+    )
+
+
+class SuppressionCreateSchema(Schema):
+    text = fields.String(
+        required=True,
+        validate=validate.Length(1, MAX_OPTION_TEXT),
+        metadata={"description": "The wrong option's text, as the statistics show it."},
+    )
+    reason = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=MAX_REASON)
+    )
+
+
+class SuppressionSchema(Schema):
+    id = fields.String(required=True)
+    card_id = fields.String(required=True)
+    text = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    active = fields.Boolean(required=True)
+    suppressed_by = fields.Integer(allow_none=True, metadata={"description": "API key id."})
+    suppressed_at = fields.DateTime(required=True)
+    lifted_by = fields.Integer(allow_none=True)
+    lifted_at = fields.DateTime(allow_none=True)
+
+
+class SuppressionQuerySchema(Schema):
+    include_lifted = fields.Boolean(
+        load_default=False, metadata={"description": "Also the lifted ones (the audit trail)."}
+    )
+
+
+class SuppressionListSchema(Schema):
+    card_id = fields.String(required=True)
+    suppressions = fields.List(fields.Nested(SuppressionSchema), required=True)
 
 
 class CardStatisticsSchema(Schema):
@@ -233,4 +284,84 @@ class CardStatistics(MethodView):
         )
         if wants_csv():
             return Response(card_statistics_csv(statistics), mimetype="text/csv")
-        return statistics.to_dict()
+        suppressed = {row.text_key: row.id for row in state.store.distractor_suppressions(card_id)}
+        data = statistics.to_dict()
+        for distractor in data["distractors"]:
+            distractor["suppression_id"] = suppressed.get(compact(distractor["text"]))
+        return data
+
+
+def _known_card(card_id: str) -> None:
+    if services().bank.get(card_id) is None:
+        raise ApiError(404, f"No card with id {card_id!r}.")
+
+
+def _suppression(row: DistractorSuppression) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "card_id": row.card_id,
+        "text": row.text,
+        "reason": row.reason,
+        "active": row.active,
+        "suppressed_by": row.suppressed_by,
+        "suppressed_at": row.suppressed_at,
+        "lifted_by": row.lifted_by,
+        "lifted_at": row.lifted_at,
+    }
+
+
+@blp.route("/cards/<string:card_id>/distractors/suppressed")
+class SuppressedDistractors(MethodView):
+    @roles_required(*STAFF)
+    @blp.arguments(SuppressionQuerySchema, location="query")
+    @blp.response(200, SuppressionListSchema)
+    def get(self, query: dict[str, Any], card_id: str) -> dict[str, Any]:
+        """The wrong options suppressed for this card, oldest first (with
+        ``include_lifted``, the lifted ones too: who suppressed and lifted each, when)."""
+        _known_card(card_id)
+        rows = services().store.distractor_suppressions(card_id, query["include_lifted"])
+        return {"card_id": card_id, "suppressions": [_suppression(row) for row in rows]}
+
+    @roles_required(*STAFF)
+    @blp.arguments(SuppressionCreateSchema)
+    @blp.response(201, SuppressionSchema)
+    @blp.alt_response(409, description="The option is already suppressed for this card")
+    def post(self, body: dict[str, Any], card_id: str) -> tuple[dict[str, Any], int, Any]:
+        """Suppress a wrong option for this card (typically one the card's statistics flag
+        as dead or wrong way): exams built from now on do not offer it in this card's
+        questions; past exams keep their questions. Undo with DELETE."""
+        _known_card(card_id)
+        text = body["text"].strip()
+        if not compact(text):
+            raise ApiError(
+                422, "The option text has no words.", {"json": {"text": ["Give the option."]}}
+            )
+        try:
+            row = services().store.suppress_distractor(
+                card_id, text, current_principal().key_id, body["reason"]
+            )
+        except AlreadySuppressed as exc:
+            raise ApiError(
+                409,
+                f"This option is already suppressed for card {card_id!r} "
+                f"(suppression {exc.existing_id}).",
+                {"json": {"text": ["Already suppressed for this card."]}},
+            ) from exc
+        location = f"/v1/cards/{card_id}/distractors/suppressed/{row.id}"
+        return _suppression(row), 201, {"Location": location}
+
+
+@blp.route("/cards/<string:card_id>/distractors/suppressed/<string:suppression_id>")
+class SuppressedDistractor(MethodView):
+    @roles_required(*STAFF)
+    @blp.response(200, SuppressionSchema)
+    def delete(self, card_id: str, suppression_id: str) -> dict[str, Any]:
+        """Undo a suppression: the option may be drawn for this card again. The row stays,
+        stamped with who lifted it and when."""
+        _known_card(card_id)
+        row = services().store.lift_distractor_suppression(
+            card_id, suppression_id, current_principal().key_id
+        )
+        if row is None:
+            raise ApiError(404, f"No suppression {suppression_id!r} in force for this card.")
+        return _suppression(row)
