@@ -40,18 +40,20 @@ from quizsvc.bank.importers import (
 )
 from quizsvc.bank.loader import normalize_text, validate_bank
 from quizsvc.bank.model import AuthoredOption, AuthoredQuestion, Card, Deck
-from quizsvc.bank.writer import deck_files
+from quizsvc.bank.writer import deck_files, write_deck
 from quizsvc.exams.model import Option, QuestionKey, QuestionType
 
 __all__ = [
     "FILL_IN_TAG",
     "FREE_ANSWER_TAG",
     "IMPORT_FORMATS",
+    "detect_format",
     "import_bank_file",
     "import_gift",
     "import_moodle_xml",
     "import_qti",
     "question_keys",
+    "write_imported_deck",
 ]
 
 #: Format name -> what it reads, for the CLI and the API.
@@ -382,6 +384,9 @@ def _qti_item(item: etree._Element, file_name: str, member: str | None, seen: se
     response = responses[0]
     if response.tag in _QTI_UNSUPPORTED_RESPONSES:
         return _Skip(where, f"{_QTI_UNSUPPORTED_RESPONSES[response.tag]} is not supported")
+    render = next((child for child in response.iter() if child.tag.startswith("render_")), None)
+    if render is not None and render.tag in _QTI_UNSUPPORTED_RENDERS:
+        return _Skip(where, f"{_QTI_UNSUPPORTED_RENDERS[render.tag]} is not supported")
     stem_html, media = _qti_html(presentation, skip_inside="response_label")
     if media:
         return _Skip(where, "the question shows an image, sound or video (media are not imported)")
@@ -447,6 +452,9 @@ def _qti_item(item: etree._Element, file_name: str, member: str | None, seen: se
             text_of_feedback = feedback_text(condition.feedback)
             if text_of_feedback and len(named) == 1 and not condition.always:
                 options[named[0]].feedback = text_of_feedback
+            elif text_of_feedback and condition.score > 0:
+                # Feedback on the whole right answer (several options): the explanation.
+                explanation = "\n".join(filter(None, [explanation, text_of_feedback]))
         kind = "multiple_choice" if cardinality == "Single" else "multiple_response"
         return _Item(where, kind, text, topic, list(options.values()), explanation=explanation)
 
@@ -1225,3 +1233,42 @@ def question_keys(imported: ImportedDeck) -> list[QuestionKey]:
             )
         )
     return keys
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def write_imported_deck(imported: ImportedDeck, bank_dir: Path, *, force: bool = False) -> Path:
+    """Write the imported deck into ``bank_dir`` (staged, validated, then moved into place;
+    nothing is left behind on failure) and return its directory. Ids of the bank's other
+    decks are off limits; raises :class:`~quizsvc.bank.writer.DeckWriteError` (or its
+    ``DeckExistsError``)."""
+    existing, _ = validate_bank(bank_dir) if bank_dir.is_dir() else (None, [])
+    taken: set[str] = set()
+    if existing is not None:
+        taken = {card.id for card in existing if card.deck != imported.deck.id}
+        taken |= {q.id for q in existing.questions if q.deck != imported.deck.id}
+    return write_deck(
+        imported.deck,
+        imported.cards,
+        bank_dir,
+        force=force,
+        taken_ids=taken,
+        questions=imported.questions,
+    )
+
+
+def detect_format(file_name: str, data: bytes) -> str | None:
+    """The import format a file's name or first bytes show, or None (CSV/TSV, .apkg)."""
+    suffix = Path(file_name).suffix.lower()
+    if suffix == ".gift":
+        return "gift"
+    if suffix in {".xml", ".zip"} or data.lstrip()[:1] == b"<":
+        if data.startswith(b"PK\x03\x04"):
+            return "qti" if suffix == ".zip" else None
+        head = data[:4096]
+        if b"questestinterop" in head:
+            return "qti"
+        if b"<quiz" in head:
+            return "moodle"
+    return None

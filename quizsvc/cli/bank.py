@@ -9,9 +9,15 @@ from pathlib import Path
 import click
 
 from quizsvc.bank import Bank, BankError, Problem, load_bank, validate_bank
-from quizsvc.bank.importers import DeckImportError, import_file, slugify
+from quizsvc.bank.importers import DeckImportError, ImportedDeck, import_file, slugify
+from quizsvc.bank.interop import (
+    IMPORT_FORMATS,
+    detect_format,
+    import_bank_file,
+    write_imported_deck,
+)
 from quizsvc.bank.loader import DECK_FILE
-from quizsvc.bank.writer import DeckExistsError, DeckWriteError, write_deck
+from quizsvc.bank.writer import DeckExistsError, DeckWriteError
 from quizsvc.cli.common import settings_from_env
 
 
@@ -101,7 +107,10 @@ def _slug_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-@bank.command("import", short_help="Import a CSV/TSV or Anki .apkg file as a new deck.")
+_FORMAT_CHOICES = ["csv", "apkg", *IMPORT_FORMATS]
+
+
+@bank.command("import", short_help="Import CSV/TSV, Anki .apkg, QTI, GIFT or Moodle XML.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--deck",
@@ -111,10 +120,17 @@ def _slug_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Deck name; its slug is the deck id and directory name, e.g. 'My AWS cards'.",
 )
 @click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(_FORMAT_CHOICES),
+    help="csv (CSV/TSV text), apkg (Anki), qti (QTI 1.2 package or XML), gift, moodle "
+    "(Moodle XML). Default: from the file name and content.",
+)
+@click.option(
     "--topic",
     callback=_slug_option,
-    help="Topic for the cards. CSV/TSV: for rows without a topic column (default: the file "
-    "name). .apkg: for all notes (default: each note's Anki deck name).",
+    help="Topic for all items. Default: CSV/TSV the topic column or the file name; .apkg each "
+    "note's Anki deck name; QTI section titles; GIFT and Moodle categories.",
 )
 @click.option("--title", help="Deck title (default: the --deck name).")
 @click.option(
@@ -126,14 +142,18 @@ def _slug_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 def bank_import(
     file: Path,
     deck_name: str,
+    format_name: str | None,
     topic: str | None,
     title: str | None,
     out: Path | None,
     force: bool,
 ) -> None:
-    """Import FILE (CSV/TSV with front,back[,topic] columns, or an Anki .apkg) as a deck.
+    """Import FILE as a deck: CSV/TSV with front,back[,topic] columns, an Anki .apkg, or a
+    question bank in QTI 1.2, GIFT or Moodle XML (choice questions become authored
+    questions; short answers and essays become cards).
 
-    The deck is validated before it is written; on any problem nothing is written.
+    The deck is validated before it is written; on any problem nothing is written. Items
+    that cannot be represented are listed as warnings.
     """
     bank_dir = _bank_path(out)
     if (bank_dir / DECK_FILE).exists():
@@ -142,28 +162,38 @@ def bank_import(
             param_hint="--out",
         )
     try:
-        imported = import_file(file, deck_name, topic, title)
+        if format_name is None:
+            with file.open("rb") as handle:
+                format_name = detect_format(file.name, handle.read(4096))
+        if format_name in IMPORT_FORMATS:
+            imported = import_bank_file(
+                file.read_bytes(), file.name, format_name, deck_name, topic, title
+            )
+        else:
+            imported = import_file(file, deck_name, topic, title)
     except DeckImportError as exc:
         raise click.ClickException(str(exc)) from exc
-    deck = imported.deck
-    # Card ids must be unique across the bank, so the other decks' ids are off limits.
-    existing, _ = validate_bank(bank_dir) if bank_dir.is_dir() else (Bank({}, ()), [])
-    taken = {card.id for card in existing if card.deck != deck.id}
     try:
-        target = write_deck(deck, imported.cards, bank_dir, force=force, taken_ids=taken)
+        target = write_imported_deck(imported, bank_dir, force=force)
     except DeckExistsError as exc:
         raise click.ClickException(f"{exc}; use --force to replace it") from exc
     except DeckWriteError as exc:
         raise click.ClickException(f"{file.name}: the imported deck is not valid: {exc}") from exc
+    _report_import(imported, file.name, target)
 
+
+def _report_import(imported: ImportedDeck, file_name: str, target: Path) -> None:
     for line in imported.skipped:
         click.echo(f"warning: {line}", err=True)
     topics: dict[str, int] = {}
-    for card in imported.cards:
-        topics[card.topic] = topics.get(card.topic, 0) + 1
+    for topic in [card.topic for card in imported.cards] + [
+        question.topic for question in imported.questions
+    ]:
+        topics[topic] = topics.get(topic, 0) + 1
+    questions = f" and {len(imported.questions)} question(s)" if imported.questions else ""
     click.echo(
-        f"Imported {len(imported.cards)} card(s) from {file.name} into {target} "
-        f"(deck {deck.id}, {len(topics)} topic(s)"
+        f"Imported {len(imported.cards)} card(s){questions} from {file_name} into {target} "
+        f"(deck {imported.deck.id}, {len(topics)} topic(s)"
         + (f", {len(imported.skipped)} skipped" if imported.skipped else "")
         + ")"
     )
