@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, url_for
@@ -17,6 +18,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from quizsvc.accommodations import Accommodation, ExamRules, OutsideWindow, moved_deadline
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import (
@@ -270,6 +272,43 @@ def time_is_up(timing: Timing) -> str:
     )
 
 
+def learner_rules(exam: Exam, learner_id: str) -> ExamRules:
+    """The exam's time limit, attempts and window as they apply to this learner. The
+    window is read from the database: staff may have changed it since this process cached
+    the exam."""
+    store = services().store
+    opens_at, closes_at = store.exam_window(exam.id)
+    row = store.get_accommodation(exam.id, learner_id)
+    rules = replace(exam_rules(exam), opens_at=opens_at, closes_at=closes_at)
+    return rules.for_learner(row.accommodation() if row is not None else None)
+
+
+def exam_rules(exam: Exam) -> ExamRules:
+    return ExamRules(
+        time_limit_seconds=exam.time_limit_seconds,
+        max_attempts=exam.max_attempts,
+        opens_at=exam.opens_at,
+        closes_at=exam.closes_at,
+    )
+
+
+def rescheduler(
+    exam: Exam, now: datetime, rules: ExamRules | None = None
+) -> Callable[[Attempt, Accommodation | None], datetime]:
+    """An attempt's deadline once its rules changed at ``now`` to ``rules`` (default: the
+    exam's), see ``quizsvc.accommodations``; an attempt whose time is already over keeps
+    its deadline (the expiry sweep grades it)."""
+    rules = rules or exam_rules(exam)
+
+    def deadline_for(attempt: Attempt, accommodation: Accommodation | None) -> datetime:
+        if timing_of(attempt, exam).is_over(now):
+            return attempt.deadline
+        recomputed = rules.for_learner(accommodation).deadline(attempt.started_at)
+        return moved_deadline(attempt.deadline, recomputed, now)
+
+    return deadline_for
+
+
 def timing_of(attempt: Attempt, exam: Exam) -> Timing:
     return Timing(attempt.started_at, attempt.deadline, exam.grace_seconds)
 
@@ -434,10 +473,12 @@ def exam_closed(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None 
     state = services()
     if attempts is None:
         attempts = state.store.list_attempts(exam_id=exam.id, learner_id=learner_id)
+    # The learner's own close and attempts: an accommodation may extend both.
+    rules = learner_rules(exam, learner_id)
     return exam_closed_for(
         state.clock(),
-        exam.closes_at,
-        exam.max_attempts,
+        rules.closes_at,
+        rules.max_attempts,
         len(attempts),
         any(attempt.status == "in_progress" for attempt in attempts),
     )
@@ -460,31 +501,33 @@ class ExamAttempts(MethodView):
         for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner_id):
             finalize_if_expired(earlier, exam)
 
+        max_attempts = learner_rules(exam, learner_id).max_attempts
+
         def new_attempt() -> Attempt:
             now = state.clock()
-            if exam.closes_at is not None and now >= exam.closes_at:
+            # Read under the start's lock: an accommodation changed meanwhile waits for it.
+            rules = learner_rules(exam, learner_id)
+            try:
                 # An attempt in progress is resumed (it keeps its deadline); none starts.
-                raise ApiError(
-                    409, f"This exam closed at {exam.closes_at.isoformat()}; no attempt starts."
-                )
+                rules.check_start(now)
+            except OutsideWindow as exc:
+                raise ApiError(409, str(exc)) from exc
             attempt_id = new_id()
             return Attempt(
                 id=attempt_id,
                 exam_id=exam.id,
                 learner_id=learner_id,
                 started_at=now,
-                deadline=now + timedelta(seconds=exam.time_limit_seconds),
+                deadline=rules.deadline(now),
                 status="in_progress",
                 layout=make_layout(exam.questions, attempt_id),
             )
 
         # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
-        # attempt, and never more than max_attempts.
-        attempt, created = state.store.start_attempt(
-            exam.id, learner_id, exam.max_attempts, new_attempt
-        )
+        # attempt, and never more than max_attempts (with the learner's extra attempts).
+        attempt, created = state.store.start_attempt(exam.id, learner_id, max_attempts, new_attempt)
         if attempt is None:
-            raise ApiError(409, f"All {exam.max_attempts} attempt(s) at this exam are used.")
+            raise ApiError(409, f"All {max_attempts} attempt(s) at this exam are used.")
         location = {"Location": url_for("attempts.AttemptById", attempt_id=attempt.id)}
         if not created:
             return attempt_view(attempt, exam), 200, location
@@ -507,7 +550,13 @@ class AttemptById(MethodView):
         view = attempt_view(attempt, exam, staff)
         if query.get("include") == "key":
             public = PublicIds.of(attempt.layout)
-            view["key"] = [public.public_key(question["key"]) for question in exam.questions]
+            # A pooled exam's attempt has only the questions drawn for it.
+            in_attempt = {slot["question_id"] for slot in attempt.layout}
+            view["key"] = [
+                public.public_key(question["key"])
+                for question in exam.questions
+                if question["key"]["question_id"] in in_attempt
+            ]
         return view
 
 
@@ -547,8 +596,22 @@ class AttemptResponse(MethodView):
             ) from exc
         now = state.clock()
         saved = state.store.save_response(
-            attempt_id, exam_question_id, answer, now, timing.accept_until
+            attempt_id, exam_question_id, answer, now, timing.accept_until, exam.grace_seconds
         )
+        if saved is None:
+            # Staff may have moved the deadline since this process cached it (an
+            # accommodation, a window change): the stored one decides.
+            fresh = state.store.attempt_header(attempt_id, fresh=True)
+            if fresh is not None and fresh.deadline != header.deadline:
+                timing = Timing(fresh.started_at, fresh.deadline, exam.grace_seconds)
+                saved = state.store.save_response(
+                    attempt_id,
+                    exam_question_id,
+                    answer,
+                    now,
+                    timing.accept_until,
+                    exam.grace_seconds,
+                )
         if saved is None:
             refuse_if_closed(attempt_id, exam, timing)
             raise ApiError(409, time_is_up(timing))

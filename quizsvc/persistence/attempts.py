@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +34,8 @@ from quizsvc.persistence.reviews import add_reviews_for_graded
 EXAM_CACHE_SIZE = 256
 #: Attempt headers (the fields that never change after start) kept per process.
 ATTEMPT_HEADER_CACHE_SIZE = 10_000
+#: The deadline check of callers that give no grace: every deadline is after it.
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Exam(Base):
@@ -56,7 +58,10 @@ class Exam(Base):
     #: When learners may see score, verdicts, feedback and correct answers
     #: (``quizsvc.review_policy.ReviewOptions.to_dict``); None: the default for its kind.
     review: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True, default=None)
-    #: No attempt starts after this; the exam is then closed for review (None: never).
+    #: No attempt starts before this (None: from creation).
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+    #: No attempt starts after this, and attempts in progress end at it at the latest
+    #: (``quizsvc.accommodations``); the exam is then closed for review (None: never).
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
     #: Free answers graded with a confidence below this go to the review queue (None: only
     #: those the grader itself flags).
@@ -101,7 +106,10 @@ class Response(Base):
 
 @dataclass(frozen=True)
 class AttemptHeader:
-    """The parts of an attempt fixed when it starts, safe to keep in memory."""
+    """The parts of an attempt fixed when it starts, safe to keep in memory. The deadline
+    is the one exception: an accommodation or a window change may move it, so a cached
+    header is read again before an answer is refused for lateness, and the autosave
+    statement checks the stored deadline itself."""
 
     id: str
     exam_id: str
@@ -131,7 +139,12 @@ def upsert_open_response_statement(dialect: str) -> Executable:
             bindparam("first_revision", 1, type_=Integer()),
             bindparam("saved_at", type_=UTCDateTime()),
         )
-        .where(Attempt.id == bindparam("attempt_id"), Attempt.status == "in_progress")
+        .where(
+            Attempt.id == bindparam("attempt_id"),
+            Attempt.status == "in_progress",
+            # The stored deadline decides, not a cached one: staff may have moved it.
+            Attempt.deadline >= bindparam("deadline_not_before", type_=UTCDateTime()),
+        )
         .with_for_update(read=True)
     )
     statement = insert(Response).from_select(
@@ -272,10 +285,16 @@ class AttemptStore(StoreBase):
             session.add(created)
         return created, True
 
-    def attempt_header(self, attempt_id: str) -> AttemptHeader | None:
-        """Exam, learner, start and deadline of an attempt: from memory after the first read."""
+    def forget_attempt_header(self, attempt_id: str) -> None:
+        """Drop the cached header (its deadline moved)."""
         with self._memory_lock:
-            cached = self._attempt_headers.get(attempt_id)
+            self._attempt_headers.pop(attempt_id, None)
+
+    def attempt_header(self, attempt_id: str, fresh: bool = False) -> AttemptHeader | None:
+        """Exam, learner, start and deadline of an attempt: from memory after the first read
+        (``fresh``: from the database, e.g. when another process may have moved the deadline)."""
+        with self._memory_lock:
+            cached = None if fresh else self._attempt_headers.get(attempt_id)
             if cached is not None:
                 return cached
         with self.session() as session:
@@ -307,15 +326,25 @@ class AttemptStore(StoreBase):
             return {row.question_id: row for row in rows}
 
     def save_response(
-        self, attempt_id: str, question_id: str, answer: Any, now: datetime, accept_until: datetime
+        self,
+        attempt_id: str,
+        question_id: str,
+        answer: Any,
+        now: datetime,
+        accept_until: datetime,
+        grace_seconds: int | None = None,
     ) -> Response | None:
         """Upsert one answer (last write wins); None when the attempt is closed or past time.
 
         One statement, in a transaction of its own, checks the attempt is open and writes the
-        answer (see :func:`upsert_open_response_statement`).
+        answer (see :func:`upsert_open_response_statement`). With ``grace_seconds`` it also
+        checks the stored deadline (which staff may have moved since ``accept_until`` was read).
         """
         if now > accept_until:
             return None
+        deadline_not_before = (
+            now - timedelta(seconds=grace_seconds) if grace_seconds is not None else _LONG_AGO
+        )
         with self.autocommit() as connection:
             row = connection.execute(
                 self._upsert_open_response,
@@ -324,6 +353,7 @@ class AttemptStore(StoreBase):
                     "question_id": question_id,
                     "answer": answer,
                     "saved_at": now,
+                    "deadline_not_before": deadline_not_before,
                 },
             ).one_or_none()
         if row is None:
