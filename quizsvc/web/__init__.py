@@ -8,6 +8,6 @@ from flask import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every page blueprint of the web app; a new page module adds its blueprint here."""
-    from quizsvc.web import learner, sign_in
+    from quizsvc.web import instructor, learner, sign_in
 
-    return [sign_in.pages, learner.pages]
+    return [sign_in.pages, learner.pages, instructor.pages]

@@ -48,6 +48,7 @@ FLAG_LABELS: Mapping[str, str] = {
     "low_discrimination": f"low discrimination (< {LOW_DISCRIMINATION_BELOW})",
     "negative_discrimination": "negative discrimination",
     "dead_distractor": "dead distractor (an option picked by < 5%)",
+    "wrong_way_distractor": "wrong-way distractor (picked more by stronger attempts)",
 }
 
 
