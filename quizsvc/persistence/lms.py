@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
@@ -47,15 +48,29 @@ class LtiRegistration(Base):
 
 
 class LtiKey(Base):
-    """The tool's own RSA signing keys; only the newest unretired one signs."""
+    """The tool's own RSA signing keys. A key is published in the JWKS from its creation and
+    signs from ``activates_at`` until ``retired_at``: a rotation publishes the next key first,
+    so platforms that cache the JWKS know it before anything is signed with it."""
 
     __tablename__ = "lti_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     private_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    #: Retired keys stay published for a while so tokens signed just before still verify.
+    #: Signs from then on; None: from its creation (also keys made before rotations were
+    #: staged).
+    activates_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Stops signing then; retired keys stay published for a while so tokens signed just
+    #: before still verify.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def signs_at(self, when: datetime) -> bool:
+        started = self.activates_at is None or self.activates_at <= when
+        return started and (self.retired_at is None or self.retired_at > when)
+
+    @property
+    def signing_from(self) -> datetime:
+        return self.activates_at or self.created_at
 
 
 class LtiLoginState(Base):
@@ -85,6 +100,25 @@ class LtiLaunch(Base):
     lineitem_url: Mapped[str | None] = mapped_column(String(1000))
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The course (``LtiContext.id``) the launch came from, when the platform named one.
+    context_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class LtiContext(Base):
+    """A course (LTI context) that launched the tool, with its Names and Role Provisioning
+    Services endpoint when the platform offers one: what staff list learners by."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("registration_id", "lms_context_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id"))
+    #: The platform's own id of the course (the context claim's ``id``).
+    lms_context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500))
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class WebhookSubscription(Base):
@@ -159,15 +193,40 @@ class LmsStore(StoreBase):
         with self.session() as session:
             return list(session.scalars(query.order_by(LtiRegistration.created_at)))
 
-    def add_lti_key(self, kid: str, private_pem: str, now: datetime) -> LtiKey:
-        """A new signing key; the ones before it are retired (still published)."""
-        key = LtiKey(kid=kid, private_pem=private_pem, created_at=now)
+    def add_lti_key(
+        self, kid: str, private_pem: str, now: datetime, activates_at: datetime | None = None
+    ) -> LtiKey:
+        """A new key, published now and signing from ``activates_at`` (None: at once); the
+        keys before it stop signing then (and stay published a while)."""
+        starts = activates_at or now
+        key = LtiKey(kid=kid, private_pem=private_pem, created_at=now, activates_at=activates_at)
         with self.session() as session:
             session.execute(
-                update(LtiKey).where(LtiKey.retired_at.is_(None)).values(retired_at=now)
+                update(LtiKey).where(LtiKey.retired_at.is_(None)).values(retired_at=starts)
             )
             session.add(key)
         return key
+
+    def activate_lti_key(self, kid: str, now: datetime) -> LtiKey | None:
+        """Let a published next key sign from ``now``; the others stop signing now."""
+        with self.session() as session:
+            key = session.get(LtiKey, kid)
+            if key is None or (key.retired_at is not None and key.retired_at <= now):
+                return None
+            session.execute(
+                update(LtiKey)
+                .where(LtiKey.kid != kid)
+                .where((LtiKey.retired_at.is_(None)) | (LtiKey.retired_at > now))
+                .values(retired_at=now)
+            )
+            key.activates_at = None
+            key.retired_at = None
+            return key
+
+    def signing_key(self, now: datetime) -> LtiKey | None:
+        """The key that signs at ``now``: the latest activated one that is not retired."""
+        signing = [key for key in self.lti_keys() if key.signs_at(now)]
+        return max(signing, key=lambda key: key.signing_from, default=None)
 
     def lti_keys(self) -> list[LtiKey]:
         """Every stored key, newest first."""
@@ -222,6 +281,61 @@ class LmsStore(StoreBase):
     def get_launch(self, attempt_id: str) -> LtiLaunch | None:
         with self.session() as session:
             return session.get(LtiLaunch, attempt_id)
+
+    def save_context(
+        self,
+        registration_id: str,
+        lms_context_id: str,
+        title: str | None,
+        memberships_url: str | None,
+        now: datetime,
+    ) -> LtiContext:
+        """Record a course on its first launch; later launches refresh its title and NRPS URL
+        (kept when a launch omits it: platforms send the claim on some messages only)."""
+        query = select(LtiContext).where(
+            LtiContext.registration_id == registration_id,
+            LtiContext.lms_context_id == lms_context_id,
+        )
+        for _ in range(2):  # a parallel first launch may insert between the read and ours
+            try:
+                with self.session() as session:
+                    found = session.scalars(query).first()
+                    if found is None:
+                        found = LtiContext(
+                            id=new_id(),
+                            registration_id=registration_id,
+                            lms_context_id=lms_context_id,
+                            created_at=now,
+                        )
+                        session.add(found)
+                    found.title = title or found.title
+                    found.memberships_url = memberships_url or found.memberships_url
+                    found.updated_at = now
+                    return found
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not record the LTI context")
+
+    def get_context(self, context_id: str) -> LtiContext | None:
+        with self.session() as session:
+            return session.get(LtiContext, context_id)
+
+    def list_contexts(self) -> list[LtiContext]:
+        with self.session() as session:
+            return list(
+                session.scalars(select(LtiContext).order_by(LtiContext.created_at, LtiContext.id))
+            )
+
+    def context_launches(self, context_id: str) -> list[LtiLaunch]:
+        """The attempts launched from a course, oldest first."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(LtiLaunch)
+                    .where(LtiLaunch.context_id == context_id)
+                    .order_by(LtiLaunch.created_at, LtiLaunch.attempt_id)
+                )
+            )
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -354,6 +468,40 @@ class LmsStore(StoreBase):
                 return message
             message.status = "pending"
             message.next_attempt_at = now
+        self._notify_outbox()
+        return message
+
+    def resend_score(self, attempt_id: str, now: datetime) -> OutboxMessage | None:
+        """Send an attempt's grade to its LMS again: the latest AGS score message is put back
+        in line when it is not delivered; a delivered one is copied into a new message with a
+        new timestamp (platforms ignore a score no newer than the one they hold). None when
+        the attempt has no score message."""
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == "ags_score", OutboxMessage.attempt_id == attempt_id)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        )
+        with self.session() as session:
+            latest = session.scalars(query).first()
+            if latest is None:
+                return None
+            if latest.status != "delivered":
+                latest.status = "pending"
+                latest.next_attempt_at = now
+                message = latest
+            else:
+                payload = dict(latest.payload)
+                payload["score"] = {**payload["score"], "timestamp": now.isoformat()}
+                base = latest.idempotency_key.split(":resend:", 1)[0]
+                message = _outbox_message(
+                    "ags_score",
+                    f"{base}:resend:{new_id()}",
+                    latest.target,
+                    payload,
+                    now,
+                    attempt_id=attempt_id,
+                )
+                session.add(message)
         self._notify_outbox()
         return message
 
