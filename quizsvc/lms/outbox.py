@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from quizsvc.lms.outbound import PUBLIC_ONLY, HostNotResolved, OutboundPolicy, TargetRefused
@@ -61,6 +61,8 @@ class HttpReply:
     status_code: int
     #: For the caller to parse (an access token); never copied into the delivery log.
     body: bytes
+    #: Header names in lower case (a paged NRPS reply's ``link``).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -112,6 +114,30 @@ def http_post(
     A refused URL raises PermanentDeliveryError; a name that does not resolve or a failed
     connection raises DeliveryError (no status), to be retried.
     """
+    return http_request("POST", url, body, headers, timeout, policy=policy)
+
+
+def http_get(
+    url: str,
+    headers: Mapping[str, str],
+    timeout: float = HTTP_TIMEOUT_SECONDS,
+    *,
+    policy: OutboundPolicy = PUBLIC_ONLY,
+) -> HttpReply:
+    """GET a URL the policy allows (a platform's JWKS, an NRPS membership page), as
+    :func:`http_post` does: checked address, redirects returned, never followed."""
+    return http_request("GET", url, None, headers, timeout, policy=policy)
+
+
+def http_request(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    timeout: float = HTTP_TIMEOUT_SECONDS,
+    *,
+    policy: OutboundPolicy = PUBLIC_ONLY,
+) -> HttpReply:
     try:
         target = policy.check(url)
     except TargetRefused as exc:
@@ -121,9 +147,10 @@ def http_post(
     connection_type = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = connection_type(target.host, target.port, target.address, timeout)
     try:
-        connection.request("POST", target.path, body=body, headers=dict(headers))
+        connection.request(method, target.path, body=body, headers=dict(headers))
         reply = connection.getresponse()
-        return HttpReply(reply.status, reply.read(MAX_REPLY_BYTES))
+        received = {name.lower(): value for name, value in reply.getheaders()}
+        return HttpReply(reply.status, reply.read(MAX_REPLY_BYTES), received)
     except (OSError, http.client.HTTPException) as exc:
         raise DeliveryError(short_error(f"cannot reach {url}: {exc}")) from exc
     finally:
