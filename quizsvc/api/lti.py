@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -48,10 +48,14 @@ from quizsvc.api.services import services
 from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer, make_layout
 from quizsvc.lms.lti import (
     DEEP_LINKING_REQUEST,
+    JWKS_MAX_AGE_SECONDS,
+    RESOURCE_LINK_ITEM,
     Launch,
     LaunchError,
     PlatformRegistration,
     deep_linking_response,
+    exam_link_item,
+    is_staff_role,
     jwks,
     learner_id_for,
     new_state,
@@ -59,6 +63,9 @@ from quizsvc.lms.lti import (
     platform_signing_key,
     validate_id_token,
 )
+from quizsvc.lms.nrps import MembershipError, fetch_members
+from quizsvc.lms.outbound import OutboundPolicy
+from quizsvc.persistence.lms import LtiContext
 from quizsvc.store import (
     AGS_SCORE_SCOPE,
     Attempt,
@@ -66,6 +73,7 @@ from quizsvc.store import (
     LtiLaunch,
     LtiLoginState,
     LtiRegistration,
+    OutboxMessage,
     StoreUnavailable,
     new_id,
 )
@@ -184,6 +192,242 @@ class RegistrationById(MethodView):
         if registration is None:
             raise ApiError(404, f"No LTI registration with id {registration_id!r}.")
         return registration_view(registration)
+
+
+# -- courses, their members and grade passback (JSON API, staff) ------------------------------
+
+
+class PassbackStatusSchema(Schema):
+    attempt_id = fields.String(required=True)
+    message_id = fields.String(required=True, metadata={"description": "The outbox message."})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["pending", "sent", "failed"]),
+        metadata={"description": "pending (to be tried or retried), sent, failed (for good)."},
+    )
+    tries = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_tried_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    score = fields.Dict(
+        required=True, metadata={"description": "The AGS score sent (or to be sent)."}
+    )
+    log = fields.List(
+        fields.Dict(), required=True, metadata={"description": "Every try: at, status_code, error."}
+    )
+
+
+class ContextSchema(Schema):
+    id = fields.String(required=True)
+    registration_id = fields.String(required=True)
+    lms_context_id = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    has_memberships_service = fields.Boolean(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class ContextListSchema(Schema):
+    items = fields.List(fields.Nested(ContextSchema), required=True)
+
+
+class MemberResultSchema(Schema):
+    attempt_id = fields.String(required=True)
+    exam_id = fields.String(required=True)
+    exam_title = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    score = fields.Float(allow_none=True)
+    max_score = fields.Float(allow_none=True)
+    percent = fields.Float(allow_none=True)
+    passback = fields.Nested(PassbackStatusSchema, allow_none=True)
+
+
+class MemberSchema(Schema):
+    user_id = fields.String(required=True, metadata={"description": "The LMS's user id (sub)."})
+    learner_id = fields.String(required=True, metadata={"description": "quizsvc's learner id."})
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    roles = fields.List(fields.String(), required=True)
+    status = fields.String(required=True, metadata={"description": "Active, Inactive, Deleted."})
+    staff = fields.Boolean(required=True)
+    results = fields.List(fields.Nested(MemberResultSchema), required=True)
+
+
+class MembersSchema(Schema):
+    context = fields.Nested(ContextSchema, required=True)
+    members = fields.List(fields.Nested(MemberSchema), required=True)
+
+
+class MembersQuerySchema(Schema):
+    role = fields.String(
+        load_default="learners",
+        validate=validate.OneOf(["learners", "all"]),
+        metadata={"description": "learners (default: everyone not staff of the course) or all."},
+    )
+
+
+def passback_status(message: OutboxMessage) -> dict[str, Any]:
+    last = message.log[-1] if message.log else None
+    return {
+        "attempt_id": message.attempt_id,
+        "message_id": message.id,
+        "status": "sent" if message.status == "delivered" else message.status,
+        "tries": message.attempts,
+        "last_error": message.last_error,
+        "last_status_code": message.last_status_code,
+        "last_tried_at": datetime.fromisoformat(last["at"]) if last else None,
+        "sent_at": message.delivered_at,
+        "next_attempt_at": message.next_attempt_at if message.status == "pending" else None,
+        "score": message.payload.get("score", {}),
+        "log": message.log,
+    }
+
+
+def latest_passback(attempt_id: str) -> OutboxMessage | None:
+    scores = services().store.list_outbox(kind="ags_score", attempt_id=attempt_id)
+    return scores[-1] if scores else None
+
+
+def context_view(course: LtiContext) -> dict[str, Any]:
+    return {
+        "id": course.id,
+        "registration_id": course.registration_id,
+        "lms_context_id": course.lms_context_id,
+        "title": course.title,
+        "has_memberships_service": course.memberships_url is not None,
+        "updated_at": course.updated_at,
+    }
+
+
+def lti_attempt(attempt_id: str) -> Attempt:
+    attempt = services().store.get_attempt(attempt_id)
+    if attempt is None:
+        raise ApiError(404, f"No attempt with id {attempt_id!r}.")
+    if services().store.get_launch(attempt_id) is None:
+        raise ApiError(404, f"Attempt {attempt_id!r} was not launched from an LMS (no passback).")
+    return attempt
+
+
+@blp.route("/lti/attempts/<string:attempt_id>/passback")
+class AttemptPassback(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.response(200, PassbackStatusSchema)
+    def get(self, attempt_id: str) -> dict[str, Any]:
+        """The grade passback of an LTI-launched attempt: pending, sent or failed, with the
+        last error and when it was tried."""
+        lti_attempt(attempt_id)
+        message = latest_passback(attempt_id)
+        if message is None:
+            raise ApiError(
+                404,
+                f"Attempt {attempt_id!r} has no grade to pass back (not graded yet, or its "
+                "launch carried no AGS line item with the score scope).",
+            )
+        return passback_status(message)
+
+
+@blp.route("/lti/attempts/<string:attempt_id>/passback/resend")
+class AttemptPassbackResend(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.response(202, PassbackStatusSchema)
+    def post(self, attempt_id: str) -> dict[str, Any]:
+        """Send the attempt's grade to the LMS again now: a failed or waiting passback is put
+        back in line; a sent one is sent anew (with a new timestamp)."""
+        lti_attempt(attempt_id)
+        message = services().store.resend_score(attempt_id, services().clock())
+        if message is None:
+            raise ApiError(409, f"Attempt {attempt_id!r} has no grade to pass back yet.")
+        return passback_status(message)
+
+
+@blp.route("/lti/contexts")
+class Contexts(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.response(200, ContextListSchema)
+    def get(self) -> dict[str, Any]:
+        """The LMS courses that launched the tool."""
+        return {"items": [context_view(c) for c in services().store.list_contexts()]}
+
+
+@blp.route("/lti/contexts/<string:context_id>/members")
+class ContextMembers(MethodView):
+    @roles_required("admin", "instructor")
+    @blp.arguments(MembersQuerySchema, location="query")
+    @blp.response(200, MembersSchema)
+    def get(self, query: dict[str, Any], context_id: str) -> dict[str, Any]:
+        """The course's members from the platform (Names and Role Provisioning Services), each
+        with their quizsvc results in this course and the passback of each."""
+        state = services()
+        course = state.store.get_context(context_id)
+        if course is None:
+            raise ApiError(404, f"No LTI context with id {context_id!r}.")
+        registration = state.store.get_registration(course.registration_id)
+        assert registration is not None  # a context row references its registration
+        if course.memberships_url is None:
+            raise ApiError(
+                409, "The LMS offered no Names and Role Provisioning Service for this course."
+            )
+        key = state.store.signing_key(state.clock())
+        if key is None:
+            raise ApiError(503, "The tool has no signing key yet: run 'quizsvc lti keys rotate'.")
+        try:
+            members = fetch_members(
+                course.memberships_url,
+                registration.auth_token_url,
+                registration.client_id,
+                key.kid,
+                key.private_pem,
+                outbound_policy(),
+            )
+        except MembershipError as exc:
+            raise ApiError(502, f"The LMS's membership service failed: {exc}") from None
+        results: dict[str, list[dict[str, Any]]] = {}
+        exams: dict[str, Exam | None] = {}
+        for launch in state.store.context_launches(course.id):
+            attempt = state.store.get_attempt(launch.attempt_id)
+            if attempt is None:
+                continue
+            if attempt.exam_id not in exams:
+                exams[attempt.exam_id] = state.store.get_exam(attempt.exam_id)
+            exam = exams[attempt.exam_id]
+            result = attempt.result or {}
+            graded = attempt.status == "graded"
+            passback = latest_passback(attempt.id)
+            results.setdefault(launch.subject, []).append(
+                {
+                    "attempt_id": attempt.id,
+                    "exam_id": attempt.exam_id,
+                    "exam_title": exam.title if exam else None,
+                    "status": attempt.status,
+                    "started_at": attempt.started_at,
+                    "submitted_at": attempt.submitted_at,
+                    "score": result.get("score") if graded else None,
+                    "max_score": result.get("max_score") if graded else None,
+                    "percent": result.get("percent") if graded else None,
+                    "passback": passback_status(passback) if passback else None,
+                }
+            )
+        listed = []
+        for member in members:
+            staff = any(is_staff_role(role) for role in member.roles)
+            if query["role"] == "learners" and staff:
+                continue
+            listed.append(
+                {
+                    "user_id": member.user_id,
+                    "learner_id": learner_id_for(registration.issuer, member.user_id),
+                    "name": member.name,
+                    "email": member.email,
+                    "roles": member.roles,
+                    "status": member.status,
+                    "staff": staff,
+                    "results": results.get(member.user_id, []),
+                }
+            )
+        return {"context": context_view(course), "members": listed}
 
 
 # -- cookies and signed values ----------------------------------------------------------------
@@ -381,7 +625,8 @@ def check_target_link_uri(target_link_uri: str) -> None:
 
 @pages.get("/jwks")
 def tool_jwks() -> Response:
-    """Public keys only: the current signing key and recently retired ones."""
+    """Public keys only: the next key (published before it signs), the current signing key
+    and recently retired ones."""
     now = services().clock()
     keys = [
         (key.kid, key.private_pem)
@@ -389,8 +634,14 @@ def tool_jwks() -> Response:
         if key.retired_at is None or key.retired_at > now - RETIRED_KEY_GRACE
     ]
     response = jsonify(jwks(keys))
-    response.headers["Cache-Control"] = "public, max-age=300"
+    # 'lti keys rotate' publishes the next key at least this long before it signs.
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
     return response
+
+
+def outbound_policy() -> OutboundPolicy:
+    """The SSRF guard's policy for what the tool fetches from platforms (JWKS, NRPS)."""
+    return OutboundPolicy.from_setting(services().settings.outbound_allow_hosts)
 
 
 # -- OIDC login initiation and launch -----------------------------------------------------------
@@ -493,7 +744,7 @@ def _verified_launch() -> tuple[Launch, LtiRegistration]:
         deployment_ids=registration.deployment_ids,
         jwks_url=registration.jwks_url,
     )
-    key = platform_signing_key(id_token, registration.jwks_url)
+    key = platform_signing_key(id_token, registration.jwks_url, outbound_policy())
     return validate_id_token(id_token, platform, login_state.nonce, key), registration
 
 
@@ -508,11 +759,12 @@ def launch() -> BaseResponse:
     if verified.target_link_uri is not None:
         check_target_link_uri(verified.target_link_uri)
     state_cookie = STATE_COOKIE_PREFIX + request.form.get("state", "")
+    course = record_context(verified, registration)
     response: BaseResponse
     if verified.message_type == DEEP_LINKING_REQUEST:
         response = make_response(deep_link_picker(verified, registration))
     else:
-        attempt = start_or_resume(verified, registration)
+        attempt = start_or_resume(verified, registration, course)
         learner = learner_id_for(verified.issuer, verified.subject)
         response = redirect(url_for("lti_pages.attempt_page", attempt_id=attempt.id), 303)
         set_cookie(
@@ -524,6 +776,19 @@ def launch() -> BaseResponse:
         )
     response.delete_cookie(state_cookie, path="/lti")
     return response
+
+
+def record_context(verified: Launch, registration: LtiRegistration) -> LtiContext | None:
+    """The launch's course, recorded (with its NRPS endpoint) so staff can list its members."""
+    if verified.context_id is None:
+        return None
+    return services().store.save_context(
+        registration.id,
+        verified.context_id,
+        verified.context_title,
+        verified.memberships_url,
+        services().clock(),
+    )
 
 
 def linked_exam(verified: Launch) -> Exam:
@@ -545,7 +810,9 @@ class ExamClosed(Exception):
     """Raised inside :meth:`Store.start_attempt` to start no attempt after ``closes_at``."""
 
 
-def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
+def start_or_resume(
+    verified: Launch, registration: LtiRegistration, course: LtiContext | None = None
+) -> Attempt:
     """The learner's attempt in progress, else a new one, else (all used, or the exam closed)
     the latest attempt, whose review the page shows."""
     state = services()
@@ -563,6 +830,7 @@ def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
             lineitem_url=verified.lineitem_url,
             scopes=verified.ags_scopes,
             created_at=state.clock(),
+            context_id=course.id if course is not None else None,
         )
 
     # Attempts whose time is over are graded first, so they count as used and are not
@@ -620,55 +888,83 @@ def start_or_resume(verified: Launch, registration: LtiRegistration) -> Attempt:
 def deep_link_picker(verified: Launch, registration: LtiRegistration) -> str:
     if not verified.is_staff:
         raise ApiError(403, "Only instructors can choose an exam to link.")
+    context = {
+        "registration_id": registration.id,
+        "deployment_id": verified.deployment_id,
+        "return_url": verified.deep_link_return_url,
+        "data": verified.deep_link_data,
+    }
+    accepted = verified.deep_link_accept_types
+    if accepted is not None and RESOURCE_LINK_ITEM not in accepted:
+        # Deep Linking 2.0: answer with no items and an errormsg rather than an item type
+        # the platform said it cannot take.
+        return deep_link_reply(
+            context,
+            [],
+            errormsg=(
+                "quizsvc adds exams as LTI resource links (ltiResourceLink); this request "
+                f"accepts only: {', '.join(accepted) or 'nothing'}."
+            ),
+        )
     exams, _ = services().store.list_exams(None, True, 0, 200)
-    context = serializer("lti-deep-link").dumps(
-        {
-            "registration_id": registration.id,
-            "deployment_id": verified.deployment_id,
-            "return_url": verified.deep_link_return_url,
-            "data": verified.deep_link_data,
-        }
-    )
     return render_template(
         "lti_deep_link.html",
         exams=[exam for exam in exams if exam.owner_learner_id is None],
-        context=context,
+        context=serializer("lti-deep-link").dumps(context),
         action=url_for("lti_pages.deep_link_select"),
         course=verified.context_title,
     )
 
 
-@pages.post("/deep-link")
-def deep_link_select() -> str:
-    """The instructor's choice, returned to the platform as a signed ltiResourceLink."""
-    try:
-        context = serializer("lti-deep-link").loads(
-            request.form.get("context", ""), max_age=DEEP_LINK_SECONDS
-        )
-    except BadSignature:
-        raise ApiError(400, "This exam picker has expired: open it again from the LMS.") from None
+def deep_link_reply(
+    context: dict[str, Any],
+    content_items: list[dict[str, Any]],
+    errormsg: str | None = None,
+    msg: str | None = None,
+) -> str:
+    """The auto-posting page carrying the signed Deep Linking response to the platform."""
     state = services()
-    exam = state.store.get_exam(request.form.get("exam_id", ""))
-    if exam is None or exam.owner_learner_id is not None:
-        raise ApiError(422, "Choose one of the listed exams.")
     registration = state.store.get_registration(context["registration_id"])
     allow_form_target(context["return_url"])
-    keys = [key for key in state.store.lti_keys() if key.retired_at is None]
-    if registration is None or not keys:
+    key = state.store.signing_key(state.clock())
+    if registration is None or key is None:
         raise ApiError(503, "The tool has no signing key yet: run 'quizsvc lti keys rotate'.")
     token = deep_linking_response(
         client_id=registration.client_id,
         platform_issuer=registration.issuer,
         deployment_id=context["deployment_id"],
         data=context["data"],
-        launch_url=url_for("lti_pages.launch", _external=True),
-        exam_id=exam.id,
-        title=exam.title,
-        score_maximum=float(len(exam.questions)),
-        kid=keys[0].kid,
-        private_pem=keys[0].private_pem,
+        content_items=content_items,
+        kid=key.kid,
+        private_pem=key.private_pem,
+        errormsg=errormsg,
+        msg=msg,
     )
     return render_template("lti_autopost.html", action=context["return_url"], jwt=token)
+
+
+@pages.post("/deep-link")
+def deep_link_select() -> str:
+    """The instructor's choice, returned to the platform as a signed ltiResourceLink; or,
+    with ``cancel``, back to the platform with no item (Deep Linking 2.0's empty reply)."""
+    try:
+        context = serializer("lti-deep-link").loads(
+            request.form.get("context", ""), max_age=DEEP_LINK_SECONDS
+        )
+    except BadSignature:
+        raise ApiError(400, "This exam picker has expired: open it again from the LMS.") from None
+    if request.form.get("cancel"):
+        return deep_link_reply(context, [], msg="No exam was added.")
+    exam = services().store.get_exam(request.form.get("exam_id", ""))
+    if exam is None or exam.owner_learner_id is not None:
+        raise ApiError(422, "Choose one of the listed exams.")
+    item = exam_link_item(
+        url_for("lti_pages.launch", _external=True),
+        exam.id,
+        exam.title,
+        float(len(exam.questions)),
+    )
+    return deep_link_reply(context, [item])
 
 
 # -- the exam page ------------------------------------------------------------------------------

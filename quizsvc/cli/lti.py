@@ -59,7 +59,7 @@ def lti_register(
         )
     )
     click.echo(registration.id)
-    if not [key for key in store.lti_keys() if key.retired_at is None]:
+    if store.signing_key(datetime.now(UTC)) is None:
         click.echo("note: the tool has no signing key yet; run 'quizsvc lti keys rotate'", err=True)
 
 
@@ -76,24 +76,57 @@ def lti_keys() -> None:
     show_default=True,
     help="Delete keys retired more than this many days ago.",
 )
-def lti_keys_rotate(prune_days: int) -> None:
-    """Generate a new signing key; the previous one is retired but stays published a while."""
-    from quizsvc.lms.lti import generate_private_key_pem, new_kid
+@click.option(
+    "--now",
+    "at_once",
+    is_flag=True,
+    help="Sign with the new key at once (a leaked key): platforms that cached the JWKS "
+    "refuse what it signs until their cache expires.",
+)
+def lti_keys_rotate(prune_days: int, at_once: bool) -> None:
+    """Generate the next signing key: published in /lti/jwks now, signing only once every
+    platform's cached copy of the JWKS has expired (its max-age); the previous key signs
+    until then and stays published a while after. 'lti keys activate' switches earlier."""
+    from quizsvc.lms.lti import JWKS_MAX_AGE_SECONDS, generate_private_key_pem, new_kid
 
     store = _store()
     now = datetime.now(UTC)
-    key = store.add_lti_key(new_kid(), generate_private_key_pem(), now)
+    # With no key signing yet nothing can be verified with a cached JWKS: start at once.
+    staged = not at_once and store.signing_key(now) is not None
+    activates_at = now + timedelta(seconds=JWKS_MAX_AGE_SECONDS) if staged else None
+    key = store.add_lti_key(new_kid(), generate_private_key_pem(), now, activates_at)
     pruned = store.delete_lti_keys_retired_before(now - timedelta(days=prune_days))
     click.echo(key.kid)
-    click.echo(f"new signing key {key.kid}; {pruned} old key(s) deleted", err=True)
+    when = f"from {activates_at.isoformat()}" if activates_at else "now"
+    click.echo(
+        f"new key {key.kid} published, signing {when}; {pruned} old key(s) deleted", err=True
+    )
+
+
+@lti_keys.command("activate")
+@click.argument("kid")
+def lti_keys_activate(kid: str) -> None:
+    """Sign with a published next key from now on (after 'rotate', before its time)."""
+    key = _store().activate_lti_key(kid, datetime.now(UTC))
+    if key is None:
+        raise click.ClickException(f"no published, unretired key {kid!r}")
+    click.echo(f"{key.kid} signs from now on")
 
 
 @lti_keys.command("list")
 def lti_keys_list() -> None:
-    """Key ids with their creation and retirement times (never the keys)."""
+    """Key ids, creation times and states: next (signs from ...), current, retired (never the
+    keys)."""
+    now = datetime.now(UTC)
     for key in _store().lti_keys():
-        retired = key.retired_at.isoformat() if key.retired_at else "current"
-        click.echo(f"{key.kid}\t{key.created_at.isoformat()}\t{retired}")
+        if key.signs_at(now):
+            state = "current"
+        elif key.signing_from > now:
+            state = f"next, signs from {key.signing_from.isoformat()}"
+        else:
+            assert key.retired_at is not None
+            state = f"retired {key.retired_at.isoformat()}"
+        click.echo(f"{key.kid}\t{key.created_at.isoformat()}\t{state}")
 
 
 @click.group()

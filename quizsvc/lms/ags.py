@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from quizsvc.lms.lti import sign
@@ -94,10 +95,10 @@ class AgsSender:
         registration = self.store.get_registration(registration_id)
         if registration is None:
             raise DeliveryError(f"LTI registration {registration_id!r} no longer exists")
-        keys = [key for key in self.store.lti_keys() if key.retired_at is None]
-        if not keys:
+        key = self.store.signing_key(datetime.fromtimestamp(self.wall_clock(), UTC))
+        if key is None:
             raise DeliveryError("the tool has no signing key; run 'quizsvc lti keys rotate'")
-        cache_key = (registration_id, keys[0].kid)
+        cache_key = (registration_id, key.kid)
         with self._lock:
             cached = self._tokens.get(cache_key)
         if cached and not refresh and cached[1] > self.wall_clock() + 30:
@@ -105,8 +106,8 @@ class AgsSender:
         token, lifetime = request_access_token(
             registration.auth_token_url,
             registration.client_id,
-            keys[0].kid,
-            keys[0].private_pem,
+            key.kid,
+            key.private_pem,
             [AGS_SCORE_SCOPE],
             self.policy,
         )

@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from quizsvc.lms.outbound import PUBLIC_ONLY, OutboundPolicy
+from quizsvc.lms.outbox import DeliveryError, expect_success, http_get
+
 LTI_VERSION = "1.3.0"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 MESSAGE_TYPE_CLAIM = CLAIM + "message_type"
@@ -34,11 +37,33 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 DL_SETTINGS_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 DL_CONTENT_ITEMS_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
 DL_DATA_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
+DL_ERRORMSG_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/errormsg"
+DL_MSG_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/msg"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+#: The one content item type this tool answers a Deep Linking request with.
+RESOURCE_LINK_ITEM = "ltiResourceLink"
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 DEEP_LINKING_RESPONSE = "LtiDeepLinkingResponse"
-STAFF_ROLE_MARKERS = ("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant")
+#: Context (course membership) roles of LTI 1.3 (appendix A.2.2) whose holders may choose the
+#: exams of a course. Only context roles: institution and system roles say what a person is
+#: at the school or in the LMS, not in this course (an institution's Instructor may be a
+#: learner here), so none of them counts (LTI 1.3 section 5.3.7).
+MEMBERSHIP_ROLES = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+STAFF_CONTEXT_ROLES = ("Administrator", "ContentDeveloper", "Instructor")
+#: The context role URIs of staff: the principal roles, and their sub-roles
+#: (``membership/Instructor#TeachingAssistant``), never a sub-role of another principal role
+#: such as ``membership/Learner#Instructor``. The simple names ("Instructor") are the
+#: spec's deprecated short form of the same context roles.
+STAFF_ROLES = frozenset(
+    [f"{MEMBERSHIP_ROLES}#{role}" for role in STAFF_CONTEXT_ROLES] + list(STAFF_CONTEXT_ROLES)
+)
+STAFF_SUB_ROLE_PREFIXES = tuple(f"{MEMBERSHIP_ROLES}/{role}#" for role in STAFF_CONTEXT_ROLES)
+#: How long the tool's JWKS may be cached (its Cache-Control max-age): a rotated key is
+#: published at least this long before it signs.
+JWKS_MAX_AGE_SECONDS = 300
 
 SIGNING_ALGORITHM = "RS256"
 KEY_BITS = 2048
@@ -129,10 +154,20 @@ class Launch:
     deep_link_return_url: str | None = None
     deep_link_data: str | None = None
     context_title: str | None = None
+    #: The platform's id of the course (context claim), and its NRPS memberships URL.
+    context_id: str | None = None
+    memberships_url: str | None = None
+    #: Deep Linking: the content item types the platform accepts (None: it did not say).
+    deep_link_accept_types: list[str] | None = None
 
     @property
     def is_staff(self) -> bool:
-        return any(role.endswith(STAFF_ROLE_MARKERS) for role in self.roles)
+        return any(is_staff_role(role) for role in self.roles)
+
+
+def is_staff_role(role: str) -> bool:
+    """Whether an LTI role URI makes its holder staff of the course (see STAFF_ROLES)."""
+    return role in STAFF_ROLES or role.startswith(STAFF_SUB_ROLE_PREFIXES)
 
 
 def peek_issuer_and_client(id_token: str) -> tuple[str, list[str]]:
@@ -151,14 +186,33 @@ def peek_issuer_and_client(id_token: str) -> tuple[str, list[str]]:
     return issuer, [c for c in candidates if isinstance(c, str)]
 
 
-def platform_signing_key(id_token: str, jwks_url: str) -> Any:
+def platform_signing_key(id_token: str, jwks_url: str, policy: OutboundPolicy = PUBLIC_ONLY) -> Any:
+    """The platform's public key for ``id_token`` (by its ``kid``), from the JWKS fetched
+    through the outbound guard: a registration's JWKS URL is chosen by an admin, and must not
+    reach what only the server can see unless QUIZSVC_OUTBOUND_ALLOW_HOSTS lists it."""
     try:
-        client = jwt.PyJWKClient(jwks_url, cache_keys=False, timeout=JWKS_TIMEOUT_SECONDS)
-        return client.get_signing_key_from_jwt(id_token).key
-    except jwt.PyJWKClientConnectionError as exc:
+        reply = http_get(
+            jwks_url, {"Accept": "application/json"}, JWKS_TIMEOUT_SECONDS, policy=policy
+        )
+        expect_success(reply, "the platform's JWKS URL")
+    except DeliveryError as exc:
         raise LaunchError(502, f"Cannot fetch the platform's JWKS from {jwks_url}: {exc}") from exc
-    except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
-        raise LaunchError(401, f"No platform key verifies this id_token: {exc}.") from exc
+    try:
+        kid = jwt.get_unverified_header(id_token).get("kid")
+        key_set = jwt.PyJWKSet.from_dict(json.loads(reply.body))
+    except jwt.DecodeError as exc:
+        raise LaunchError(400, f"The id_token is not a JWT: {exc}.") from exc
+    except (ValueError, jwt.PyJWKSetError) as exc:
+        raise LaunchError(
+            502, f"The platform's JWKS at {jwks_url} is not a key set: {exc}"
+        ) from exc
+    signing = [key for key in key_set.keys if key.public_key_use in (None, "sig")]
+    matching = [key for key in signing if kid is None or key.key_id == kid]
+    if kid is None and len(matching) != 1:
+        raise LaunchError(401, "The id_token names no key ('kid') and the platform has several.")
+    if not matching:
+        raise LaunchError(401, f"No platform key verifies this id_token: no key {kid!r}.")
+    return matching[0].key
 
 
 def validate_id_token(
@@ -225,7 +279,11 @@ def validate_id_token(
 
     custom = claims.get(CUSTOM_CLAIM) or {}
     context = claims.get(CONTEXT_CLAIM) or {}
+    if not isinstance(context, dict):
+        context = {}
     ags = claims.get(AGS_CLAIM) or {}
+    nrps = claims.get(NRPS_CLAIM) or {}
+    memberships_url = nrps.get("context_memberships_url") if isinstance(nrps, dict) else None
     common: dict[str, Any] = {
         "issuer": platform.issuer,
         "subject": subject,
@@ -235,7 +293,9 @@ def validate_id_token(
         "roles": [str(role) for role in roles],
         "name": claims.get("name"),
         "custom": dict(custom) if isinstance(custom, dict) else {},
-        "context_title": context.get("title") if isinstance(context, dict) else None,
+        "context_title": context.get("title"),
+        "context_id": str(context["id"]) if context.get("id") else None,
+        "memberships_url": memberships_url if isinstance(memberships_url, str) else None,
     }
     if message_type == RESOURCE_LINK_REQUEST:
         link = required(RESOURCE_LINK_CLAIM, "resource_link")
@@ -251,11 +311,28 @@ def validate_id_token(
     settings = required(DL_SETTINGS_CLAIM, "deep_linking_settings")
     if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
         raise LaunchError(400, "The id_token lacks 'deep_linking_settings.deep_link_return_url'.")
+    accept_types = settings.get("accept_types")
     return Launch(
         **common,
         deep_link_return_url=str(settings["deep_link_return_url"]),
         deep_link_data=settings.get("data"),
+        deep_link_accept_types=[str(t) for t in accept_types]
+        if isinstance(accept_types, list)
+        else None,
     )
+
+
+def exam_link_item(
+    launch_url: str, exam_id: str, title: str, score_maximum: float
+) -> dict[str, Any]:
+    """The ``ltiResourceLink`` content item of an exam, with a line item for its grades."""
+    return {
+        "type": RESOURCE_LINK_ITEM,
+        "title": title,
+        "url": launch_url,
+        "custom": {"exam_id": exam_id},
+        "lineItem": {"scoreMaximum": score_maximum, "label": title, "resourceId": exam_id},
+    }
 
 
 def deep_linking_response(
@@ -263,23 +340,16 @@ def deep_linking_response(
     client_id: str,
     platform_issuer: str,
     deployment_id: str,
-    data: str | None,
-    launch_url: str,
-    exam_id: str,
-    title: str,
-    score_maximum: float,
+    data: Any,
+    content_items: Sequence[Mapping[str, Any]],
     kid: str,
     private_pem: str,
+    errormsg: str | None = None,
+    msg: str | None = None,
 ) -> str:
-    """The signed ``LtiDeepLinkingResponse`` carrying one ``ltiResourceLink`` with a line item."""
+    """The signed ``LtiDeepLinkingResponse``: the chosen items (none when the instructor went
+    back without choosing), with ``errormsg`` when the tool could not answer the request."""
     now = int(time.time())
-    item = {
-        "type": "ltiResourceLink",
-        "title": title,
-        "url": launch_url,
-        "custom": {"exam_id": exam_id},
-        "lineItem": {"scoreMaximum": score_maximum, "label": title, "resourceId": exam_id},
-    }
     claims: dict[str, Any] = {
         "iss": client_id,
         "aud": platform_issuer,
@@ -289,8 +359,12 @@ def deep_linking_response(
         MESSAGE_TYPE_CLAIM: DEEP_LINKING_RESPONSE,
         VERSION_CLAIM: LTI_VERSION,
         DEPLOYMENT_ID_CLAIM: deployment_id,
-        DL_CONTENT_ITEMS_CLAIM: [item],
+        DL_CONTENT_ITEMS_CLAIM: [dict(item) for item in content_items],
     }
     if data is not None:
         claims[DL_DATA_CLAIM] = data
+    if errormsg is not None:
+        claims[DL_ERRORMSG_CLAIM] = errormsg
+    if msg is not None:
+        claims[DL_MSG_CLAIM] = msg
     return sign(claims, kid, private_pem)
