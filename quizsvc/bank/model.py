@@ -177,6 +177,9 @@ class Bank:
     cards: tuple[Card, ...]
     #: Authored questions (scenarios), beside the cards.
     questions: tuple[AuthoredQuestion, ...] = ()
+    #: Ids of cards and questions staff retired: still readable (past exams and results name
+    #: them), never drawn again (``select`` and ``select_questions`` leave them out).
+    retired: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {card.id: card for card in self.cards})
@@ -191,13 +194,15 @@ class Bank:
     def select_questions(
         self, deck: str | None = None, topics: Iterable[str] | None = None
     ) -> list[AuthoredQuestion]:
-        """Authored questions of one deck (or all) and some topics (or all), in bank order."""
+        """Authored questions of one deck (or all) and some topics (or all), in bank order;
+        retired ones are left out."""
         wanted = set(topics) if topics is not None else None
         return [
             question
             for question in self.questions
             if (deck is None or question.deck == deck)
             and (wanted is None or question.topic in wanted)
+            and question.id not in self.retired
         ]
 
     def __iter__(self) -> Iterator[Card]:
@@ -215,12 +220,15 @@ class Bank:
         return by_id.get(card_id)
 
     def select(self, deck: str | None = None, topics: Iterable[str] | None = None) -> list[Card]:
-        """Cards of one deck (or all) and some topics (or all), in bank order."""
+        """Cards of one deck (or all) and some topics (or all), in bank order; retired
+        cards are left out."""
         wanted = set(topics) if topics is not None else None
         return [
             card
             for card in self.cards
-            if (deck is None or card.deck == deck) and (wanted is None or card.topic in wanted)
+            if (deck is None or card.deck == deck)
+            and (wanted is None or card.topic in wanted)
+            and card.id not in self.retired
         ]
 
     def topics(self, deck: str | None = None) -> dict[str, int]:
