@@ -134,7 +134,8 @@ def _truncate_postgres(url: str) -> None:
         connection.execute(
             text(
                 "TRUNCATE responses, attempts, exams, api_keys, grade_reviews, grade_changes, "
-                "regrade_jobs, regrade_job_items, learning_reviews, learner_cards "
+                "regrade_jobs, regrade_job_items, learning_reviews, learner_cards, "
+                "bank_items, bank_item_versions "
                 "RESTART IDENTITY CASCADE"
             )
         )
