@@ -4,18 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
-from quizsvc.api.auth import authenticated, current_principal, is_staff
-from quizsvc.api.errors import ApiError
+from quizsvc.api.auth import STAFF, authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.bank_editing import (
+    Saved,
+    create_item,
+    edit_item,
+    etag,
+    item_versions,
+    read_item,
+    refresh_before_request,
+    retire_item,
+)
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
 from quizsvc.api.services import services
 from quizsvc.bank import Card
+from quizsvc.bank.editing import CARD
 from quizsvc.bank.loader import normalize_text
 
-blp = Blueprint("cards", __name__, url_prefix="/v1", description="Decks and cards of the bank")
+blp = Blueprint(
+    "cards",
+    __name__,
+    url_prefix="/v1",
+    description="Decks and cards of the bank; staff create, edit and retire cards, each edit "
+    "a new version (PATCH and DELETE take If-Match with the ETag of the version read).",
+)
+# Every request, whichever blueprint serves it, sees the bank with the stored edits.
+blp.before_app_request(refresh_before_request)
+
+ETAG: dict[str, Any] = {
+    "ETag": {
+        "description": "The card's version; send it back in If-Match to edit or retire it.",
+        "schema": {"type": "string"},
+    }
+}
 
 
 class TopicSchema(Schema):
@@ -36,6 +63,11 @@ class DeckListSchema(Schema):
     items = fields.List(fields.Nested(DeckSchema), required=True)
 
 
+class CardMisconceptionSchema(Schema):
+    text = fields.String(required=True)
+    explanation = fields.String(required=True)
+
+
 class CardSchema(Schema):
     """Learners get id, deck, topic and prompt; the other fields are for staff."""
 
@@ -47,10 +79,80 @@ class CardSchema(Schema):
     term = fields.String(allow_none=True)
     key_points = fields.List(fields.String())
     accept = fields.List(fields.String())
+    short_answers = fields.List(fields.String())
+    misconceptions = fields.List(fields.Nested(CardMisconceptionSchema))
     explanation = fields.String(allow_none=True)
     tags = fields.List(fields.String())
     difficulty = fields.String(allow_none=True)
     source_note = fields.String(allow_none=True)
+    version = fields.Integer(
+        metadata={"description": "Staff only: 1 as in the YAML bank, one more per edit."}
+    )
+    retired = fields.Boolean(
+        metadata={"description": "Staff only: retired cards are never drawn again."}
+    )
+
+
+def _raw(description: str) -> fields.Raw:
+    # Any JSON value passes here: the card is checked by the bank's own validator (the rules
+    # of 'quizsvc bank validate'), which names the field of each problem.
+    return fields.Raw(allow_none=True, metadata={"description": description})
+
+
+class CardInputSchema(Schema):
+    """A card as in a deck's YAML files (bank/schema.json, $defs/card), with its deck and
+    topic. In a PATCH every field is optional and null clears an optional one."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = _raw("Slug, unique across the bank; cannot change.")
+    deck = _raw("An existing deck; cannot change.")
+    topic = _raw("A topic the deck.yaml lists.")
+    prompt = _raw("The question.")
+    answer = _raw("The reference answer.")
+    term = _raw("The term the card defines, if any.")
+    key_points = _raw("The atomic facts a full answer contains (at least one).")
+    accept = _raw("Other correct forms of a short answer.")
+    short_answers = _raw("Terse forms of the answer worth full credit.")
+    misconceptions = _raw("Wrong answers learners give: [{text, explanation}].")
+    explanation = _raw("Shown after grading.")
+    tags = _raw("Slugs.")
+    difficulty = _raw("easy, medium or hard.")
+    source_note = _raw("Where the card came from.")
+
+
+class VersionAuthorSchema(Schema):
+    key_id = fields.Integer(required=True)
+    label = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+
+
+class VersionSchema(Schema):
+    version = fields.Integer(required=True)
+    action = fields.String(
+        required=True, metadata={"description": "bank-file, created, edited or retired"}
+    )
+    at = fields.DateTime(
+        allow_none=True, metadata={"description": "None for the version from the YAML bank."}
+    )
+    by = fields.Nested(
+        VersionAuthorSchema,
+        allow_none=True,
+        metadata={"description": "The API key that made the version (None: the YAML bank)."},
+    )
+    changes = fields.Dict(
+        required=True,
+        metadata={"description": "{field: {before, after}} for each field that changed."},
+    )
+    item = fields.Dict(required=True, metadata={"description": "The item as this version was."})
+
+
+class VersionListSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    retired = fields.Boolean(required=True)
+    items = fields.List(fields.Nested(VersionSchema), required=True)
 
 
 class CardQuerySchema(PageQuerySchema):
@@ -122,14 +224,74 @@ class Cards(MethodView):
         chosen = cards[start : start + query["page_size"]]
         return page_of([card_view(card, staff) for card in chosen], len(cards), query)
 
+    @roles_required(*STAFF)
+    @blp.arguments(CardInputSchema)
+    @blp.response(201, CardSchema, headers={**LOCATION, **ETAG})
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create a card (staff). It is checked as ``quizsvc bank validate`` checks the
+        deck it joins; 422 names each field at fault. New exams may draw it at once."""
+        saved = create_item(CARD, body)
+        return (
+            _staff_view(saved),
+            201,
+            {
+                "Location": url_for("cards.CardById", card_id=saved.data["id"]),
+                "ETag": etag(saved.version),
+            },
+        )
+
+
+def _staff_view(saved: Saved) -> dict[str, Any]:
+    return {**saved.data, "version": saved.version, "retired": saved.retired}
+
 
 @blp.route("/cards/<string:card_id>")
 class CardById(MethodView):
     @authenticated
-    @blp.response(200, CardSchema)
+    @blp.response(200, CardSchema, headers=ETAG)
+    def get(self, card_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """One card, retired ones included (past exams and results name them)."""
+        saved = read_item(CARD, card_id)
+        if not is_staff(current_principal()):
+            return card_view(Card.from_dict(saved.data), staff=False), 200, {}
+        return _staff_view(saved), 200, {"ETag": etag(saved.version)}
+
+    @roles_required(*STAFF)
+    @blp.arguments(CardInputSchema)
+    @blp.response(200, CardSchema, headers=ETAG)
+    @blp.alt_response(412, description="The card changed since the version If-Match names.")
+    @blp.alt_response(428, description="If-Match is missing.")
+    def patch(
+        self, body: dict[str, Any], card_id: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Edit a card (staff): the given fields replace the card's, null clears an optional
+        one; ``id`` and ``deck`` cannot change. Needs If-Match with the ETag of the version
+        edited (412 when it is no longer current). Exams already built keep the copy they
+        froze; a regrade with refreshed keys applies the edit to their attempts."""
+        saved = edit_item(CARD, card_id, body, request.headers.get("If-Match"))
+        return _staff_view(saved), 200, {"ETag": etag(saved.version)}
+
+    @roles_required(*STAFF)
+    @blp.response(204, headers=ETAG)
+    @blp.alt_response(412, description="The card changed since the version If-Match names.")
+    def delete(self, card_id: str) -> tuple[str, int, dict[str, str]]:
+        """Retire a card (staff): new exams and practice never draw it again; it stays
+        readable, and past exams and results keep it. If-Match is optional here."""
+        saved = retire_item(CARD, card_id, request.headers.get("If-Match"))
+        return "", 204, {"ETag": etag(saved.version)}
+
+
+@blp.route("/cards/<string:card_id>/versions")
+class CardVersions(MethodView):
+    @roles_required(*STAFF)
+    @blp.response(200, VersionListSchema)
     def get(self, card_id: str) -> dict[str, Any]:
-        """One card."""
-        card = services().bank.get(card_id)
-        if card is None:
-            raise ApiError(404, f"No card with id {card_id!r}.")
-        return card_view(card, is_staff(current_principal()))
+        """The card's versions, oldest first: who (the API key), when, what changed
+        (field by field) and the card as it was."""
+        saved, versions = item_versions(CARD, card_id)
+        return {
+            "id": card_id,
+            "version": saved.version,
+            "retired": saved.retired,
+            "items": versions,
+        }

@@ -1,0 +1,149 @@
+"""Authored questions of the bank (scenarios with 4-6 options), for staff: read, create,
+edit and retire them, each edit a new version, as cards are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import INCLUDE, Schema, fields
+
+from quizsvc.api.auth import STAFF, roles_required
+from quizsvc.api.bank_editing import (
+    Saved,
+    create_item,
+    edit_item,
+    etag,
+    item_versions,
+    read_item,
+    retire_item,
+)
+from quizsvc.api.cards import ETAG, VersionListSchema
+from quizsvc.api.headers import LOCATION
+from quizsvc.bank.editing import QUESTION
+
+blp = Blueprint(
+    "questions",
+    __name__,
+    url_prefix="/v1",
+    description="Authored questions of the bank, for staff; PATCH and DELETE take If-Match "
+    "with the ETag of the version read.",
+)
+
+
+class AuthoredOptionSchema(Schema):
+    id = fields.String(required=True)
+    text = fields.String(required=True)
+    correct = fields.Boolean(required=True)
+    rationale = fields.String(required=True)
+
+
+class QuestionSchema(Schema):
+    id = fields.String(required=True)
+    deck = fields.String(required=True)
+    topic = fields.String(required=True)
+    type = fields.String(required=True)
+    stem = fields.String(required=True)
+    select = fields.Integer(allow_none=True)
+    options = fields.List(fields.Nested(AuthoredOptionSchema), required=True)
+    explanation = fields.String(allow_none=True)
+    difficulty = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    sources = fields.List(fields.String(), required=True)
+    version = fields.Integer(required=True)
+    retired = fields.Boolean(required=True)
+
+
+def _raw(description: str) -> fields.Raw:
+    # Checked by the bank's own validator ('quizsvc bank validate'), which names the field.
+    return fields.Raw(allow_none=True, metadata={"description": description})
+
+
+class QuestionInputSchema(Schema):
+    """An authored question as in a deck's questions/ files (bank/schema.json,
+    $defs/authored_question), with its deck and topic. In a PATCH every field is optional
+    and null clears an optional one."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = _raw("Slug, unique across the bank's cards and questions; cannot change.")
+    deck = _raw("An existing deck; cannot change.")
+    topic = _raw("A topic the deck.yaml lists.")
+    type = _raw("multiple_choice or multiple_response.")
+    stem = _raw("The situation and the question.")
+    select = _raw("multiple_response only: how many to choose (2 or 3).")
+    options = _raw("4-6 options: [{id (A-F), text, correct, rationale}].")
+    explanation = _raw("Shown after grading.")
+    difficulty = _raw("easy, medium or hard.")
+    tags = _raw("Slugs.")
+    sources = _raw("Where the facts come from (at least one).")
+
+
+def _view(saved: Saved) -> dict[str, Any]:
+    return {**saved.data, "version": saved.version, "retired": saved.retired}
+
+
+@blp.route("/questions")
+class Questions(MethodView):
+    @roles_required(*STAFF)
+    @blp.arguments(QuestionInputSchema)
+    @blp.response(201, QuestionSchema, headers={**LOCATION, **ETAG})
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create an authored question, checked as ``quizsvc bank validate`` checks its
+        deck; 422 names each field at fault."""
+        saved = create_item(QUESTION, body)
+        headers = {
+            "Location": url_for("questions.QuestionById", question_id=saved.data["id"]),
+            "ETag": etag(saved.version),
+        }
+        return _view(saved), 201, headers
+
+
+@blp.route("/questions/<string:question_id>")
+class QuestionById(MethodView):
+    @roles_required(*STAFF)
+    @blp.response(200, QuestionSchema, headers=ETAG)
+    def get(self, question_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """One authored question with its key, retired ones included."""
+        saved = read_item(QUESTION, question_id)
+        return _view(saved), 200, {"ETag": etag(saved.version)}
+
+    @roles_required(*STAFF)
+    @blp.arguments(QuestionInputSchema)
+    @blp.response(200, QuestionSchema, headers=ETAG)
+    @blp.alt_response(412, description="The question changed since the version If-Match names.")
+    @blp.alt_response(428, description="If-Match is missing.")
+    def patch(
+        self, body: dict[str, Any], question_id: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Edit an authored question: the given fields replace its own (``options`` as a
+        whole), null clears an optional one; needs If-Match. Exams keep their frozen copy; a
+        regrade with refreshed keys applies the edit."""
+        saved = edit_item(QUESTION, question_id, body, request.headers.get("If-Match"))
+        return _view(saved), 200, {"ETag": etag(saved.version)}
+
+    @roles_required(*STAFF)
+    @blp.response(204, headers=ETAG)
+    @blp.alt_response(412, description="The question changed since the version If-Match names.")
+    def delete(self, question_id: str) -> tuple[str, int, dict[str, str]]:
+        """Retire an authored question: never drawn again, still readable."""
+        saved = retire_item(QUESTION, question_id, request.headers.get("If-Match"))
+        return "", 204, {"ETag": etag(saved.version)}
+
+
+@blp.route("/questions/<string:question_id>/versions")
+class QuestionVersions(MethodView):
+    @roles_required(*STAFF)
+    @blp.response(200, VersionListSchema)
+    def get(self, question_id: str) -> dict[str, Any]:
+        """The question's versions, oldest first: who, when, what changed."""
+        saved, versions = item_versions(QUESTION, question_id)
+        return {
+            "id": question_id,
+            "version": saved.version,
+            "retired": saved.retired,
+            "items": versions,
+        }
