@@ -6,7 +6,8 @@ The limits, all answered in the usual error envelope:
   those that take no body, whether it declares its length or comes chunked;
 - under ``/v1`` (the JSON API) a non-empty body must be JSON (``application/json`` or
   ``application/*+json``): anything else, form data included, gets 415; browser-facing pages
-  outside ``/v1`` (the LTI launch) take form posts;
+  outside ``/v1`` (the LTI launch) take form posts, and the file uploads of
+  :data:`MULTIPART_UPLOAD_PATHS` take multipart/form-data;
 - a body that is not UTF-8 JSON, or nests arrays/objects deeper than
   :data:`MAX_JSON_DEPTH`, gets 400 (Python's parser would otherwise hit its recursion limit);
 - the NUL character (U+0000), and lone surrogates (``"\\ud800"`` is valid JSON but no
@@ -29,6 +30,9 @@ from quizsvc.api.errors import ApiError
 MAX_JSON_DEPTH = 32
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_API_PREFIX = "/v1/"
+#: JSON API endpoints that also take a file upload (multipart/form-data); their views check
+#: the form fields themselves.
+MULTIPART_UPLOAD_PATHS = frozenset({"/v1/decks/import"})
 NUL_MESSAGE = "must not contain the NUL character (U+0000)"
 SURROGATE_MESSAGE = "must be valid Unicode (a lone surrogate escape such as \\ud800 is not)"
 
@@ -62,6 +66,8 @@ def check_request() -> None:
         # A chunked body has no length to check up front; the server's stream stops at the
         # limit without saying so, and the truncated JSON would read as a parse error.
         raise _too_large(limit)
+    if request.mimetype == "multipart/form-data" and request.path in MULTIPART_UPLOAD_PATHS:
+        return
     if not request.is_json:
         raise ApiError(
             415,
