@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from quizsvc.exams.model import QuestionKey, QuestionType
+from quizsvc.exams.pools import draw_pooled
 from quizsvc.reviews import recompute_totals
 
 #: A grader takes (key, response) pairs and returns one grade dict per pair, each with at
@@ -43,7 +44,9 @@ def make_layout(
 ) -> list[dict[str, Any]]:
     """Question order and option order for one attempt, reproducible from its id, and the
     ids the learner sees: random per attempt, so "q3 -> A" means nothing in anyone else's
-    attempt. Only the server maps them back (the layout is stored with the attempt)."""
+    attempt. Only the server maps them back (the layout is stored with the attempt). A
+    pooled exam's attempt has only the questions drawn for it (``quizsvc.exams.pools``)."""
+    questions = draw_pooled(questions, attempt_id)
     seed = int.from_bytes(hashlib.sha256(attempt_id.encode()).digest()[:8], "big")
     rng = random.Random(seed)
     order = list(range(len(questions)))
