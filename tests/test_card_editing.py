@@ -7,6 +7,7 @@ applies the fix."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -15,12 +16,14 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from quizsvc.api import bank_editing
 from quizsvc.app import create_app
 from quizsvc.bank import load_bank, validate_bank
+from quizsvc.cli import main
 from quizsvc.config import PROJECT_ROOT, Settings
 from quizsvc.embedding import HashingEncoder
 from tests.conftest import FakeClock, serve_in_thread, wait_until
@@ -490,7 +493,7 @@ NEW_ANSWER = "Relative Operating Characteristic"
 
 @pytest.mark.model
 def test_a_past_exam_keeps_its_copy_and_a_regrade_applies_the_fix(
-    fast_outbox_app: Flask,
+    fast_outbox_app: Flask, database_url: str, shared_instance_dir: Path
 ) -> None:
     graded_app = fast_outbox_app
     client = graded_app.test_client()
@@ -562,6 +565,20 @@ def test_a_past_exam_keeps_its_copy_and_a_regrade_applies_the_fix(
     assert frozen["answer"] == old_answer
     assert target_grade() == (0.0, "incorrect")
 
+    # The command line sees the edit too: its dry run refreshes the key from the edited card.
+    env = {
+        "QUIZSVC_DATABASE_URL": database_url,
+        "QUIZSVC_INSTANCE_DIR": str(shared_instance_dir),
+        "HF_HUB_OFFLINE": "1",
+    }
+    dry = CliRunner().invoke(
+        main, ["exams", "regrade", exam["id"], "--refresh-keys", "--dry-run"], env=env
+    )
+    assert dry.exit_code == 0, dry.output
+    (changed,) = [item for item in json.loads(dry.stdout)["keys"] if item["status"] == "changed"]
+    assert changed["question_id"] == target["question_id"]
+    assert target_grade() == (0.0, "incorrect")
+
     # A regrade with the keys refreshed from the bank applies the fix.
     started = client.post(
         f"/v1/exams/{exam['id']}/regrade",
@@ -588,3 +605,26 @@ def test_the_yaml_bank_itself_is_not_written(client: FlaskClient, staff: Headers
     after = (PROJECT_ROOT / "bank" / DECK / f"{SMALL_TOPIC}.yaml").read_text(encoding="utf-8")
     assert after == before
     assert load_bank(PROJECT_ROOT / "bank").card(CARD).explanation != "Database only."
+
+
+def test_write_back_puts_the_edits_into_yaml_decks(
+    app: Flask, client: FlaskClient, staff: Headers, database_url: str, tmp_path: Path
+) -> None:
+    assert patch(client, CARD, {"explanation": "Written back."}, staff, '"1"').status_code == 200
+    assert client.post("/v1/cards", json=new_card(), headers=staff).status_code == 201
+    retired_question = app.extensions["quizsvc"].bank.questions[0].id
+    assert client.delete(f"/v1/questions/{retired_question}", headers=staff).status_code == 204
+    out = tmp_path / "written"
+    env = {"QUIZSVC_DATABASE_URL": database_url, "QUIZSVC_INSTANCE_DIR": str(tmp_path)}
+    written = CliRunner().invoke(main, ["bank", "write-back", "--output", str(out)], env=env)
+    assert written.exit_code == 0, written.output
+    assert "3 changed over the API, 1 of them retired" in written.output
+    validated = CliRunner().invoke(main, ["bank", "validate", str(out)], env=env)
+    assert validated.exit_code == 0, validated.output
+    bank = load_bank(out)
+    original = load_bank(PROJECT_ROOT / "bank")
+    assert bank.card(CARD).explanation == "Written back."
+    assert bank.card("sm-model-registry").prompt == new_card()["prompt"]
+    assert len(bank.cards) == len(original.cards) + 1
+    assert retired_question not in {question.id for question in bank.questions}
+    assert len(bank.questions) == len(original.questions) - 1

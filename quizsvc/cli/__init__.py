@@ -6,6 +6,7 @@ import click
 
 from quizsvc import __version__
 from quizsvc.cli.bank import bank
+from quizsvc.cli.bank_edits import bank_write_back
 from quizsvc.cli.exam import exam
 from quizsvc.cli.grade import grade
 from quizsvc.cli.learner import learner
@@ -22,6 +23,7 @@ def main() -> None:
     """quizsvc: exam prep from a validated flashcard bank."""
 
 
+bank.add_command(bank_write_back)
 main.add_command(bank)
 main.add_command(serve)
 main.add_command(db)

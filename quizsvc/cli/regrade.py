@@ -20,12 +20,17 @@ WAIT_SECONDS = 1.0
 
 
 def service_app(settings: Settings) -> Flask:
-    """The app as a server builds it (model, bank, grading settings, senders), with its
-    outbox worker stopped: the command delivers in the foreground."""
+    """The app as a server builds it (model, bank with the stored edits, grading settings,
+    senders), with its outbox worker stopped: the command delivers in the foreground."""
+    from quizsvc.api.bank_editing import live_bank
+    from quizsvc.api.services import EXTENSION_KEY
     from quizsvc.app import OUTBOX_WORKER_KEY, create_app
 
     app = create_app({"SETTINGS": settings})
     app.extensions[OUTBOX_WORKER_KEY].stop()
+    # The bank with the cards staff edited over the API, as the server's requests see it
+    # (a regrade with --refresh-keys takes their keys from it).
+    live_bank(app).refresh(app.extensions[EXTENSION_KEY], force=True)
     return app
 
 
