@@ -751,3 +751,32 @@ def test_http_import_is_for_staff_only(live: str, key_for: Callable[..., Headers
     learner = requests.post(url, json=payload, headers=key_for("learner", "l-1"), timeout=30)
     assert learner.status_code == 403
     assert learner.json()["code"] == 403
+
+
+@pytest.mark.http
+def test_http_import_keeps_card_edits_made_over_the_api(
+    live: str, import_app: Flask, key_for: Callable[..., Headers]
+) -> None:
+    """The imported deck is served at once, and edits stored in the database stay applied
+    over the reloaded YAML bank."""
+    staff = key_for("instructor")
+    card_id = import_app.extensions["quizsvc"].bank.cards[0].id
+    explanation = "Edited over the API before the import."
+    edited = requests.patch(
+        f"{live}/v1/cards/{card_id}",
+        json={"explanation": explanation},
+        headers={**staff, "If-Match": '"1"'},
+        timeout=30,
+    )
+    assert edited.status_code == 200, edited.text
+    response = requests.post(
+        f"{live}/v1/decks/import",
+        headers=staff,
+        json={"format": "gift", "deck": "Solar", "text": GIFT, "file_name": "solar.gift"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    card = requests.get(f"{live}/v1/cards/{card_id}", headers=staff, timeout=30).json()
+    assert card["explanation"] == explanation
+    solar = requests.get(f"{live}/v1/cards?deck=solar", headers=staff, timeout=30).json()
+    assert len(solar["items"]) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import request
@@ -11,6 +12,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from quizsvc.api.auth import roles_required
+from quizsvc.api.bank_editing import live_bank
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
 from quizsvc.bank import BankError, load_bank
@@ -222,8 +224,12 @@ class DeckImport(MethodView):
             return _summary(imported, written=False), 200
         app_services = services()
         bank_dir = app_services.settings.bank_dir
+        # Items of other decks that live only in the database (created over the API) keep
+        # their ids too.
+        elsewhere = {card.id for card in app_services.bank if card.deck != imported.deck.id}
+        elsewhere |= {q.id for q in app_services.bank.questions if q.deck != imported.deck.id}
         try:
-            write_imported_deck(imported, bank_dir, force=options["force"])
+            write_imported_deck(imported, bank_dir, force=options["force"], taken_ids=elsewhere)
         except DeckExistsError:
             raise ApiError(
                 409,
@@ -235,9 +241,20 @@ class DeckImport(MethodView):
             raise ApiError(
                 422, f"The imported deck is not valid: {exc}", {field: problems}
             ) from None
-        try:
-            # This process serves the new deck at once; other worker processes on restart.
-            app_services.bank = load_bank(bank_dir)
-        except BankError:
-            log.exception("bank %s does not load after importing %s", bank_dir, file_name)
+        _serve_new_deck(bank_dir, file_name)
         return _summary(imported, written=True), 201
+
+
+def _serve_new_deck(bank_dir: Path, file_name: str) -> None:
+    """This process serves the new deck at once: the live bank's YAML base is reloaded and
+    the stored card edits are applied over it again. Other worker processes load it when
+    they start."""
+    live = live_bank()
+    try:
+        live.base = load_bank(bank_dir)
+    except BankError:
+        log.exception("bank %s does not load after importing %s", bank_dir, file_name)
+        return
+    # A revision of None makes the next refresh rebuild the bank from the new base.
+    live.revision = None
+    live.refresh(services(), force=True)

@@ -21,7 +21,7 @@ import io
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -1238,13 +1238,20 @@ def question_keys(imported: ImportedDeck) -> list[QuestionKey]:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_imported_deck(imported: ImportedDeck, bank_dir: Path, *, force: bool = False) -> Path:
+def write_imported_deck(
+    imported: ImportedDeck,
+    bank_dir: Path,
+    *,
+    force: bool = False,
+    taken_ids: Collection[str] = (),
+) -> Path:
     """Write the imported deck into ``bank_dir`` (staged, validated, then moved into place;
     nothing is left behind on failure) and return its directory. Ids of the bank's other
-    decks are off limits; raises :class:`~quizsvc.bank.writer.DeckWriteError` (or its
+    decks, and ``taken_ids`` (items that live elsewhere, such as cards created over the
+    API), are off limits; raises :class:`~quizsvc.bank.writer.DeckWriteError` (or its
     ``DeckExistsError``)."""
     existing, _ = validate_bank(bank_dir) if bank_dir.is_dir() else (None, [])
-    taken: set[str] = set()
+    taken: set[str] = set(taken_ids)
     if existing is not None:
         taken = {card.id for card in existing if card.deck != imported.deck.id}
         taken |= {q.id for q in existing.questions if q.deck != imported.deck.id}
