@@ -780,3 +780,20 @@ def test_http_import_keeps_card_edits_made_over_the_api(
     assert card["explanation"] == explanation
     solar = requests.get(f"{live}/v1/cards?deck=solar", headers=staff, timeout=30).json()
     assert len(solar["items"]) == 4
+
+
+def test_cli_format_option_wins_over_the_file_name(tmp_path: Path) -> None:
+    # GIFT text in a .txt file: without --format it would be read as CSV/TSV.
+    path = tmp_path / "solar.txt"
+    path.write_text(GIFT, encoding="utf-8")
+    out = str(tmp_path / "bank")
+    as_gift = CliRunner().invoke(
+        main, ["bank", "import", str(path), "--deck", "solar", "--format", "gift", "--out", out]
+    )
+    assert as_gift.exit_code == 0, as_gift.output
+    assert "Imported 4 card(s) and 2 question(s) from solar.txt" in as_gift.stdout
+    as_csv = CliRunner().invoke(
+        main, ["bank", "import", str(path), "--deck", "other", "--format", "csv", "--out", out]
+    )
+    assert as_csv.exit_code == 1
+    assert "solar.txt" in as_csv.output

@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from quizsvc.bank import Bank, BankError, Problem, load_bank, validate_bank
-from quizsvc.bank.importers import DeckImportError, ImportedDeck, import_file, slugify
+from quizsvc.bank.importers import (
+    DeckImportError,
+    ImportedDeck,
+    import_apkg,
+    import_delimited,
+    import_file,
+    slugify,
+)
 from quizsvc.bank.interop import (
     IMPORT_FORMATS,
     detect_format,
@@ -169,6 +176,10 @@ def bank_import(
             imported = import_bank_file(
                 file.read_bytes(), file.name, format_name, deck_name, topic, title
             )
+        elif format_name == "apkg":
+            imported = import_apkg(file, deck_name, topic, title)
+        elif format_name == "csv":
+            imported = import_delimited(file, deck_name, topic, title)
         else:
             imported = import_file(file, deck_name, topic, title)
     except DeckImportError as exc:
