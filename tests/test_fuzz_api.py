@@ -9,6 +9,7 @@ status code, content type and body schema.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +141,14 @@ def seeded(
     else:
         database_url = request.getfixturevalue("postgres_url")
         truncate_postgres(database_url)
+    # A copy of the bank: POST /v1/decks/import writes decks into the bank directory.
+    bank_dir = tmp_path_factory.mktemp("fuzz-bank") / "bank"
+    shutil.copytree(Settings.from_env().bank_dir, bank_dir)
     app_settings = Settings.from_env(
-        instance_dir=shared_instance_dir, database_url=database_url, rate_limit="1000000/minute"
+        instance_dir=shared_instance_dir,
+        database_url=database_url,
+        rate_limit="1000000/minute",
+        bank_dir=bank_dir,
     )
     app = create_app({"SETTINGS": app_settings, "ENCODER": model, "TESTING": True})
     store = app.extensions["quizsvc"].store

@@ -48,7 +48,10 @@ class ImportOptionsSchema(Schema):
         metadata={"description": "Deck name; its slug is the new deck's id."},
     )
     title = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[
+            validate.Length(min=1, max=200),
+            validate.Regexp(r"\S", error="Must not be blank."),
+        ],
         metadata={"description": "Deck title (default: the deck name)."},
     )
     topic = fields.String(
