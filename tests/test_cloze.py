@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import random
+import re
+from typing import Any
 
 import pytest
 
 from quizsvc.bank import Bank, Card
-from quizsvc.exams.cloze import BLANK, accepted_forms, make_fill_in, word_rarity
+from quizsvc.exams.cloze import (
+    BLANK,
+    accepted_forms,
+    loose_variants,
+    make_fill_in,
+    singular_variants,
+    word_rarity,
+)
 from quizsvc.exams.distractors import compact
 from quizsvc.exams.keyterms import key_term
 from quizsvc.exams.names import merged_glossary
@@ -215,3 +224,107 @@ def test_a_fill_in_is_the_same_for_a_seed(
     card = bank.card("reg-why-l1")
     first = make_fill_in(card, random.Random(7), rarity, glossary)
     assert first == make_fill_in(card, random.Random(7), rarity, glossary)
+
+
+# --- the second review: blanks that test a concept, keys that take every right answer ------
+
+
+def fill_ins(card: Card, rarity: dict[str, int], glossary: dict[str, str]) -> dict[str, Any]:
+    """Each distinct fill-in of the card over many seeds, by its canonical answer."""
+    found: dict[str, Any] = {}
+    for seed in SEEDS:
+        made = make_fill_in(card, random.Random(seed), rarity, glossary)
+        if made is not None:
+            found.setdefault(made.accept[0], made)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("card_id", "blank", "also_right"),
+    [
+        # "... by turning the outputs into _____": the prompt says "image-classification".
+        ("cnn-layer-softmax-role", "class probabilities", "probabilities"),
+        # "Both _____ and Pipe mode"
+        ("ll-input-modes", "File mode", "File"),
+        # "the CSV file must not have a _____"
+        ("ll-csv-first-column", "header row", "header"),
+        # "start (the start timestamp) and _____ (the time series values)"
+        ("deepar-required-fields", "target", "time series values"),
+        # "... Is XGBoost used for classification or for regression?": "regression trees"
+        ("xgb-classification-or-regression", "regression trees", "trees"),
+    ],
+)
+def test_a_blank_accepts_the_head_noun_or_the_name_the_sentence_also_gives(
+    bank: Bank,
+    rarity: dict[str, int],
+    glossary: dict[str, str],
+    card_id: str,
+    blank: str,
+    also_right: str,
+) -> None:
+    made = fill_ins(bank.card(card_id), rarity, glossary)
+    assert blank in made, sorted(made)
+    assert also_right in made[blank].accept
+    # What is accepted is never shown: "(the time series values)" leaves the sentence.
+    assert also_right not in made[blank].prompt.split("\n", 1)[1]
+
+
+def test_the_modifier_that_is_the_point_stays_required(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # "produces _____": "dense" is what L2 regularization is about, "weights" alone is not.
+    made = fill_ins(bank.card("reg-l2-properties"), rarity, glossary)
+    assert "weights" not in made["dense weights"].accept
+    # "because it uses _____ (groups of convolution layers)": "modules" alone is no answer.
+    made = fill_ins(bank.card("cnn-architecture-googlenet"), rarity, glossary)
+    assert "modules" not in made["inception modules"].accept
+    assert loose_variants("dense weights") == ()
+    assert loose_variants("single vector") == ("vector",)
+    assert loose_variants("training time") == ()
+
+
+def test_singular_variants_leave_words_alone_that_only_look_plural() -> None:
+    assert singular_variants("sentiment analysis") == ()
+    assert singular_variants("related time series") == ()
+    assert singular_variants("reference translations") == ("reference translation",)
+
+
+@pytest.mark.parametrize(
+    ("card_id", "blank"),
+    [
+        ("ens-boosting-strength", "better accuracy"),  # or "higher accuracy"
+        ("xgb-hyperparameter-alpha", "larger value"),  # or "higher value"
+        ("reg-overfitting-simplify", "simpler model"),  # or "smaller network"
+        ("nn-types-adversarial-example", "false prediction"),  # or "wrong prediction"
+        ("nn-types-adversarial-example", "small"),  # or "slight", "tiny"
+        ("o2v-input-encoding", "tokenized into integers"),  # or "encoded as integers"
+        ("cnn-feature-location-invariance", "anywhere"),  # many words fit
+        ("metrics-roc-diagonal", "better than random"),  # "better than chance"
+        ("ll-instance-types", "CPU or GPU"),  # either order, either part
+        ("o2v-training-instances", "ml.m5.4xlarge"),  # one of several instances that do
+        ("bt-instances-text-classification", "GB"),  # a unit
+        ("ll-hyperparameter-balance-multiclass-weights", "class equal importance"),
+    ],
+)
+def test_descriptions_comparisons_choices_and_units_are_no_key_terms(
+    bank: Bank, glossary: dict[str, str], card_id: str, blank: str
+) -> None:
+    card = bank.card(card_id)
+    assert any(blank.casefold() in point.casefold() for point in (card.answer, *card.key_points))
+    assert key_term(card, blank, glossary) is None
+
+
+def test_no_blank_is_a_predicate_an_alias_in_brackets_or_part_of_a_name(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    predicate = re.compile(r"\b(?:is|are|it|they|very|too)\s+" + re.escape(BLANK), re.IGNORECASE)
+    checked = 0
+    for card in bank.select(DECK):
+        for blank, made in fill_ins(card, rarity, glossary).items():
+            shown = made.prompt.split("\n", 1)[-1]
+            assert not predicate.search(shown), (card.id, shown)
+            assert f"({BLANK})" not in shown, (card.id, shown)
+            # "continuous bag" of "continuous bag of words"
+            assert not re.search(re.escape(BLANK) + r" of words", shown), (card.id, blank)
+            checked += 1
+    assert checked >= 200

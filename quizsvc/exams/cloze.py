@@ -11,7 +11,10 @@ blanked; a card with no such term makes no fill-in question.
 
 Each blank accepts its spellings: hyphen and space variants ("skip-gram", "skip gram"), the
 glossary abbreviation or expansion (both ways), the card's term and accepted forms where
-they name the same thing, and the singular of a plural noun phrase. The grader is lenient
+they name the same thing, the singular of a plural noun phrase, the phrase without a
+modifier or head that the sentence makes optional ("single vector" or "vector", "File mode"
+or "File"), and a name the answer gives in brackets right after the blank (taken out of the
+sentence: "precision and _____" accepts "recall" and "sensitivity"). The grader is lenient
 beyond that, but exports to learning management systems compare strings, so the variants
 are listed.
 """
@@ -26,8 +29,12 @@ from dataclasses import dataclass
 from quizsvc.bank.model import Card
 from quizsvc.exams.distractors import compact, mentions, term_forms
 from quizsvc.exams.keyterms import (
+    LOOSE_HEADS,
+    LOOSE_MODIFIERS,
     STOP_WORDS,
     facts,
+    is_generic,
+    is_noun_phrase,
     key_point_phrases,
     key_term,
     tokens,
@@ -222,6 +229,9 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
     key = compact(blank)
     found = [blank, *hyphen_variants(blank), *glossary_variants(blank, glossary)]
     found.extend(singular_variants(blank))
+    if not glossary_variants(blank, glossary):
+        for shorter in loose_variants(blank):
+            found.extend((shorter, *singular_variants(shorter)))
     names = [card.answer, *card.accept, *card.key_points]
     if card.term:
         names.append(card.term)
@@ -232,7 +242,31 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
     return literal_unique(found)
 
 
-_PLURAL_END = re.compile(r"(?<![su])s$")
+_PLURAL_END = re.compile(r"(?<![sui])s$")
+#: Nouns in -s that are the same in the singular.
+_SAME_IN_SINGULAR = frozenset({"series", "species"})
+
+
+def loose_variants(blank: str) -> tuple[str, ...]:
+    """The blank without a modifier or head a learner may rightly leave out
+    (:data:`~quizsvc.exams.keyterms.LOOSE_MODIFIERS`, :data:`~quizsvc.exams.keyterms.LOOSE_HEADS`),
+    when what is left is still a specific noun phrase: "single vector" gives "vector",
+    "header row" gives "header", but "training time" gives nothing ("training" alone is
+    generic) and "dense weights" nothing ("dense" is the point)."""
+    words = blank.split()
+    if len(words) < 2:
+        return ()
+    found = []
+    if words[0].casefold() in LOOSE_MODIFIERS:
+        found.append(words[1:])
+    last = words[-1].casefold()
+    if {last, last.removesuffix("s"), last.removesuffix("es")} & LOOSE_HEADS:
+        found.append(words[:-1])
+    return tuple(
+        " ".join(rest)
+        for rest in found
+        if is_noun_phrase(tuple(rest)) and not (len(rest) == 1 and is_generic(rest[0]))
+    )
 
 
 def singular_variants(blank: str) -> tuple[str, ...]:
@@ -242,6 +276,8 @@ def singular_variants(blank: str) -> tuple[str, ...]:
     words = blank.split()
     last = words[-1] if words else ""
     if not (last.isalpha() and last.islower() and len(last) > 3 and _PLURAL_END.search(last)):
+        return ()
+    if last in _SAME_IN_SINGULAR:
         return ()
     if last.endswith("ies"):
         single = last[:-3] + "y"
@@ -267,10 +303,21 @@ def _blank_out(
         return None
     canonical = pattern.search(shown[0])
     assert canonical is not None
+    if _inside_a_name(shown[0], canonical.span(), card, glossary):
+        return None
+    before = tokens(shown[0][: canonical.start()])
+    if before and before[-1].casefold() in _PREDICATE_BEFORE:
+        return None
     accept = accepted_forms(card, canonical.group(0), glossary)
     if any(mentions(card.prompt, form) for form in accept):
         return None
     display = pattern.sub(BLANK, " ".join(shown))
+    if _ALIAS_BLANK.search(display):
+        # "precision and recall (_____)": another name of what is shown; there are several.
+        return None
+    display, aliases = _bracketed_aliases(display)
+    aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
+    accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
     if any(mentions(display, form) for form in accept):
         return None
     context = [word for word in tokens(display) if word.casefold() not in STOP_WORDS]
@@ -282,6 +329,85 @@ def _blank_out(
         else "Fill in the blanks (the same answer in each):"
     )
     return FillIn(prompt=f"{card.prompt}\n{instruction} {display}", accept=accept)
+
+
+#: Words after which a blank is a predicate, a verb or an adjective ("training is _____",
+#: "where it _____", "very _____"): many words fit there, whatever the card says.
+_PREDICATE_BEFORE = frozenset(
+    re.findall(r"\w+", "is are was were be been being it they we you he she which who very too so")
+)
+#: A blank alone in brackets, after the thing it names another way.
+_ALIAS_BLANK = re.compile(r"\((?:(?:a|an|the)\s+)?" + re.escape(BLANK) + r"\)")
+#: "_____ (sensitivity)": a name in brackets right after the blank.
+_BRACKETED_AFTER_BLANK = re.compile(re.escape(BLANK) + r"\s*\(([^()]{1,60})\)")
+_ARTICLES = frozenset({"a", "an", "the"})
+#: Longest bracketed name taken as another name of the blank.
+MAX_BRACKETED_WORDS = 3
+
+
+def _bracketed_aliases(display: str) -> tuple[str, tuple[str, ...]]:
+    """The sentence without names in brackets right after a blank, and those names: "the
+    harmonic mean of precision and _____ (sensitivity)" shows the answer in other words and
+    makes "sensitivity" right as well. A remark in brackets ("(a missed positive is
+    costly)") is no name and stays."""
+    aliases: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        words = tuple(tokens(match.group(1)))
+        if words and words[0].casefold() in _ARTICLES:
+            words = words[1:]
+        if 0 < len(words) <= MAX_BRACKETED_WORDS and is_noun_phrase(words):
+            aliases.append(" ".join(words))
+            return BLANK
+        return match.group(0)
+
+    return _BRACKETED_AFTER_BLANK.sub(take, display), tuple(aliases)
+
+
+def _inside_a_name(
+    sentence: str, span: tuple[int, int], card: Card, glossary: Mapping[str, str]
+) -> bool:
+    """Whether the blank would cut a longer name of the sentence ("continuous bag" of
+    "continuous bag of words"): the rest of the name then gives the answer away or makes it
+    something else."""
+    names = [*glossary.keys(), *glossary.values(), *(term_forms(card.term) if card.term else ())]
+    for name in names:
+        words = re.findall(r"\w+", name)
+        if len(words) < 2:
+            continue
+        pattern = r"(?<!\w)" + r"[\W_]+".join(re.escape(word) for word in words) + r"(?!\w)"
+        for found in re.finditer(pattern, sentence, re.IGNORECASE):
+            start, end = found.span()
+            if start <= span[0] and span[1] <= end and (start, end) != span:
+                return True
+    return False
+
+
+def _stated_modifier_dropped(
+    blank: str, context: str, glossary: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The two-word blank without its first word when the question's prompt already says it:
+    "What does the Softmax layer do at the end of a typical image-classification CNN?"
+    accepts "probabilities" for "class probabilities", and "Is XGBoost used for
+    classification or for regression?" accepts "trees" for "regression trees"; "What
+    characterizes the GoogLeNet CNN architecture?" does not accept "modules" for "inception
+    modules"."""
+    words = blank.split()
+    if len(words) != 2 or glossary_variants(blank, glossary):
+        return ()
+    modifier = words[0].casefold().removesuffix("s")
+    if len(modifier) < 4 or not modifier.isalpha():
+        return ()
+    rest = tuple(words[1:])
+    # Hyphens and underscores split words here: "image-classification" says "class".
+    said = any(word.casefold().startswith(modifier) for word in re.findall(r"[^\W_]+", context))
+    if not said or not is_noun_phrase(rest) or (len(rest) == 1 and is_generic(rest[0])):
+        return ()
+    return (" ".join(rest),)
+
+
+def _alias(name: str) -> tuple[str, ...]:
+    return (name, *hyphen_variants(name), *singular_variants(name))
 
 
 def word_rarity(cards: Iterable[Card]) -> dict[str, int]:

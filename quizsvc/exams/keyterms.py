@@ -28,7 +28,7 @@ _STOP_WORD_LIST = """
     a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing done down during each either
     else etc even ever every few for from further get gets had has have having he her here
-    hers him his how however i if in into is it its itself just less let may me might more
+    hers him his how however i if in into is it its itself just less let like may me might more
     most much must my neither no nor not now of off often on once one only onto or other our
     out over own per rather same she should so some such than that the their them then there
     these they this those though through thus to too under until up upon us use used uses
@@ -55,17 +55,18 @@ VERBS = _word_set(
     fit flatten focus force generate give go grow help hide hold identify improve increase
     keep learn leave let level look maintain make matter mean measure minimize move need
     optimize overshoot pack perform predict prevent produce propagate provide reduce remain
-    remove represent require rise run say scale select serve shrink show slide slow spread
-    stall start stay stop stream suit support take tend think throw try turn work yield
+    remove represent require rise run say scale see select serve shrink show slide slow spread
+    stall start stay stop stream suit support take tend think throw try turn visualize work
+    yield
     """
 )
 #: Nouns too general to test anything when blanked alone ("fraud _____" -> "detection").
 GENERIC_WORDS = _word_set(
     """
-    amount approach case choice data dataset detection example form information input kind
-    level machine measure method model number opposite option order output part problem
-    process result setting size step task technique thing time training type value version
-    way
+    amount approach case choice code data dataset detection example form information input kind
+    fraction level machine measure method model number opposite option order output part
+    percent percentage prediction problem process proportion ratio result setting share size
+    step task technique thing time training type value version way
     """
 )
 #: Words that open a noun phrase without being part of the term: "many CPU nodes" blanks
@@ -76,6 +77,47 @@ QUALIFIERS = _word_set(
     specific various whole
     """
 )
+#: Modifiers a learner may rightly leave out of a blank ("a _____ out": "single vector" or
+#: "vector"; "related time series" or "time series").
+LOOSE_MODIFIERS = _word_set(
+    """
+    actual certain different entire given last main related several single specific whole
+    """
+)
+#: Heads a learner may rightly leave out when the context shows what kind of thing it is
+#: ("Both _____ and Pipe mode": "File mode" or "File"; "the CSV file must not have a _____":
+#: "header row" or "header").
+LOOSE_HEADS = _word_set(
+    """
+    algorithm data effect file format function hyperparameter instance library mode node
+    parameter row set task term
+    """
+)
+#: Link words that make a short key point a comparison or a choice ("better than random",
+#: "CPU or GPU"), whose parts a learner can rightly give in other words or order.
+_CLAIM_LINKS = frozenset({"than", "or", "and", "nor", "versus", "vs"})
+#: Comparatives: "boosting generally yields _____" -> "better accuracy" (or "higher
+#: accuracy"); the comparison is the point and has many wordings.
+COMPARATIVES = _word_set(
+    """
+    better bigger deeper faster fewer greater higher larger less lower more simpler slower
+    smaller worse
+    """
+)
+#: Plain adjectives: "An input with _____, intentional perturbations" -> "small" (or
+#: "slight", "tiny"). Alone, an adjective has synonyms; in a phrase it names a kind.
+ADJECTIVES = _word_set(
+    """
+    bad big correct deep easy false fast few good great hard high incorrect large long low
+    new old right short simple slow small true wrong equal
+    """
+)
+_ADJECTIVE_ENDING = re.compile(r"(?:ive|ous|ful|able|ible|less)$")
+_UNITS = frozenset({"kb", "mb", "gb", "tb", "pb", "ms", "gib", "mib", "tib", "hz", "ghz"})
+_INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
+#: Indefinite adverbs and pronouns ("could be _____ in the input" -> "anywhere"): many
+#: words fit there.
+_INDEFINITE = re.compile(r"^(?:any|every|some|no)(?:where|thing|one|body|time|how|way)s?$")
 #: A key point that only illustrates: its numbers and phrases are examples, not facts.
 _EXAMPLE = re.compile(
     r"^\s*(?:e\.\s?g\.|(?:for example|for instance|example|examples|such as)\b)", re.IGNORECASE
@@ -190,6 +232,9 @@ def _add_maximal(run: list[str], found: dict[str, tuple[str, ...]]) -> None:
     word or a number is no phrase, and a leading qualifier is dropped."""
     while run and run[0].casefold() in QUALIFIERS:
         run = run[1:]
+    if len(run) > 3:
+        # A piece of a longer phrase ("validating neural network" of "... code") is no term.
+        return
     for start in range(0, len(run), 3):
         phrase = tuple(run[start : start + 3])
         if is_noun_phrase(phrase) and not all(is_number(word) for word in phrase):
@@ -225,10 +270,36 @@ def key_term(
         return None
     if _in_glossary(key, glossary) and _in_key_points(card, blank):
         return KeyTerm("a glossary term of a key point")
+    if words[0].casefold() in COMPARATIVES:
+        return None
+    if len(words) == 1 and words[0].casefold() in _UNITS:
+        # "less than 2 _____ of training data" -> "GB": a unit, not a fact.
+        return None
+    if any(_INSTANCE_TYPE.match(word) for word in words):
+        # "start with ml.m5.2xlarge or _____": one of several instances that would do, unless
+        # the card asks for it (its term or answer, above).
+        return None
+    if len(words) == 2 and is_generic(words[1]) and _plain_modifier(words[0]):
+        # "false prediction", "single machine", "larger value": the modifier carries the
+        # point and has synonyms ("wrong prediction", "one machine", "higher value");
+        # "absolute values", "positive predictions" or "step size" name a thing.
+        return None
     if _is_whole_point(card, key, words):
         return KeyTerm("a whole short key point")
     if is_noun_phrase(words) and _in_key_points(card, blank):
         if len(words) == 1 and not _looks_exact(words[0]) and len(words[0]) < 4:
+            return None
+        if len(words) == 1 and (is_adjective(words[0]) or _is_participle(words[0])):
+            # "perturbations that are _____" -> "small"; "the data _____ into integers" ->
+            # "tokenized" (or "encoded"): a description, not a name.
+            return None
+        if len(words) > 1 and _is_participle(words[0]):
+            # "(fully) connected hidden layer", "boosted group (of trees)": a description
+            # cut out of a longer one.
+            return None
+        if any(word.casefold() in ADJECTIVES for word in words[1:]):
+            # An adjective after a noun starts another phrase: "(gives each) class equal
+            # importance" is no name.
             return None
         return KeyTerm("a noun phrase of a key point")
     return None
@@ -245,6 +316,11 @@ def _is_whole_point(card: Card, key: str, words: tuple[str, ...]) -> bool:
         return False
     if words[0].casefold() in STOP_WORDS or words[-1].casefold() in STOP_WORDS:
         return False
+    if any(word.casefold() in _CLAIM_LINKS for word in words):
+        return False
+    if any(word.casefold() in STOP_WORDS for word in words) and _is_participle(words[0]):
+        # "tokenized into integers" states what is done, not what a thing is called.
+        return False
     if not is_noun_phrase(tuple(word for word in words if word.casefold() not in STOP_WORDS)):
         return False
     if len(words) == 1 and is_generic(words[0]):
@@ -253,7 +329,26 @@ def _is_whole_point(card: Card, key: str, words: tuple[str, ...]) -> bool:
 
 
 def _is_adverb(word: str) -> bool:
-    return word.casefold().endswith("ly") and word.isalpha() and len(word) > 4
+    lowered = word.casefold()
+    return (lowered.endswith("ly") and word.isalpha() and len(word) > 4) or bool(
+        _INDEFINITE.match(lowered)
+    )
+
+
+def _plain_modifier(word: str) -> bool:
+    lowered = word.casefold()
+    return lowered in ADJECTIVES or lowered in COMPARATIVES or lowered in LOOSE_MODIFIERS
+
+
+def is_adjective(word: str) -> bool:
+    lowered = word.casefold()
+    return lowered in ADJECTIVES or (
+        word.islower() and len(word) > 5 and bool(_ADJECTIVE_ENDING.search(lowered))
+    )
+
+
+def _is_participle(word: str) -> bool:
+    return word.isalpha() and word.casefold().endswith("ed") and len(word) > 5
 
 
 def _in_glossary(key: str, glossary: Mapping[str, str]) -> bool:
