@@ -229,6 +229,7 @@ def test_item_map_flags_by_shape_and_label_and_table_lists_every_item() -> None:
         item("q-b", 0.5, 0.42, topic="security"),
         item("q-c", 0.4, -0.3, ("negative_discrimination", "low_discrimination")),
         item("q-d", None, None),
+        item("q-e", 1.0, None, ("too_easy",)),
     ]
     chart = item_map_chart(items)
     assert chart.rows == (
@@ -249,7 +250,15 @@ def test_item_map_flags_by_shape_and_label_and_table_lists_every_item() -> None:
             "negative discrimination, low discrimination (< 0.1)",
             "yes",
         ),
-        ("Q4", "networking", "–", "–", "none", "no (too few answers)"),
+        ("Q4", "networking", "–", "–", "none", "no (no graded answers)"),
+        (
+            "Q5",
+            "networking",
+            "1.00",
+            "–",
+            "too easy (facility > 0.9)",
+            "no (discrimination undefined: the scores do not vary)",
+        ),
     )
     root = ElementTree.fromstring(chart.svg)
     overlay = next(

@@ -142,7 +142,7 @@ def test_exams_list_links_each_exam_and_counts_its_reviews(
     assert f"/app/staff/exams/{seeded.exam['id']}/statistics" in page.text
     row = re.search(r"<tr>\s*<th scope=\"row\">.*?</tr>", page.text, re.S)
     assert row is not None
-    cells = re.findall(r'<td class="num">(.*?)</td>', row.group(0), re.S)
+    cells = re.findall(r'<td class="num" data-label="[^"]*">(.*?)</td>', row.group(0), re.S)
     # Questions, time limit, graded attempts, pending reviews (a link to the queue).
     assert cells[0] == "5"
     assert cells[2] == str(LEARNERS)
@@ -152,7 +152,7 @@ def test_exams_list_links_each_exam_and_counts_its_reviews(
 
 def score_column(html: str) -> list[str]:
     table = html.split('id="results-table"', 1)[1].split("</table>", 1)[0]
-    return re.findall(r'<td class="num" data-value="([^"]*)"', table)
+    return re.findall(r'<td class="num" data-label="Score" data-value="([^"]*)"', table)
 
 
 def test_results_table_is_sorted_by_the_server_and_the_csv_is_the_apis(

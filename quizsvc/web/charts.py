@@ -279,7 +279,8 @@ def mastery_chart(
         "One line per topic: how far the topic's answered cards are towards lasting memory "
         f"(100% when the scheduler expects every one to be remembered for "
         f"{MASTERED_STABILITY_DAYS:.0f} days), after each exam. Lines differ in dash "
-        "pattern as well as colour; the table below gives every value."
+        "pattern as well as colour; the table below gives every value (over several "
+        "learners, each learner's card counts once)."
     )
     config = _config(chart_id, "mastery", title)
     config.range = (0, 100)
@@ -419,6 +420,15 @@ def question_labels(items: Sequence[ItemStatistics]) -> dict[str, str]:
     return {item.question_id: f"Q{number}" for number, item in enumerate(items, start=1)}
 
 
+def _on_the_map(item: ItemStatistics) -> str:
+    if item.facility is None:
+        return "no (no graded answers)"
+    if item.discrimination is None:
+        # A correlation with no spread on either side is undefined, not zero.
+        return "no (discrimination undefined: the scores do not vary)"
+    return "yes"
+
+
 def item_map_chart(items: Sequence[ItemStatistics], chart_id: str = "item-map") -> Chart:
     """Facility (x) against discrimination (y), one dot per question, with the flag
     thresholds drawn as dashed lines. Flagged questions are hollow rings with their number
@@ -478,7 +488,7 @@ def item_map_chart(items: Sequence[ItemStatistics], chart_id: str = "item-map") 
             _decimal(item.facility),
             _decimal(item.discrimination),
             ", ".join(FLAG_LABELS.get(flag, flag) for flag in item.flags) or "none",
-            "yes" if item in plotted else "no (too few answers)",
+            _on_the_map(item),
         )
         for item in items
     )
