@@ -14,20 +14,22 @@ any process.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import random
 import re
 import secrets
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from quizsvc.bank.model import AuthoredQuestion, Card
 from quizsvc.embedding.base import Encoder
-from quizsvc.exams.cloze import BLANK, STOP_WORDS, make_fill_in, word_rarity
+from quizsvc.exams.cloze import BLANK, STOP_WORDS, FillIn, make_fill_in, word_rarity
 from quizsvc.exams.distractors import (
     NOTHING_TO_AVOID,
     Avoid,
@@ -58,6 +60,7 @@ from quizsvc.exams.names import merged_glossary, names_answer, shows_name, spell
 DIFFICULTIES = ("easy", "medium", "hard")
 #: Seeds drawn when the blueprint has none; small enough to type back in.
 SEED_RANGE = 2**32
+_Remembered = TypeVar("_Remembered")
 _OPTION_LABELS = "ABCDEFGHIJ"
 _COUNT_WORDS = ("", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN")
 #: A prompt that asks for an order cannot be asked as "select N".
@@ -334,13 +337,12 @@ def build_exam(
         card for card in cards if _in_scope(card, blueprint) and (asked is None or card.id in asked)
     ]
     decks = {card.deck for card in scope}
-    drafter = _Drafter(
+    drafter = _drafter_for(
         [card for card in cards if card.deck in decks],
         bank_encoder,
         config,
-        seed,
         {deck: merged_glossary((glossaries or {}).get(deck)) for deck in sorted(decks)},
-    )
+    ).for_seed(seed)
     requested = blueprint.requested()
     drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
 
@@ -620,8 +622,92 @@ class _Draft:
         return frozenset(source.card.id for source in self.wrong)
 
 
+#: Kinds whose draft of a card no seed changes (multiple response draws its shown items,
+#: fill-in its blank among equals).
+_SEED_FREE_KINDS = frozenset(
+    {
+        QuestionKind.MULTIPLE_CHOICE,
+        QuestionKind.REVERSE_MULTIPLE_CHOICE,
+        QuestionKind.FREE_ANSWER,
+    }
+)
+
+#: Drafters of recent builds (see :func:`_drafter_for`): one per deck set, card versions,
+#: model, distractor settings and glossaries in use.
+DRAFTER_CACHE_SIZE = 16
+_drafters: OrderedDict[tuple[Any, ...], tuple[tuple[Card, ...], _Drafter]] = OrderedDict()
+_drafters_lock = threading.Lock()
+
+
+def _drafter_for(
+    deck_cards: Sequence[Card],
+    encoder: Encoder,
+    config: DistractorConfig,
+    glossaries: Mapping[str, Mapping[str, str]],
+) -> _Drafter:
+    """The seed-free drafter of these cards, made once and reused by later builds.
+
+    The similarity table, the candidate pools and every draft that no seed changes depend
+    only on the cards (their whole content: an edited card is a new version and a new
+    key), the model (its fingerprint), the distractor settings and the glossaries, so those
+    are the key. Suppressed distractors are not: they are applied when an exam is settled,
+    after the drafts. Looked up first by the cards' identities (the bank's cards are the
+    same objects from build to build; the entry keeps them alive, so an id is never
+    reused while it is a key), then by their content.
+    """
+    glossary_key = tuple((deck, tuple(sorted(terms.items()))) for deck, terms in glossaries.items())
+    settings = (encoder.fingerprint, config, glossary_key)
+    by_identity = (*settings, tuple(map(id, deck_cards)))
+    with _drafters_lock:
+        found = _drafters.get(by_identity)
+        if found is not None:
+            _drafters.move_to_end(by_identity)
+            return found[1]
+    pinned = tuple(deck_cards)
+    by_content = (*settings, pinned)
+    with _drafters_lock:
+        found = _drafters.get(by_content)
+    drafter = found[1] if found is not None else _Drafter(pinned, encoder, config, 0, glossaries)
+    with _drafters_lock:
+        for key in (by_content, by_identity):
+            _drafters[key] = (pinned, drafter)
+            _drafters.move_to_end(key)
+        while len(_drafters) > DRAFTER_CACHE_SIZE:
+            _drafters.popitem(last=False)
+    return drafter
+
+
+class _FillInChoices(Exception):
+    """Raised by :class:`_RecordingRandom`: the blanks ``make_fill_in`` would choose among."""
+
+    def __init__(self, options: Sequence[Any]) -> None:
+        super().__init__("fill-in choices")
+        self.options = tuple(options)
+
+
+class _RecordingRandom(random.Random):
+    """Stands in for the seeded generator of ``make_fill_in``, which calls ``choice`` once,
+    last, among equally good blanks: instead of choosing, it hands them all back, so the
+    seed-free work (finding blanks) is cached and only the choice is made per exam. Any
+    other use of the generator fails loudly rather than going unseeded."""
+
+    def choice(self, seq: Any) -> Any:
+        raise _FillInChoices(seq)
+
+    def random(self) -> float:
+        raise AssertionError("make_fill_in drew from its generator other than by choice()")
+
+    def getrandbits(self, k: int) -> int:
+        raise AssertionError("make_fill_in drew from its generator other than by choice()")
+
+
 class _Drafter:
-    """Drafts questions of one build; holds the similarity table of the decks in scope."""
+    """Drafts questions; holds the similarity table of the decks in scope.
+
+    One drafter serves every build of the same cards (:func:`_drafter_for`): drafts that no
+    seed changes are kept in ``_memo``, and :meth:`for_seed` gives a build its own seed
+    over the same tables and memo.
+    """
 
     def __init__(
         self,
@@ -634,6 +720,9 @@ class _Drafter:
         self.config = config
         self.seed = seed
         self.glossaries = glossaries
+        #: Seed-free drafts and draft parts, by (what, kind, card id); shared by every
+        #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
+        self._memo: dict[tuple[str, str, str], Any] = {}  # values: what each key's make gives
         list_items = {card.id: card_list_items(card) for card in deck_cards}
         # Wrong options of multiple response: other lists' items, and the names that other
         # cards answer with ("True negative rate" is a fine wrong name for recall). Other
@@ -711,9 +800,29 @@ class _Drafter:
                 drafts[card.id] = draft
         return drafts
 
+    def for_seed(self, seed: int) -> _Drafter:
+        """This drafter for one build: the same tables and memo, the build's seed."""
+        seeded = copy.copy(self)
+        seeded.seed = seed
+        return seeded
+
+    def _remembered(
+        self, what: str, kind: QuestionKind, card: Card, make: Callable[[], _Remembered]
+    ) -> _Remembered:
+        key = (what, kind.value, card.id)
+        if key not in self._memo:
+            self._memo[key] = make()
+        remembered: _Remembered = self._memo[key]
+        return remembered
+
     def draft(
         self, kind: QuestionKind, card: Card, avoid: Avoid = NOTHING_TO_AVOID
     ) -> _Draft | None:
+        if avoid is NOTHING_TO_AVOID and kind in _SEED_FREE_KINDS:
+            return self._remembered("draft", kind, card, lambda: self._draft(kind, card, avoid))
+        return self._draft(kind, card, avoid)
+
+    def _draft(self, kind: QuestionKind, card: Card, avoid: Avoid) -> _Draft | None:
         if kind is QuestionKind.MULTIPLE_CHOICE:
             return self._multiple_choice(card, avoid)
         if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
@@ -863,12 +972,20 @@ class _Drafter:
                 return Rejection.ABOUT_ANSWER
             return None
 
-        wrong = self.selector.choose(
-            target,
-            self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates),
-            self.config.response_distractors,
-            avoid,
-            extra=too_generic,
+        def choose() -> tuple[OptionSource, ...] | None:
+            return self.selector.choose(
+                target,
+                self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates),
+                self.config.response_distractors,
+                avoid,
+                extra=too_generic,
+            )
+
+        # The wrong options need no seed; only which right items are shown does.
+        wrong = (
+            self._remembered("wrong", QuestionKind.MULTIPLE_RESPONSE, card, choose)
+            if avoid is NOTHING_TO_AVOID
+            else choose()
         )
         if wrong is None:
             return None
@@ -884,12 +1001,27 @@ class _Drafter:
             select=select,
         )
 
+    def _fill_in_options(self, card: Card) -> tuple[FillIn, ...]:
+        """The fill-ins ``make_fill_in`` chooses among with the seed (none, one or more)."""
+        try:
+            made = make_fill_in(
+                card, _RecordingRandom(), self.rarity[card.deck], self.glossaries[card.deck]
+            )
+        except _FillInChoices as choices:
+            return choices.options
+        return () if made is None else (made,)
+
     def _fill_in(self, card: Card) -> _Draft | None:
-        made = make_fill_in(
-            card,
-            _rng(self.seed, "fill", card.id),
-            self.rarity[card.deck],
-            self.glossaries[card.deck],
+        options: tuple[FillIn, ...] = self._remembered(
+            "fill-in", QuestionKind.FILL_IN, card, lambda: self._fill_in_options(card)
+        )
+        # As make_fill_in itself: the one blank, or the seed's choice among several.
+        made = (
+            None
+            if not options
+            else options[0]
+            if len(options) == 1
+            else _rng(self.seed, "fill", card.id).choice(options)
         )
         if made is None:
             return None
