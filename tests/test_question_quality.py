@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -293,3 +294,134 @@ def test_the_bench_measures_and_reports(
     entry = importlib.import_module("bench.__main__")
     table = entry.format_table(entry.question_quality_figures(result))
     assert "wrong options of the key's kind / from its topic" in table
+
+
+# --- misconceptions first, suppressed distractors never ------------------------------------
+
+
+def misconception_options(exam: Exam, bank: Bank) -> Iterator[tuple[QuestionKey, Card, str, str]]:
+    """(key, card, option text, rationale) of each wrong option that is its card's own
+    misconception."""
+    for question in exam.questions:
+        key = question.key
+        card = bank.card(key.card_id)
+        for option, source, rationale in zip(
+            key.options, key.option_sources, key.option_rationales, strict=True
+        ):
+            if option.id not in key.correct_option_ids and source == card.id:
+                yield key, card, option.text, rationale
+
+
+@pytest.mark.model
+def test_a_cards_own_misconceptions_are_its_first_wrong_options(
+    bank: Bank, bank_encoder: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    """A wrong answer learners really give ("TP / (TP + FN)" for precision) beats another
+    card's answer; its rationale is the misconception's own explanation."""
+    asked = used = 0
+    for seed in (1, 2, 3):
+        exam = build(bank, bank_encoder, glossaries, seed, DistractorConfig(), **REVIEW)
+        own: Counter[str] = Counter()
+        for key, card, text, rationale in misconception_options(exam, bank):
+            (item,) = [m for m in card.misconceptions if m.text == text]
+            assert rationale == item.explanation
+            assert key.type is MC
+            assert not is_reverse(key)
+            own[key.question_id] += 1
+        for question in exam.questions:
+            key = question.key
+            card = bank.card(key.card_id)
+            of_kind = [
+                m
+                for m in card.misconceptions
+                if answer_option_kind(replace(card, answer=m.text)) == answer_option_kind(card)
+            ]
+            if key.type is MC and not is_reverse(key) and of_kind:
+                asked += 1
+                assert own[key.question_id] >= 1, (card.id, [o.text for o in key.options])
+        used += sum(own.values())
+    assert asked >= 30
+    # Most questions take two or three of their card's misconceptions.
+    assert used >= 2 * asked
+
+
+@pytest.mark.model
+def test_the_precision_formula_is_offered_the_recall_and_specificity_formulas(
+    bank: Bank, bank_encoder: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    exam = build_exam(
+        bank.cards,
+        Blueprint(seed=1, counts={MC: 1}),
+        bank_encoder,
+        question_card_ids=["metrics-precision-formula"],
+        glossaries=glossaries,
+    )
+    options = {option.text for option in exam.questions[0].key.options}
+    misconceptions = {item.text for item in bank.card("metrics-precision-formula").misconceptions}
+    assert "TP / (TP + FN)" in options  # recall's formula, the classic confusion
+    assert len(options & misconceptions) == 3
+
+
+def test_no_choice_question_repeats_an_option_or_offers_its_answer_twice(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    for seed in (1, 2, 3, 4, 5):
+        exam = build(bank, hashing, glossaries, seed, **REVIEW)
+        for question in exam.questions:
+            texts = [compact(option.text) for option in question.key.options]
+            assert len(set(texts)) == len(texts), question.key.prompt
+            right = {
+                compact(o.text)
+                for o in question.key.options
+                if o.id in question.key.correct_option_ids
+            }
+            card = bank.card(question.key.card_id)
+            for option in question.key.options:
+                if option.id in question.key.correct_option_ids:
+                    continue
+                # A misconception or another card's answer, never an accepted form.
+                assert compact(option.text) not in {
+                    compact(form) for form in (card.answer, *card.accept)
+                }
+                assert compact(option.text) not in right
+
+
+def test_a_suppressed_distractor_is_not_drawn_for_its_card_and_nothing_else_changes(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    before = build(bank, hashing, glossaries, 4, **REVIEW)
+    question = next(q for q in before.questions if q.key.type is MC)
+    wrong = next(
+        o.text for o in question.key.options if o.id not in question.key.correct_option_ids
+    )
+    after = build_exam(
+        bank.cards,
+        Blueprint(seed=4, **REVIEW),
+        hashing,
+        NO_FLOOR,
+        glossaries=glossaries,
+        # Case and punctuation do not matter.
+        suppressed_distractors={question.key.card_id: [wrong.upper() + "."]},
+    )
+    by_card = {q.key.card_id: q for q in after.questions}
+    redrafted = by_card[question.key.card_id]
+    assert wrong not in {option.text for option in redrafted.key.options}
+    assert len(redrafted.key.options) == len(question.key.options)
+    for earlier in before.questions:
+        later = by_card.get(earlier.key.card_id)
+        if (
+            later is not None
+            and earlier.key.card_id != question.key.card_id
+            and wrong not in {o.text for o in earlier.key.options}
+        ):
+            assert later.key.options == earlier.key.options
+    # Suppressed for another card only: this card's question is as before.
+    elsewhere = build_exam(
+        bank.cards,
+        Blueprint(seed=4, **REVIEW),
+        hashing,
+        NO_FLOOR,
+        glossaries=glossaries,
+        suppressed_distractors={"no-such-card": [wrong]},
+    )
+    assert elsewhere.key_dict() == before.key_dict()

@@ -448,7 +448,10 @@ class Selector:
         text = candidate.text
         if any(overlaps(form, right) for form in term_forms(text) for right in target.right):
             return Rejection.STATES_ANSWER
-        if any(overlaps(text, guard) for guard in target.guard if guard):
+        # A key fact inside the misconception ("Root mean squared error: the average of the
+        # absolute differences ...") is how its author made it a minimal pair; only a
+        # misconception that is itself one of the facts would be right.
+        if any(mentions(guard, text) for guard in target.guard if guard):
             return Rejection.STATES_ANSWER
         if self._near_duplicate(target, candidate):
             return Rejection.NEAR_DUPLICATE
