@@ -27,7 +27,7 @@ from quizsvc.bank.interop import (
 from quizsvc.cli import main
 from quizsvc.config import Settings
 from quizsvc.embedding import CachedEncoder, HashingEncoder
-from quizsvc.exams import Blueprint, QuestionKey, QuestionType, build_exam
+from quizsvc.exams import Blueprint, Option, QuestionKey, QuestionType, build_exam
 from quizsvc.lms.exports import export_exam
 from tests.conftest import FakeClock, serve_in_thread
 
@@ -51,8 +51,9 @@ def supported(key: QuestionKey) -> bool:
 @pytest.fixture(scope="module")
 def exam_keys(bank: Bank) -> list[QuestionKey]:
     """Every question kind of the bank deck, authored scenarios too (the model-free encoder
-    picks the distractors; the exports are what matters here). Seed 12 draws one "select
-    FOUR of seven" question, which an authored question cannot hold."""
+    picks the distractors; the exports are what matters here), and, in the middle, a
+    "select FOUR of seven" question like those the builder makes of list cards, which an
+    authored question cannot hold."""
     deck = sorted(bank.decks)[0]
     blueprint = Blueprint(
         counts={
@@ -63,7 +64,7 @@ def exam_keys(bank: Bank) -> list[QuestionKey]:
         },
         reverse=3,
         deck=deck,
-        seed=12,
+        seed=11,
         scenario=6,
     )
     exam = build_exam(
@@ -74,8 +75,34 @@ def exam_keys(bank: Bank) -> list[QuestionKey]:
     )
     keys = [question.key for question in exam.questions]
     assert {key.type for key in keys} == set(QuestionType)
-    assert [key for key in keys if not supported(key)], "the seed should draw one unsupported"
-    return keys
+    too_many = QuestionKey(
+        question_id="q-wide",
+        type=QuestionType.MULTIPLE_RESPONSE,
+        card_id="cnn-architectures",
+        deck=deck,
+        topic="cnn",
+        prompt="Name four specialized CNN architectures. (Select FOUR.)",
+        answer="LeNet-5; AlexNet; GoogLeNet; ResNet",
+        options=tuple(
+            Option(label, text)
+            for label, text in zip(
+                "ABCDEFG",
+                [
+                    "Conv2D",
+                    "LeNet-5",
+                    "Sequence to sequence",
+                    "AlexNet",
+                    "GoogLeNet",
+                    "Conv3D",
+                    "ResNet",
+                ],
+                strict=True,
+            )
+        ),
+        correct_option_ids=("B", "D", "E", "G"),
+    )
+    middle = len(keys) // 2
+    return [*keys[:middle], too_many, *keys[middle:]]
 
 
 @pytest.mark.parametrize(("export_format", "import_format"), FORMATS)
@@ -90,12 +117,16 @@ def test_export_import_export_keeps_every_supported_item(
         for number, key in enumerate(filter(supported, exam_keys), start=1)
     ]
     again = question_keys(imported)
-    assert len(again) == len(kept) == len(exam_keys) - 1
+    assert len(again) == len(kept) > 30
     # Byte for byte: every text, option, right answer, accepted form, explanation and
     # grader note survives, in the same order.
     assert export_exam(export_format, TITLE, again) == export_exam(export_format, TITLE, kept)
-    (skipped,) = imported.skipped
-    assert "7 options; authored questions have 4 to 6, skipped" in skipped
+    # Each item an authored question cannot hold is reported, and nothing else.
+    assert len(imported.skipped) == len(exam_keys) - len(kept)
+    assert any(
+        line.endswith("7 options; authored questions have 4 to 6, skipped")
+        for line in imported.skipped
+    )
     assert {q.type for q in imported.questions} == {"multiple_choice", "multiple_response"}
     tags = {card.tags for card in imported.cards}
     assert tags == {(FILL_IN_TAG,), (FREE_ANSWER_TAG,)}
@@ -279,6 +310,74 @@ def test_qti_with_a_right_answer_imports() -> None:
     (question,) = imported.questions
     assert question.correct_option_ids == ("B",)
     assert question.options[1].rationale == "This option is correct."
+
+
+CANVAS_ITEM = """<?xml version="1.0" encoding="UTF-8"?>
+<questestinterop xmlns="http://www.imsglobal.org/xsd/ims_qtiasiv1p2">
+  <assessment ident="a1" title="Canvas quiz">
+    <section ident="root_section">
+      <item ident="i1" title="Question">
+        <itemmetadata><qtimetadata><qtimetadatafield>
+          <fieldlabel>question_type</fieldlabel><fieldentry>multiple_choice_question</fieldentry>
+        </qtimetadatafield></qtimetadata></itemmetadata>
+        <presentation>
+          <material>
+            <mattext texttype="text/html">&lt;p&gt;Which is a prime?&lt;/p&gt;</mattext>
+          </material>
+          <response_lid ident="response1" rcardinality="Single"><render_choice>
+            <response_label ident="11"><material><mattext>4</mattext></material></response_label>
+            <response_label ident="12"><material><mattext>6</mattext></material></response_label>
+            <response_label ident="13"><material><mattext>7</mattext></material></response_label>
+            <response_label ident="14"><material><mattext>9</mattext></material></response_label>
+          </render_choice></response_lid>
+        </presentation>
+        <resprocessing>
+          <outcomes>
+            <decvar maxvalue="100" minvalue="0" varname="SCORE" vartype="Decimal"/>
+          </outcomes>
+          <respcondition continue="Yes"><conditionvar><other/></conditionvar>
+            <displayfeedback feedbacktype="Response" linkrefid="general_fb"/></respcondition>
+          <respcondition continue="Yes">
+            <conditionvar><varequal respident="response1">11</varequal></conditionvar>
+            <displayfeedback feedbacktype="Response" linkrefid="11_fb"/></respcondition>
+          <respcondition continue="No">
+            <conditionvar><varequal respident="response1">13</varequal></conditionvar>
+            <setvar action="Set" varname="SCORE">100</setvar>
+            <displayfeedback feedbacktype="Response" linkrefid="correct_fb"/></respcondition>
+          <respcondition continue="Yes"><conditionvar><other/></conditionvar>
+            <displayfeedback feedbacktype="Response" linkrefid="general_incorrect_fb"/>
+          </respcondition>
+        </resprocessing>
+        <itemfeedback ident="general_fb"><flow_mat><material>
+          <mattext texttype="text/html">A prime has exactly two divisors.</mattext>
+        </material></flow_mat></itemfeedback>
+        <itemfeedback ident="correct_fb"><flow_mat><material>
+          <mattext>Yes: 7 is prime.</mattext></material></flow_mat></itemfeedback>
+        <itemfeedback ident="general_incorrect_fb"><flow_mat><material>
+          <mattext>Not quite.</mattext></material></flow_mat></itemfeedback>
+        <itemfeedback ident="11_fb"><flow_mat><material>
+          <mattext>4 = 2 x 2.</mattext></material></flow_mat></itemfeedback>
+      </item>
+    </section>
+  </assessment>
+</questestinterop>
+"""
+
+
+def test_canvas_style_feedback_goes_where_it_belongs() -> None:
+    imported = import_bank_file(CANVAS_ITEM.encode(), "canvas.xml", "qti", "canvas")
+    (question,) = imported.questions
+    assert question.stem == "Which is a prime?"
+    assert question.topic == "canvas-quiz"
+    assert question.correct_option_ids == ("C",)
+    assert [option.rationale for option in question.options] == [
+        "4 = 2 x 2.",
+        "This option is not correct.",
+        "Yes: 7 is prime.",
+        "This option is not correct.",
+    ]
+    # The feedback shown only to wrong answers is not the explanation everyone sees.
+    assert question.explanation == "A prime has exactly two divisors."
 
 
 # -- GIFT --------------------------------------------------------------------------------------

@@ -303,6 +303,9 @@ class _Condition:
 def _qti_conditions(item: etree._Element, where: str, file_name: str) -> list[_Condition]:
     conditions = []
     for processing in item.iter("resprocessing"):
+        # After a scoring condition that stops processing (continue="No"), a condition that
+        # always holds is reached only by wrong answers: Canvas's "general_incorrect_fb".
+        only_when_wrong = False
         for condition in processing.iter("respcondition"):
             variable = _child(condition, "conditionvar")
             values: dict[str, list[str]] = {}
@@ -334,7 +337,11 @@ def _qti_conditions(item: etree._Element, where: str, file_name: str) -> list[_C
                 for display in condition.iter("displayfeedback")
                 if (link := display.get("linkrefid") or "")
             ]
+            if always and only_when_wrong:
+                continue
             conditions.append(_Condition(score, values, always, feedback, substring))
+            if score > 0 and (condition.get("continue") or "No") == "No":
+                only_when_wrong = True
     return conditions
 
 
