@@ -896,3 +896,51 @@ def test_cli_format_option_wins_over_the_file_name(tmp_path: Path) -> None:
     )
     assert as_csv.exit_code == 1
     assert "solar.txt" in as_csv.output
+
+
+@pytest.mark.http
+def test_http_upload_of_a_qti_package(live: str, key_for: Callable[..., Headers]) -> None:
+    keys = [
+        QuestionKey(
+            question_id="q1",
+            type=QuestionType.MULTIPLE_CHOICE,
+            card_id="c1",
+            deck="d",
+            topic="t",
+            prompt="Which metric ignores true negatives?",
+            answer="Precision",
+            options=(
+                Option("A", "Specificity"),
+                Option("B", "Precision"),
+                Option("C", "Accuracy"),
+                Option("D", "False positive rate"),
+            ),
+            correct_option_ids=("B",),
+        ),
+        QuestionKey(
+            question_id="q2",
+            type=QuestionType.FILL_IN,
+            card_id="c2",
+            deck="d",
+            topic="t",
+            prompt="Fill in the blank: RMSE is the square root of the mean _____ error.",
+            answer="squared",
+            accept=("squared",),
+        ),
+    ]
+    package = export_exam("qti", "Metrics quiz", keys)
+    response = requests.post(
+        f"{live}/v1/decks/import",
+        headers=key_for("instructor"),
+        data={"format": "qti", "deck": "Metrics quiz", "dry_run": "true"},
+        files={"file": ("metrics-qti.zip", package, "application/zip")},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["deck"]["cards"], body["deck"]["questions"]) == (1, 1)
+    assert body["deck"]["topics"] == [
+        {"id": "metrics-quiz", "title": "Metrics quiz", "cards": 1, "questions": 1}
+    ]
+    assert body["skipped"] == []
+    assert body["written"] is False
