@@ -305,14 +305,14 @@
 
   function inWords(seconds) {
     var minutes = Math.ceil(seconds / 60);
-    return minutes <= 1 ? "less than a minute" : minutes + " minutes";
+    return minutes <= 1 ? "1 minute or less" : "less than " + minutes + " minutes";
   }
 
   function tick() {
     var now = Date.now() + offset;
     var left = Math.max(0, Math.round((deadline - now) / 1000));
     timer.textContent = clock(left);
-    timer.classList.toggle("low", left <= data.warnings[data.warnings.length - 1]);
+    timer.classList.toggle("low", left <= data.warnings[0]);
     data.warnings.forEach(function (threshold) {
       if (left > 0 && left <= threshold && !warned[threshold]) {
         warned[threshold] = true;
