@@ -48,12 +48,18 @@ def app(fast_outbox_app: Flask) -> Flask:
     return fast_outbox_app
 
 
-#: The elements that reach past the right edge of a viewport this wide (innermost first).
-WIDE_ELEMENTS = """width => Array.from(document.querySelectorAll('body *'))
-    .filter(e => e.getBoundingClientRect().right > width + 1)
-    .filter(e => !(e.parentElement && e.parentElement.closest('svg')))
-    .slice(0, 1)
-    .map(e => { const out = []; for (let n = e; n; n = n.parentElement) { out.push(n.tagName + '.' + n.className + ' ' + n.clientWidth + '/' + n.scrollWidth + ' ' + getComputedStyle(n).overflowX); } return out.join(' < '); })"""
+#: What reaches past the right edge of a viewport this wide: the first such element (not
+#: inside an SVG drawing) and its ancestors, each with its client and scroll widths.
+WIDE_ELEMENTS = """width => {
+    const wide = Array.from(document.querySelectorAll('body *')).find(
+        e => e.getBoundingClientRect().right > width + 1
+            && !(e.parentElement && e.parentElement.closest('svg')));
+    const chain = [];
+    for (let node = wide; node; node = node.parentElement) {
+        chain.push(`${node.tagName}.${node.className} ${node.clientWidth}/${node.scrollWidth}`);
+    }
+    return chain.join(' < ');
+}"""
 
 
 def expect() -> Any:
