@@ -72,7 +72,7 @@ def loaded(schema: Schema, data: Mapping[str, Any], location: str = "form") -> d
     try:
         result: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
-        fields = ", ".join(sorted(str(name) for name in exc.normalized_messages()))
+        fields = ", ".join(sorted(str(name) for name in exc.messages_dict))
         raise ApiError(
             422, f"The form has invalid fields: {fields}.", {location: exc.messages}
         ) from exc
