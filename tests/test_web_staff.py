@@ -297,3 +297,73 @@ def test_statistics_page_shows_flags_charts_and_their_tables(
             f"/v1/exams/{exam_id}/statistics", headers={**seeded.staff, "Accept": "text/csv"}
         ).text
     )
+
+
+def test_accommodation_is_given_validated_changed_and_removed_from_the_page(
+    client: FlaskClient, seeded: Seeded
+) -> None:
+    token = staff_client(client, seeded)
+    exam_id = seeded.exam["id"]
+    path = f"/app/staff/exams/{exam_id}/accommodations"
+    page = client.get(path)
+    assert page.status_code == 200
+    assert 'id="no-accommodations"' in page.text
+
+    both = client.post(
+        path,
+        data={
+            "csrf_token": token,
+            "learner_id": "learner-3",
+            "extra_minutes": "15",
+            "time_multiplier": "1.5",
+        },
+    )
+    assert both.status_code == 422
+    assert "Give extra minutes or a time multiplier, not both." in both.text
+    assert 'id="time_multiplier-error"' in both.text
+    assert 'value="15"' in both.text  # what was typed stays in the form
+    unknown = client.post(
+        path, data={"csrf_token": token, "learner_id": "nobody", "extra_minutes": "10"}
+    )
+    assert unknown.status_code == 422
+    assert 'id="learner_id-error"' in unknown.text
+    assert "No learner with id &#39;nobody&#39;" in unknown.text
+    refused = client.post(path, data={"learner_id": "learner-3", "extra_minutes": "10"})
+    assert refused.status_code == 403
+
+    saved = client.post(
+        path,
+        data={
+            "csrf_token": token,
+            "learner_id": "learner-3",
+            "time_multiplier": "1.5",
+            "extra_attempts": "1",
+            "note": "Extra time per the support plan",
+        },
+    )
+    assert saved.status_code == 303
+    api = client.get(
+        f"/v1/exams/{exam_id}/accommodations/learner-3", headers=seeded.staff
+    ).get_json()
+    assert api["time_multiplier"] == 1.5
+    assert api["extra_attempts"] == 1
+    assert api["effective"]["time_limit_seconds"] == round(seeded.exam["time_limit_seconds"] * 1.5)
+    listed = client.get(saved.headers["Location"])
+    assert "Accommodation saved for learner-3." in listed.text
+    row = re.search(r'<tr id="accommodation-learner-3">.*?</tr>', listed.text, re.S)
+    assert row is not None
+    assert "× 1.5" in row.group(0)
+    assert f"{round(seeded.exam['time_limit_seconds'] * 1.5) // 60} min" in row.group(0)
+    # "Change" fills the form with the learner's values.
+    editing = client.get(f"{path}?learner_id=learner-3")
+    assert 'id="time_multiplier" name="time_multiplier"' in editing.text
+    assert re.search(r'id="time_multiplier"[^>]*value="1.5"', editing.text)
+
+    removed = client.post(f"{path}/learner-3/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    gone = client.get(f"/v1/exams/{exam_id}/accommodations/learner-3", headers=seeded.staff)
+    assert gone.status_code == 404
+    history = client.get(
+        f"/v1/exams/{exam_id}/accommodations/learner-3/history", headers=seeded.staff
+    ).get_json()["items"]
+    assert len(history) == 2

@@ -209,6 +209,7 @@ def staff_pages(live_url: str, seeded: Seeded) -> dict[str, str]:
         "results": f"{live_url}/app/staff/exams/{exam_id}/results",
         "statistics": f"{live_url}/app/staff/exams/{exam_id}/statistics",
         "reviews": f"{live_url}/app/staff/reviews",
+        "accommodations": f"{live_url}/app/staff/exams/{exam_id}/accommodations",
     }
 
 
@@ -216,6 +217,13 @@ def staff_pages(live_url: str, seeded: Seeded) -> dict[str, str]:
 def test_every_staff_page_passes_axe_and_is_photographed(
     staff_page: Callable[..., Any], live_url: str, seeded: Seeded, width: str
 ) -> None:
+    given = requests.put(
+        f"{live_url}/v1/exams/{seeded.exam['id']}/accommodations/learner-2",
+        json={"extra_minutes": 15, "note": "Support plan"},
+        headers=seeded.staff,
+        timeout=30,
+    )
+    assert given.status_code in (200, 201), given.text
     page = staff_page(DESKTOP if width == "desktop" else PHONE)
     found: dict[str, list[str]] = {}
     for name, url in staff_pages(live_url, seeded).items():
@@ -237,6 +245,14 @@ def test_every_staff_page_passes_axe_and_is_photographed(
     page.get_by_role("alert").first.wait_for()
     found["reviews-error"] = axe_serious(page)
     screenshot(page, f"staff-reviews-error-{width}")
+    page.goto(staff_pages(live_url, seeded)["accommodations"])
+    page.get_by_label("Learner id").fill("learner-4")
+    page.get_by_label("Extra minutes").fill("10")
+    page.get_by_label("Time multiplier").fill("1.5")
+    page.get_by_role("button", name="Save accommodation").click()
+    page.get_by_role("alert").first.wait_for()
+    found["accommodations-error"] = axe_serious(page)
+    screenshot(page, f"staff-accommodations-error-{width}")
     assert page.problems == []
     assert found == {name: [] for name in found}
 

@@ -34,8 +34,8 @@ from quizsvc.statistics import (
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 #: Drawing size in SVG units; the page scales the drawing to its column (see charts.css).
-WIDTH = 800
-HEIGHT = 440
+WIDTH = 640
+HEIGHT = 420
 #: At most this many moments on a mastery chart (the most recent ones).
 MASTERY_POINTS = 40
 #: Width of one bar of the score distribution, in percentage points.
@@ -456,7 +456,7 @@ def item_map_chart(items: Sequence[ItemStatistics], chart_id: str = "item-map") 
         item for item in items if item.facility is not None and item.discrimination is not None
     ]
     chart.add(
-        "Question without flags",
+        "Not flagged",
         [
             {"value": (item.facility, item.discrimination), "label": ""}
             for item in plotted
@@ -465,7 +465,7 @@ def item_map_chart(items: Sequence[ItemStatistics], chart_id: str = "item-map") 
         dots_size=5,
     )
     chart.add(
-        "Flagged question (ring, numbered)",
+        "Flagged (numbered ring)",
         [
             {"value": (item.facility, item.discrimination), "label": labels[item.question_id]}
             for item in plotted

@@ -1,5 +1,5 @@
 """The instructor's pages (``/app/staff``): exams, results, the review queue, item statistics
-and their charts.
+and their charts, accommodations.
 
 Every view is for instructors and admins only (``staff_required``: a learner gets the 403
 page). The numbers come from the same code the JSON API uses: a review is resolved by the
@@ -18,10 +18,16 @@ from flask import redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
+from quizsvc.api.accommodations import (
+    AccommodationInputSchema,
+    ExamAccommodations,
+    LearnerAccommodation,
+)
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import _csv as results_csv
 from quizsvc.api.exams import _result_row as result_row
 from quizsvc.api.exams import load_visible_exam
+from quizsvc.api.pagination import MAX_PAGE_SIZE
 from quizsvc.api.reviews import ResolveSchema, ReviewResolve, review_view
 from quizsvc.api.services import services
 from quizsvc.api.statistics import exam_response_matrix
@@ -356,3 +362,118 @@ def when(moment: datetime | None) -> str:
 @pages.app_template_filter("staff_when")
 def staff_when(moment: datetime | None) -> str:
     return when(moment)
+
+
+# -- accommodations -------------------------------------------------------------------------
+
+#: The accommodation form's number fields, in the order the form shows them.
+ACCOMMODATION_NUMBERS = (
+    "extra_minutes",
+    "time_multiplier",
+    "extra_attempts",
+    "close_extension_minutes",
+)
+
+
+def _accommodations(exam: Exam) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        found = api_call(
+            ExamAccommodations, "get", {"page": page, "page_size": MAX_PAGE_SIZE}, exam.id
+        )
+        rows.extend(found["items"])
+        if page * MAX_PAGE_SIZE >= found["total"]:
+            return rows
+        page += 1
+
+
+def _render_accommodations(
+    exam: Exam,
+    form: Mapping[str, str] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    code: int = 200,
+) -> tuple[str, int]:
+    rows = _accommodations(exam)
+    editing = request.args.get("learner_id")
+    values: Mapping[str, Any] = form or next(
+        (row for row in rows if row["learner_id"] == editing), {}
+    )
+    html = render_template(
+        "app_staff_accommodations.html",
+        exam=exam,
+        rows=rows,
+        values={
+            key: "" if values.get(key) is None else str(values.get(key))
+            for key in ("learner_id", *ACCOMMODATION_NUMBERS, "note")
+        },
+        errors=errors or {},
+        saved=request.args.get("saved"),
+        removed=request.args.get("removed"),
+    )
+    return html, code
+
+
+@pages.get("/exams/<string:exam_id>/accommodations")
+@staff_required
+def accommodations(exam_id: str) -> tuple[str, int]:
+    """Each learner's extra time, extra attempts and later close at this exam, and a form
+    to give or change one (``?learner_id=`` fills it with theirs)."""
+    return _render_accommodations(load_visible_exam(exam_id))
+
+
+@pages.post("/exams/<string:exam_id>/accommodations")
+@staff_required
+def accommodation_save(exam_id: str) -> BaseResponse | tuple[str, int]:
+    """Give or replace a learner's accommodation through the API's own view (``PUT
+    /v1/exams/{id}/accommodations/{learner_id}``): an attempt in progress gets its new
+    deadline at once and the change is recorded."""
+    exam = load_visible_exam(exam_id)
+    form = request.form
+    learner_id = form.get("learner_id", "").strip()
+    body = {
+        key: form.get(key, "").strip()
+        for key in (*ACCOMMODATION_NUMBERS, "note")
+        if form.get(key, "").strip()
+    }
+    problems: dict[str, list[str]] = {}
+    loaded: dict[str, Any] = {}
+    if not learner_id:
+        problems["learner_id"] = ["Enter the learner's id."]
+    try:
+        loaded = AccommodationInputSchema().load(body)
+    except ValidationError as error:
+        problems.update(
+            {
+                key: [_in_words(message) for message in value]
+                for key, value in error.messages_dict.items()
+            }
+        )
+    if not problems:
+        try:
+            api_call(LearnerAccommodation, "put", loaded, exam.id, learner_id)
+        except ApiError as error:
+            if error.code != 404 or "learner" not in (error.description or "").lower():
+                raise
+            problems["learner_id"] = [error.description or "No such learner."]
+    if problems:
+        return _render_accommodations(exam, form, problems, 422)
+    target = url_for("app_instructor.accommodations", exam_id=exam.id, saved=learner_id)
+    return redirect(target, 303)
+
+
+def _in_words(message: str) -> str:
+    """The API's message with its field names as the form labels them."""
+    return message.replace("extra_minutes", "extra minutes").replace(
+        "time_multiplier", "a time multiplier"
+    )
+
+
+@pages.post("/exams/<string:exam_id>/accommodations/<string:learner_id>/remove")
+@staff_required
+def accommodation_remove(exam_id: str, learner_id: str) -> BaseResponse:
+    """Remove a learner's accommodation (``DELETE``): the exam's own rules apply again."""
+    exam = load_visible_exam(exam_id)
+    api_call(LearnerAccommodation, "delete", exam.id, learner_id)
+    target = url_for("app_instructor.accommodations", exam_id=exam.id, removed=learner_id)
+    return redirect(target, 303)
