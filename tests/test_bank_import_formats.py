@@ -944,3 +944,27 @@ def test_http_upload_of_a_qti_package(live: str, key_for: Callable[..., Headers]
     ]
     assert body["skipped"] == []
     assert body["written"] is False
+
+
+def test_a_damaged_qti_package_is_a_clear_error() -> None:
+    keys = [
+        QuestionKey(
+            question_id=f"q{number}",
+            type=QuestionType.FREE_ANSWER,
+            card_id=f"c{number}",
+            deck="d",
+            topic="t",
+            prompt=f"Explain item {number} of the list in your own words.",
+            answer=f"Item {number} is explained here at some length.",
+        )
+        for number in range(40)
+    ]
+    package = bytearray(export_exam("qti", "Damaged", keys))
+    # Garble the compressed assessment in the middle of the archive: zlib itself fails
+    # (once a zlib.error, a 500 over the API).
+    middle = len(package) // 2
+    package[middle : middle + 16] = b"\xff" * 16
+    with pytest.raises(DeckImportError) as raised:
+        import_bank_file(bytes(package), "damaged.zip", "qti", "damaged")
+    assert str(raised.value).startswith("damaged.zip: cannot read ")
+    assert "while decompressing data" in str(raised.value)

@@ -21,6 +21,7 @@ import io
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -505,7 +506,7 @@ def _qti_documents(data: bytes, file_name: str) -> Iterator[tuple[str | None, et
         return
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         raise DeckImportError(file_name, "not a valid zip package") from None
     with archive:
         names = [
@@ -543,7 +544,16 @@ def _read_member(archive: zipfile.ZipFile, name: str, file_name: str) -> bytes:
         raise DeckImportError(file_name, f"{name} is too large ({info.file_size} bytes)")
     try:
         return archive.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    # A damaged archive fails in zlib, or as an encrypted or unknown-compression member.
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
         raise DeckImportError(file_name, f"cannot read {name}: {exc}") from None
 
 
