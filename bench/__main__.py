@@ -1,8 +1,10 @@
 """Every benchmark in one run, then one markdown table of ratios measured in that run.
 
-``make bench`` (``HF_HUB_OFFLINE=1 .venv/bin/python -m bench``); about 5-10 minutes on 2 CPU
-cores. Each benchmark prints its own details first; a benchmark that fails gets a row saying
-so instead of stopping the others.
+``make bench`` (``HF_HUB_OFFLINE=1 .venv/bin/python -m bench``); about 12-18 minutes on 2 CPU
+cores, of which the Locust capacity test (bench/capacity.py) takes about 6. Each benchmark
+prints its own details first; a benchmark that fails gets a row saying so instead of
+stopping the others. ``python -m bench capacity [options]`` runs the capacity test alone
+(its options: ``python -m bench capacity --help``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import capacity
 import exam_build
 import grading_quality
 import grading_speed
@@ -101,7 +104,15 @@ def build_figures(result: exam_build.BuildResult) -> list[Figure]:
             f"{result.build_ms:.1f} ms",
             f"{result.baseline_ms:.3f} ms",
             f"{result.ratio:.0f}x",
-        )
+        ),
+        Figure(
+            f"exam build in process: {result.questions} questions vs GET /v1/health in process",
+            f"{result.build_ms:.1f} ms",
+            f"{result.health_ms:.3f} ms",
+            f"{result.health_ratio:.1f}x",
+            f"<= {exam_build.HEALTH_TARGET}x",
+            result.health_ratio <= exam_build.HEALTH_TARGET,
+        ),
     ]
 
 
@@ -308,6 +319,39 @@ def verdict_figures(result: grading_verdict.VerdictResult) -> list[Figure]:
     return figures
 
 
+def capacity_figures(report: capacity.CapacityReport) -> list[Figure]:
+    best = report.best
+    where = f"{report.instances} x quizsvc serve, {report.workers} workers, PostgreSQL, Redis"
+    if best is None:
+        return [Figure(f"capacity (Locust, {where})", "no level met the SLO", "-", "-")]
+    per_vcpu = best.equivalent_takers / report.cpus
+    figures = [
+        Figure(
+            f"capacity (Locust, {where}): highest level meeting the SLO, {best.learners} "
+            f"learners at {best.think[0]:g}-{best.think[1]:g} s think = takers at 15-45 s "
+            f"(equivalent by autosave rate) per vCPU, {report.cpus} vCPUs for app + DB + load",
+            f"{per_vcpu:.0f} per vCPU ({best.equivalent_takers} takers)",
+            f"Moodle 4.5 ~{capacity.MOODLE_TAKERS_PER_VCPU}",
+            f"{per_vcpu / capacity.MOODLE_TAKERS_PER_VCPU:.1f}x",
+            f">= {capacity.TARGET_TAKERS_PER_VCPU}",
+            per_vcpu >= capacity.TARGET_TAKERS_PER_VCPU,
+        )
+    ]
+    if report.burst is not None:
+        start = report.burst.endpoints[capacity.START]
+        figures.append(
+            Figure(
+                f"capacity: synchronized start of {report.burst.learners} learners within 10 s",
+                f"start p99 {start.percentile(0.99) * 1000:.0f} ms, {report.burst.errors} errors",
+                f"p50 {start.percentile(0.5) * 1000:.0f} ms",
+                "-",
+                "p99 <= 1000 ms, 0 errors",
+                report.burst.meets_slo,
+            )
+        )
+    return figures
+
+
 def attempt(name: str, run: Callable[[], T], failures: list[Figure]) -> T | None:
     print(f"\n## {name}\n", flush=True)
     started = time.perf_counter()
@@ -323,6 +367,9 @@ def attempt(name: str, run: Callable[[], T], failures: list[Figure]) -> T | None
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if sys.argv[1:2] == ["capacity"]:
+        capacity.main(sys.argv[2:])
+        return
     started = time.perf_counter()
     settings = Settings.from_env()
     figures: list[Figure] = []
@@ -395,6 +442,14 @@ def main() -> None:
     report = attempt("service under load (bench/service.py)", service.measure, failures)
     if report is not None:
         figures += service_figures(report)
+
+    capacity_report = attempt(
+        "capacity under load, Locust (bench/capacity.py)",
+        lambda: capacity.main([]),
+        failures,
+    )
+    if capacity_report is not None:
+        figures += capacity_figures(capacity_report)
 
     print(f"\n## Summary ({time.perf_counter() - started:.0f} s, {os.cpu_count()} CPUs)\n")
     print(format_table(figures + failures))

@@ -6,6 +6,8 @@ import importlib
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.service import LoadResult
 
 
@@ -75,3 +77,51 @@ def test_exported_reviews_join_the_tuning_half_only(tmp_path: Path) -> None:
             "label": "partial",
         }
     ]
+
+
+def test_capacity_levels_judge_the_slo_and_count_equivalent_takers() -> None:
+    from bench import capacity
+
+    def level(autosave_p99: float, errors: int = 0) -> capacity.Level:
+        endpoints = {name: capacity.Endpoint([0.01] * 99) for name in capacity.ENDPOINTS}
+        endpoints[capacity.AUTOSAVE] = capacity.Endpoint([0.01] * 98 + [autosave_p99] * 2)
+        endpoints[capacity.SUBMIT].errors = errors
+        return capacity.Level(
+            learners=100,
+            think=(1.0, 3.0),
+            seconds=60.0,
+            finished=100,
+            endpoints=endpoints,
+            app_cpu=60.0,
+            db_cpu=12.0,
+            load_cpu=6.0,
+            cpus=2,
+            autosave_rate=20.0,
+        )
+
+    assert level(0.25).meets_slo
+    assert level(0.35).slo_misses() == ["autosave p99 350 ms > 300 ms"]
+    assert level(0.25, errors=1).slo_misses() == ["1 errors"]
+    # 20 autosaves a second are what 600 takers saving every 30 s (15-45 s) make.
+    assert level(0.25).equivalent_takers == 600
+    assert level(0.25).cpu_share(60.0) == 0.5
+    report = capacity.CapacityReport([level(0.25), level(0.35)], None, 1, 2, 2, 15.0)
+    assert report.best is not None
+    assert report.best.learners == 100
+    assert "300 takers per vCPU" in capacity.closing_note(report)
+
+
+@pytest.mark.postgres
+@pytest.mark.http
+def test_capacity_bench_runs_a_tiny_level_end_to_end() -> None:
+    """Locust against a real ``quizsvc serve`` on PostgreSQL and Redis: 3 learners."""
+    from bench import capacity
+
+    report = capacity.measure([3], think_scale=300.0, burst=False, log=lambda line: None)
+    (only,) = report.levels
+    assert only.finished == 3
+    assert only.errors == 0, capacity.describe_level(only)
+    counts = {name: len(endpoint.latencies) for name, endpoint in only.endpoints.items()}
+    assert counts[capacity.START] == counts[capacity.SUBMIT] == 3
+    assert 3 * 16 <= counts[capacity.AUTOSAVE] <= 3 * 32
+    assert only.app_cpu > 0

@@ -62,6 +62,14 @@ def test_compose_references_files_that_exist() -> None:
         "service_completed_successfully"
     )
     assert services["app"]["deploy"]["replicas"] >= 2
+    # nginx in front of the replicas, configured by a file of this folder that names them.
+    proxy = services["proxy"]
+    (mount,) = proxy["volumes"]
+    config = (DOCKER / mount.split(":")[0]).resolve()
+    assert config.is_file()
+    assert re.search(r"^\s*server app:8000\b", config.read_text(), re.M)
+    assert "app" in proxy["depends_on"]
+    assert "ports" not in services["app"]  # reached through the proxy only
     gpu = services["app-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia"
     assert "pgdata" in compose["volumes"]
