@@ -70,11 +70,15 @@ def test_multiple_choice_distractors_are_same_deck_and_never_also_right(
             assert not overlaps(text, form), (card.id, text, form)
         if source.id == card.id:
             # The card's own misconception, a wrong answer its author wrote for this prompt.
-            assert not reverse and text in {item.text for item in card.misconceptions}
-        else:
-            assert not (card.term and source.term and compact(card.term) == compact(source.term))
-            source_forms = {compact(form) for form in answer_forms(source)}
-            assert not source_forms & {compact(form) for form in right}, (card.id, source.id)
+            # It is wrong by its author's word, however close it reads ("the order does not
+            # matter" against "the order matters"), so no similarity threshold applies.
+            assert not reverse
+            assert compact(text) in {compact(item.text) for item in card.misconceptions}
+            checked += 1
+            continue
+        assert not (card.term and source.term and compact(card.term) == compact(source.term))
+        source_forms = {compact(form) for form in answer_forms(source)}
+        assert not source_forms & {compact(form) for form in right}, (card.id, source.id)
         # Over the threshold only as a minimal pair (L1/L2, FP/FN), never as a rewording.
         meaning_pairs = [(text, key.answer)]
         if reverse:

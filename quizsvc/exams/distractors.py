@@ -141,6 +141,7 @@ class Rejection(StrEnum):
     ASKED_ELSEWHERE = "would show the answer to another question of the exam"
     OVERUSED = "is already a wrong option in as many questions of the exam as allowed"
     SUPPRESSED = "was suppressed for this card by an instructor"
+    NAMED_IN_DEFINITION = "is named by the definition shown (the key's genus: an ensemble)"
     REPEATS_OPTION = "says the same as another option"
 
 
@@ -207,6 +208,29 @@ def term_forms(term: str) -> tuple[str, ...]:
 def answer_forms(card: Card) -> tuple[str, ...]:
     """Every accepted way to state the card's answer: the answer, then its aliases."""
     return tuple(dict.fromkeys((card.answer, *card.accept)))
+
+
+#: Shortest word of a term that, named in a definition, makes the term that definition's
+#: genus or part ("Ensemble learning" for "... combines them into an ensemble").
+MIN_NAMED_WORD = 5
+
+
+def _named_in(definition: str, term: str) -> bool:
+    """Whether a content word of ``term`` occurs in ``definition``: "Ensemble learning" is
+    no wrong answer to "... combines them into an ensemble that is more robust" (bagging
+    is ensemble learning)."""
+    return any(
+        len(word) >= MIN_NAMED_WORD and mentions(definition, word)
+        for form in term_forms(term)
+        for word in _WORD.findall(form)
+        if word.casefold() not in _GENERIC_TERM_WORDS
+    )
+
+
+#: Words of terms too common to tie a term to a definition that uses them.
+_GENERIC_TERM_WORDS = frozenset(
+    {"learning", "network", "neural", "layer", "layers", "model", "training", "function"}
+)
 
 
 def _about(asking: Card, defining: Card) -> bool:
@@ -277,9 +301,21 @@ class OptionSource:
 def misconception_sources(card: Card) -> tuple[OptionSource, ...]:
     """The card's own misconceptions as wrong options of its multiple-choice question."""
     return tuple(
-        OptionSource(item.text, card, card.prompt, rationale=item.explanation)
+        OptionSource(
+            _punctuated_like(item.text, card.answer), card, card.prompt, rationale=item.explanation
+        )
         for item in card.misconceptions
     )
+
+
+def _punctuated_like(text: str, answer: str) -> str:
+    """The misconception ending as the key does: a key with a full stop among options
+    without one stands out to a test-wise learner."""
+    if answer.endswith(".") and not text.endswith((".", "?", "!", ")")):
+        return f"{text}."
+    if not answer.endswith(".") and text.endswith(".") and not re.search(r"\b\w\.$", text):
+        return text[:-1]
+    return text
 
 
 @dataclass(frozen=True)
@@ -426,6 +462,8 @@ class Selector:
             return Rejection.STATES_ANSWER
         if any(overlaps(text, guard) for guard in target.guard):
             return Rejection.STATES_ANSWER
+        if target.meaning is not None and _named_in(target.meaning, text):
+            return Rejection.NAMED_IN_DEFINITION
         if self._shares_alias(target, other):
             return Rejection.SHARES_ALIAS
         if self._near_duplicate(target, candidate):
@@ -450,14 +488,15 @@ class Selector:
             return Rejection.STATES_ANSWER
         # A key fact inside the misconception ("Root mean squared error: the average of the
         # absolute differences ...") is how its author made it a minimal pair; only a
-        # misconception that is itself one of the facts would be right.
+        # misconception that is itself one of the facts would be right. For the same reason
+        # no similarity threshold applies: "toward the lower-right corner" is wrong by its
+        # author's word however close it reads to "toward the upper-left corner".
         if any(mentions(guard, text) for guard in target.guard if guard):
             return Rejection.STATES_ANSWER
-        if self._near_duplicate(target, candidate):
-            return Rejection.NEAR_DUPLICATE
         for earlier in chosen:
             if overlaps(text, earlier.text) or (
-                self.table.score(text, earlier.text) >= self.config.distinct
+                not earlier.is_misconception
+                and self.table.score(text, earlier.text) >= self.config.distinct
                 and not contrasting(text, earlier.text)
             ):
                 return Rejection.REPEATS_OPTION
