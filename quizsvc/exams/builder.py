@@ -44,6 +44,7 @@ from quizsvc.exams.distractors import (
     compact,
     mentions,
     misconception_sources,
+    overlaps,
     term_forms,
     words,
 )
@@ -55,7 +56,14 @@ from quizsvc.exams.kinds import (
     term_option_kind,
 )
 from quizsvc.exams.model import DeliveredQuestion, Option, Question, QuestionKey, QuestionType
-from quizsvc.exams.names import merged_glossary, names_answer, shows_name, spelled_out, spellings
+from quizsvc.exams.names import (
+    glossary_variants,
+    merged_glossary,
+    names_answer,
+    shows_name,
+    spelled_out,
+    spellings,
+)
 
 DIFFICULTIES = ("easy", "medium", "hard")
 #: Seeds drawn when the blueprint has none; small enough to type back in.
@@ -517,7 +525,7 @@ def bank_texts(cards: Iterable[Card]) -> list[str]:
     texts: dict[str, None] = {}
     for card in sorted(cards, key=lambda card: card.id):
         texts.update(dict.fromkeys((card.prompt, *answer_forms(card), *card.key_points)))
-        texts.update(dict.fromkeys(item.text for item in card.misconceptions))
+        texts.update(dict.fromkeys(source.text for source in misconception_sources(card)))
         if card.term:
             texts.update(dict.fromkeys(term_forms(card.term)))
     return list(texts)
@@ -735,7 +743,7 @@ class _Drafter:
             if card.term:
                 texts.extend(term_forms(card.term))
             texts.extend(option_items[card.id])
-            texts.extend(item.text for item in card.misconceptions)
+            texts.extend(source.text for source in misconception_sources(card))
         self.table = SimilarityTable(texts, encoder, config.decimals)
         self.selector = Selector(self.table, config)
 
@@ -909,14 +917,11 @@ class _Drafter:
         )
 
     def _misconceptions(self, card: Card) -> tuple[OptionSource, ...]:
-        """The card's own misconceptions that read as answers of its answer's kind (a
-        misconception "FP" beside the key "TP"; not a sentence beside a name)."""
-        kind = self.answer_kinds[card.id]
-        return tuple(
-            source
-            for source in misconception_sources(card)
-            if answer_option_kind(replace(card, answer=source.text)) == kind
-        )
+        """The card's own misconceptions: each was written as a wrong answer to this very
+        prompt, so it is of the key's kind whatever a classifier of single texts says
+        ("Yes, it can only train on CPU instances" for "Is SageMaker XGBoost CPU-only?",
+        "Type II error" beside "False positive (FP)")."""
+        return misconception_sources(card)
 
     def _preferred(self, card: Card, wrong: Sequence[OptionSource]) -> bool:
         """Whether enough wrong options come from the card's topic (see
@@ -970,6 +975,14 @@ class _Drafter:
             # "Number of decoder layers" comes from the card about num_layers_decoder.
             if any(mentions(candidate.card.prompt, form) for form in forms):
                 return Rejection.ABOUT_ANSWER
+            # "Long Short-Term Memory" is an LSTM, so part of "Bidirectional LSTM".
+            glossary = self.glossaries[card.deck]
+            if any(
+                overlaps(variant, form)
+                for variant in glossary_variants(candidate.text, glossary)
+                for form in forms
+            ):
+                return Rejection.STATES_ANSWER
             return None
 
         def choose() -> tuple[OptionSource, ...] | None:
