@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import FakeClock
+from quizsvc.lms import lti
+from tests.conftest import FakeClock, serve_in_thread
+from tests.test_lti import error_page, login, post_launch, registered  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.model, pytest.mark.http]
 
@@ -220,3 +222,47 @@ def test_only_staff_change_a_window(
         {"opens_at": None, "closes_at": None},
     )
     assert refused.status_code == 403
+
+
+def test_an_lti_launch_follows_the_window_and_the_accommodation(
+    request: pytest.FixtureRequest,
+    live_url: str,
+    staff: Headers,
+    clock: FakeClock,
+) -> None:
+    """The LMS launch starts attempts by the same rules as the JSON API: not before the
+    window opens, ending at the close, and moved by an accommodation."""
+    platform = request.getfixturevalue("registered")  # test_lti's registered platform
+    # LTI's cookies need the insecure-cookie setting over plain http; same database.
+    tool = request.getfixturevalue("fast_outbox_app")
+    opens_at = clock.now + timedelta(hours=1)
+    closes_at = opens_at + timedelta(minutes=5)
+    exam = create(live_url, staff, opens_at=opens_at.isoformat(), closes_at=closes_at.isoformat())
+    with serve_in_thread(tool) as tool_url:
+        platform.tool_launch_url = f"{tool_url}/lti/launch"
+        platform.tool_jwks_url = f"{tool_url}/lti/jwks"
+        platform.custom = {"exam_id": exam["id"]}
+        platform.user = "lti-ada"
+        browser = requests.Session()
+        early = post_launch(browser, platform, login(browser, tool_url, platform))
+        assert "opens at" in error_page(early, 409)
+
+        clock.advance(3600)
+        launched = post_launch(browser, platform, login(browser, tool_url, platform))
+        assert launched.status_code == 303, launched.text
+    learner = lti.learner_id_for(platform.issuer, platform.user)
+    [row] = call("GET", f"{live_url}/v1/exams/{exam['id']}/results", staff).json()["items"]
+    assert row["learner_id"] == learner
+    attempt_url = f"{live_url}/v1/attempts/{row['attempt_id']}"
+    # The close caps the 30 minutes of the time limit.
+    assert when(call("GET", attempt_url, staff).json()["deadline"]) == closes_at
+
+    given = call(
+        "PUT",
+        f"{live_url}/v1/exams/{exam['id']}/accommodations/{learner}",
+        staff,
+        {"extra_minutes": 10, "close_extension_minutes": 10},
+    )
+    assert given.status_code == 201, given.text
+    extended = call("GET", attempt_url, staff).json()["deadline"]
+    assert when(extended) == closes_at + timedelta(minutes=10)

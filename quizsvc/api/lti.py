@@ -32,10 +32,12 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
+from quizsvc.accommodations import OutsideWindow
 from quizsvc.api.attempts import (
     attempt_view,
     finalize_if_expired,
     grade_callback,
+    learner_rules,
     passback_view,
     result_view,
     time_is_up,
@@ -46,6 +48,7 @@ from quizsvc.api.errors import ApiError, error_response
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import services
 from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer, make_layout
+from quizsvc.exams.pools import questions_per_attempt
 from quizsvc.lms.lti import (
     DEEP_LINKING_REQUEST,
     JWKS_MAX_AGE_SECONDS,
@@ -807,7 +810,8 @@ def linked_exam(verified: Launch) -> Exam:
 
 
 class ExamClosed(Exception):
-    """Raised inside :meth:`Store.start_attempt` to start no attempt after ``closes_at``."""
+    """Raised inside :meth:`Store.start_attempt` to start no attempt outside the exam's
+    window (before ``opens_at``, from ``closes_at``); the message says which."""
 
 
 def start_or_resume(
@@ -838,18 +842,25 @@ def start_or_resume(
     for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner):
         finalize_if_expired(earlier, exam)
 
+    max_attempts = learner_rules(exam, learner).max_attempts
+
     def new_attempt() -> Attempt:
         now = state.clock()
-        if exam.closes_at is not None and now >= exam.closes_at:
+        # The window, time limit and attempts with the learner's accommodation, as the JSON
+        # API starts attempts.
+        rules = learner_rules(exam, learner)
+        try:
             # An attempt in progress is resumed (start_attempt returns it without asking).
-            raise ExamClosed
+            rules.check_start(now)
+        except OutsideWindow as exc:
+            raise ExamClosed(str(exc)) from exc
         attempt_id = new_id()
         return Attempt(
             id=attempt_id,
             exam_id=exam.id,
             learner_id=learner,
             started_at=now,
-            deadline=now + timedelta(seconds=exam.time_limit_seconds),
+            deadline=rules.deadline(now),
             status="in_progress",
             layout=make_layout(exam.questions, attempt_id),
         )
@@ -857,17 +868,18 @@ def start_or_resume(
     # Resume-or-create under the store's per-(exam, learner) lock, as the JSON API starts
     # attempts: parallel launches (a double click, two tabs) give one attempt, and never more
     # than max_attempts.
+    outside_window = None
     try:
-        attempt, _ = state.store.start_attempt(exam.id, learner, exam.max_attempts, new_attempt)
-    except ExamClosed:
+        attempt, _ = state.store.start_attempt(exam.id, learner, max_attempts, new_attempt)
+    except ExamClosed as exc:
         attempt = None
+        outside_window = str(exc)
     if attempt is None:
         used = state.store.list_attempts(exam_id=exam.id, learner_id=learner)
         if not used:
-            assert exam.closes_at is not None  # with no attempt, only closing starts none
-            raise ApiError(
-                409, f"This exam closed at {exam.closes_at.isoformat()}; no attempt starts."
-            )
+            # With no attempt, only the window starts none.
+            assert outside_window is not None
+            raise ApiError(409, outside_window)
         return used[-1]
     # The launch context (for the grade passback) is saved on each launch into an attempt in
     # progress, so the newest launch's line item and scopes are the ones in force. Not in
@@ -962,7 +974,8 @@ def deep_link_select() -> str:
         url_for("lti_pages.launch", _external=True),
         exam.id,
         exam.title,
-        float(len(exam.questions)),
+        # A pooled exam freezes more questions than each attempt is given.
+        float(questions_per_attempt(exam.questions)),
     )
     return deep_link_reply(context, [item])
 
@@ -1044,7 +1057,7 @@ def attempt_save(attempt_id: str, question_id: str) -> Response:
         raise ApiError(422, f"Invalid answer: {exc}.") from exc
     now = state.clock()
     saved = state.store.save_response(
-        attempt.id, exam_question_id, answer, now, timing.accept_until
+        attempt.id, exam_question_id, answer, now, timing.accept_until, exam.grace_seconds
     )
     if saved is None:
         raise ApiError(409, time_is_up(timing))
