@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,7 +159,15 @@ class Roster(NamesRoleProvisioningService):
     platform: InteropPlatform
 
     def get_member_data_page(self, **kwargs: Any) -> TPage:
-        return {"content": [dict(m) for m in self.platform.members], "has_next": False}
+        members = [dict(m) for m in self.platform.members]
+        size = self.platform.page_size
+        if size is None:
+            return {"content": members, "has_next": False}
+        page = int(kwargs.get("page", 1))
+        return {
+            "content": members[(page - 1) * size : page * size],
+            "has_next": page * size < len(members),
+        }
 
     def get_context_by_id(self) -> Context:
         return Context(id=self.platform.context_id, label="I101", title="Interop 101")
@@ -191,6 +200,8 @@ class InteropPlatform:
         self.problems: list[str] = []
         self.assertion_ids: set[str] = set()
         self.registration_id = ""
+        self.page_size: int | None = None
+        self.next_page_base: str | None = None
         self._routes()
 
     # The registration is built once and kept: the library caches the tool's JWKS in it, as
@@ -342,9 +353,18 @@ class InteropPlatform:
 
         @app.get("/memberships")
         def memberships() -> Any:
-            service = Roster(FlaskRequest(flask_request), platform.config(), flask_request.url)
+            base = f"{platform.url}/memberships"
+            service = Roster(FlaskRequest(flask_request), platform.config(), base)
             service.platform = platform
-            return as_flask(service.handle_resp(service.handle_get_members))
+            body, status, headers = as_flask(service.handle_resp(service.handle_get_members))
+            page = int(flask_request.args.get("page", 1))
+            size = platform.page_size
+            if size is not None and page * size < len(platform.members):
+                # NRPS 2.0 pages by a Link header (the library names no next page itself
+                # unless asked for a limit, and then in the body).
+                next_base = platform.next_page_base or base
+                headers["Link"] = f'<{next_base}?page={page + 1}>; rel="next"'
+            return body, status, headers
 
         @app.post("/deep-link-return")
         def deep_link_return() -> Any:
@@ -367,7 +387,7 @@ class InteropPlatform:
             return "<p>Linked.</p>"
 
 
-def as_flask(reply: LtiResponse) -> Any:
+def as_flask(reply: LtiResponse) -> tuple[str, int, dict[str, str]]:
     body = json.dumps(reply.result if reply.result is not None else {"message": reply.message})
     return body, reply.code, {"Content-Type": reply.media_type}
 
@@ -858,6 +878,33 @@ def test_nrps_lists_the_course_learners_with_their_results(
     assert requests.get(url, headers=learner).status_code == 403
     missing = requests.get(f"{live_url}/v1/lti/contexts/nope/members", headers=staff)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_nrps_follows_link_header_pages_on_the_platform_only(
+    registered: InteropPlatform,
+    live_url: str,
+    exam: dict[str, Any],
+    make_key: Callable[..., Headers],
+) -> None:
+    lms = registered
+    lms.custom = {"exam_id": exam["id"]}
+    learner_attempt(requests.Session(), live_url, lms)
+    lms.members = [{"user_id": f"learner-{n}", "roles": [LEARNER]} for n in range(5)]
+    lms.page_size = 2
+    staff = make_key("instructor")
+    contexts = requests.get(f"{live_url}/v1/lti/contexts", headers=staff).json()["items"]
+    (course,) = [c for c in contexts if c["registration_id"] == lms.registration_id]
+    url = f"{live_url}/v1/lti/contexts/{course['id']}/members"
+    listed = requests.get(url, headers=staff)
+    assert listed.status_code == 200, listed.text
+    assert [m["user_id"] for m in listed.json()["members"]] == [f"learner-{n}" for n in range(5)]
+
+    # A next page on another host is not followed (the token would go with it).
+    lms.next_page_base = f"http://localhost:{urllib.parse.urlsplit(lms.url).port}/memberships"
+    elsewhere = requests.get(url, headers=staff)
+    assert elsewhere.status_code == 502
+    assert "another host" in elsewhere.json()["message"]
 
 
 def test_passback_status_shows_the_error_and_resend_delivers(
