@@ -90,7 +90,7 @@ def free_answer(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_instructor_overrides_a_grade_from_the_queue_and_the_learner_sees_it(
-    staff_page: Callable[..., Any], live_url: str, seeded: Seeded
+    staff_page: Callable[..., Any], chromium: Any, live_url: str, seeded: Seeded
 ) -> None:
     before = learner_result(live_url, seeded, "learner-1")
     assert free_answer(before)["score"] < 1
@@ -111,6 +111,14 @@ def test_instructor_overrides_a_grade_from_the_queue_and_the_learner_sees_it(
     assert free_answer(after)["verdict"] == "correct"
     assert free_answer(after)["review"]["comment"] == "Accepted on review."
     assert after["score"] == pytest.approx(before["score"] - free_answer(before)["score"] + 1)
+
+    # The learner's own review page shows the new grade and the instructor's comment.
+    learner = new_page(chromium, DESKTOP)
+    sign_in_page(learner, live_url, bearer_key(seeded.learners["learner-1"]))
+    learner.goto(f"{live_url}/app/attempts/{seeded.attempts['learner-1']}")
+    learner.get_by_text("Reviewed by an instructor: Accepted on review.").wait_for()
+    assert learner.locator("#summary").inner_text() == f"{after['percent']:.0f}%"
+    assert f"{before['percent']:.0f}%" != f"{after['percent']:.0f}%"
 
 
 def shown_scores(page: Any) -> list[str]:
