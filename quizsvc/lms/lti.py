@@ -152,7 +152,8 @@ class Launch:
     lineitem_url: str | None = None
     ags_scopes: list[str] = field(default_factory=list)
     deep_link_return_url: str | None = None
-    deep_link_data: str | None = None
+    #: Opaque to the tool and returned as sent (a string by the spec; some platforms send JSON).
+    deep_link_data: Any = None
     context_title: str | None = None
     #: The platform's id of the course (context claim), and its NRPS memberships URL.
     context_id: str | None = None
