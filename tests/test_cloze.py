@@ -328,3 +328,27 @@ def test_no_blank_is_a_predicate_an_alias_in_brackets_or_part_of_a_name(
             assert not re.search(re.escape(BLANK) + r" of words", shown), (card.id, blank)
             checked += 1
     assert checked >= 200
+
+
+def test_a_short_exact_name_alone_answers_its_two_word_blank(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # "It sets the weight decay, i.e. the strength of the _____ penalty": "L2" is right.
+    made = fill_ins(bank.card("ll-hyperparameter-wd"), rarity, glossary)
+    assert "L2" in made["L2 regularization"].accept
+    assert loose_variants("L1 regularization") == ("L1",)
+    assert loose_variants("SageMaker Spark") == ()
+
+
+def test_a_blank_with_many_right_wordings_is_not_asked(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # "Training takes too long to find the _____" -> "optimal solution" (or "optimum",
+    # "minimum"): the card asks another blank or none.
+    assert "optimal solution" not in fill_ins(
+        bank.card("train-learning-rate-too-low"), rarity, glossary
+    )
+    # "what task is the ResNet residual network known for?": image classification is right.
+    made = make_fill_in(bank.card("train-resnet-use"), random.Random(1), rarity, glossary)
+    assert made is not None
+    assert "Image classification" in made.accept

@@ -451,3 +451,22 @@ def test_reviewed_choice_questions_offer_no_second_right_answer(
     assert not {"Long Short-Term Memory", "LSTM"} & wrong(encoders)
     bagging = only("ens-bagging", reverse=1)
     assert "Ensemble learning" not in wrong(bagging)
+
+
+@pytest.mark.model
+def test_a_multiple_response_item_is_never_the_genus_of_a_right_one(
+    bank: Bank, bank_encoder: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    """Object2Vec's sequence encoders (a bidirectional LSTM among them) offered "Recurrent
+    neural network (RNN)": the LSTM is an RNN cell, so a careful learner picks it too."""
+    for seed in (1, 2, 3):
+        exam = build_exam(
+            bank.cards,
+            Blueprint(seed=seed, counts={MR: 1}),
+            bank_encoder,
+            question_card_ids=["o2v-encoders"],
+            glossaries=glossaries,
+        )
+        key = exam.questions[0].key
+        wrong = {o.text for o in key.options if o.id not in key.correct_option_ids}
+        assert not wrong & {"Recurrent neural network (RNN)", "Long Short-Term Memory", "LSTM"}

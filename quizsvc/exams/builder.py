@@ -983,6 +983,20 @@ class _Drafter:
                 for form in forms
             ):
                 return Rejection.STATES_ANSWER
+            # "Recurrent neural network (RNN)" is the genus of "Bidirectional LSTM": a list
+            # of its kinds (the RNN cell variants LSTM and GRU) names a right item's part.
+            if any(
+                any(mentions(listing.prompt, name) for name in term_forms(candidate.text))
+                and any(
+                    overlaps(part, form)
+                    for item in self.list_items[listing.id]
+                    for part in term_forms(item)
+                    for form in forms
+                )
+                for listing in self.lists
+                if listing.deck == card.deck and listing.id != card.id
+            ):
+                return Rejection.STATES_ANSWER
             return None
 
         def choose() -> tuple[OptionSource, ...] | None:

@@ -243,6 +243,9 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
 
 
 _PLURAL_END = re.compile(r"(?<![sui])s$")
+#: A short exact name that carries a two-word blank alone ("L1", "L2", "Conv2D"): letters
+#: and at least one digit.
+_EXACT_MODIFIER = re.compile(r"^(?=\w*\d)[A-Za-z]\w{0,5}$")
 #: Nouns in -s that are the same in the singular.
 _SAME_IN_SINGULAR = frozenset({"series", "species"})
 
@@ -262,6 +265,9 @@ def loose_variants(blank: str) -> tuple[str, ...]:
     last = words[-1].casefold()
     if {last, last.removesuffix("s"), last.removesuffix("es")} & LOOSE_HEADS:
         found.append(words[:-1])
+    elif len(words) == 2 and _EXACT_MODIFIER.match(words[0]) and last.isalpha():
+        # "the strength of the _____ penalty": "L2" names "L2 regularization" alone.
+        found.append(words[:1])
     return tuple(
         " ".join(rest)
         for rest in found

@@ -66,7 +66,7 @@ GENERIC_WORDS = _word_set(
     amount approach case choice code data dataset detection example form information input kind
     fraction level machine measure method model number opposite option order output part
     percent percentage prediction problem process proportion ratio result setting share size
-    step task technique thing time training type value version way
+    solution step task technique thing time training type value version way
     """
 )
 #: Words that open a noun phrase without being part of the term: "many CPU nodes" blanks
@@ -109,7 +109,7 @@ COMPARATIVES = _word_set(
 ADJECTIVES = _word_set(
     """
     bad big correct deep easy false fast few good great hard high incorrect large long low
-    new old right short simple slow small true wrong equal
+    new old optimal right short simple slow small true wrong equal
     """
 )
 _ADJECTIVE_ENDING = re.compile(r"(?:ive|ous|ful|able|ible|less)$")
