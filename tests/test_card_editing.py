@@ -295,6 +295,10 @@ def test_a_stale_version_is_412_and_a_missing_one_428(client: FlaskClient, staff
     missing = client.patch(f"/v1/cards/{CARD}", json={"explanation": "x"}, headers=staff)
     assert missing.status_code == 428
     assert get_card(client, CARD, staff).get_json()["explanation"] == "First fix."
+    # '*' is a deliberate overwrite of whatever version is current.
+    overwrite = patch(client, CARD, {"explanation": "Overwritten."}, staff, "*")
+    assert overwrite.status_code == 200
+    assert overwrite.headers["ETag"] == '"3"'
     assert (
         client.delete(f"/v1/cards/{CARD}", headers={**staff, "If-Match": '"1"'}).status_code == 412
     )
