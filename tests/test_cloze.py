@@ -352,3 +352,17 @@ def test_a_blank_with_many_right_wordings_is_not_asked(
     made = make_fill_in(bank.card("train-resnet-use"), random.Random(1), rarity, glossary)
     assert made is not None
     assert "Image classification" in made.accept
+
+
+def test_a_second_reviews_blanks_take_their_other_right_forms(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # "Small batches can work their way out of _____ more easily": "local minimum" is right.
+    made = fill_ins(bank.card("train-small-batch-size"), rarity, glossary)
+    assert "local minimum" in made["local minima"].accept
+    # "what should you do to the input data before Linear Learner training?": "Shuffle".
+    shuffle = make_fill_in(bank.card("ll-shuffle"), random.Random(1), rarity, glossary)
+    assert shuffle is not None
+    assert "Shuffle" in shuffle.accept
+    # "Training can get _____ in the wrong solution" -> "stuck" (or "trapped"): not asked.
+    assert "stuck" not in fill_ins(bank.card("train-large-batch-size"), rarity, glossary)

@@ -74,6 +74,7 @@ MIN_CONTEXT_WORDS = 3
 MIN_PLAIN_WORD_LENGTH = 5
 MAX_PLAIN_WORD_CARDS = 2
 
+_OBJECT_PRONOUN = re.compile(r"\s+(?:it|them)\.?$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _ABBREVIATION_END = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf)\.$", re.IGNORECASE)
 _LIST_MARK = re.compile(r"[,;]|\band\b|\bor\b|->", re.IGNORECASE)
@@ -125,6 +126,10 @@ def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
         form
         for form in spellings(accept, glossary, aliases_only=True)
         if not mentions(card.prompt, form)
+    ]
+    # "Shuffle it": the prompt names what "it" is, so the verb alone answers.
+    variants += [
+        form[: match.start()] for form in accept if (match := _OBJECT_PRONOUN.search(form))
     ]
     return FillIn(prompt=card.prompt, accept=literal_unique((*accept, *variants)))
 
@@ -246,6 +251,16 @@ _PLURAL_END = re.compile(r"(?<![sui])s$")
 #: A short exact name that carries a two-word blank alone ("L1", "L2", "Conv2D"): letters
 #: and at least one digit.
 _EXACT_MODIFIER = re.compile(r"^(?=\w*\d)[A-Za-z]\w{0,5}$")
+#: Plurals of the deck's Latin and Greek nouns ("local minima" or "local minimum").
+_IRREGULAR_SINGULAR = {
+    "minima": "minimum",
+    "maxima": "maximum",
+    "optima": "optimum",
+    "criteria": "criterion",
+    "matrices": "matrix",
+    "indices": "index",
+    "vertices": "vertex",
+}
 #: Nouns in -s that are the same in the singular.
 _SAME_IN_SINGULAR = frozenset({"series", "species"})
 
@@ -281,6 +296,8 @@ def singular_variants(blank: str) -> tuple[str, ...]:
     Only plain lower-case words ("CNNs" and "dynamic_feat" are names)."""
     words = blank.split()
     last = words[-1] if words else ""
+    if last in _IRREGULAR_SINGULAR:
+        return (" ".join([*words[:-1], _IRREGULAR_SINGULAR[last]]),)
     if not (last.isalpha() and last.islower() and len(last) > 3 and _PLURAL_END.search(last)):
         return ()
     if last in _SAME_IN_SINGULAR:
@@ -338,9 +355,14 @@ def _blank_out(
 
 
 #: Words after which a blank is a predicate, a verb or an adjective ("training is _____",
-#: "where it _____", "very _____"): many words fit there, whatever the card says.
+#: "where it _____", "very _____", "can get _____"): many words fit there, whatever the
+#: card says.
 _PREDICATE_BEFORE = frozenset(
-    re.findall(r"\w+", "is are was were be been being it they we you he she which who very too so")
+    re.findall(
+        r"\w+",
+        "is are was were be been being it they we you he she which who very too so "
+        "get gets got getting become becomes can could may might will would should must",
+    )
 )
 #: A blank alone in brackets, after the thing it names another way.
 _ALIAS_BLANK = re.compile(r"\((?:(?:a|an|the)\s+)?" + re.escape(BLANK) + r"\)")
