@@ -415,10 +415,8 @@ def _qti_item(item: etree._Element, file_name: str, member: str | None, seen: se
     topic = _qti_topic(item)
 
     if response.tag == "response_lid":
-        render = next((child for child in response.iter() if child.tag.startswith("render_")), None)
-        if render is None or render.tag in _QTI_UNSUPPORTED_RENDERS:
-            name = _QTI_UNSUPPORTED_RENDERS.get(render.tag if render is not None else "", "")
-            return _Skip(where, f"{name or 'a choice with no rendering'} is not supported")
+        if render is None:
+            return _Skip(where, "a choice with no rendering is not supported")
         if render.tag != "render_choice":
             return _Skip(where, f"{render.tag} is not supported")
         cardinality = response.get("rcardinality") or "Single"
