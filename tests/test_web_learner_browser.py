@@ -353,3 +353,27 @@ def test_deadline_warning_and_timer_announcements(
     expect()(page.locator("#timer-announce")).to_have_text("less than 5 minutes left.")
     expect()(page.locator("#timer")).to_have_text(re.compile(r"^4:[0-5]\d$"))
     check_page(page, "exam-deadline-warning")
+
+
+def test_an_answer_after_the_deadline_says_so_and_the_page_turns_to_the_review(
+    chromium: Any,  # noqa: F811
+    live_url: str,
+    make_key: Callable[..., Headers],
+    clock: FakeClock,
+) -> None:
+    exam = staff_exam(live_url, make_key("instructor"), "Timed out", grace_seconds=0)
+    learner = make_key("learner", "oli")
+    page = new_page(chromium)
+    problems = page_problems(page)
+    sign_in_page(page, live_url, bearer_key(learner))
+    page.locator(f"form[action$='/exams/{exam['id']}/start'] button").click()
+    page.wait_for_url(re.compile(r".*/app/attempts/[0-9a-f]+$"))
+    first = page.locator("fieldset.question").first
+    answer_question(first, 0, "in time")
+    expect()(page.locator("#save-state")).to_have_text("All answers saved.")
+    clock.advance(901)  # the server's time is up; the page's countdown has not seen it yet
+    answer_question(first, 1, "too late")
+    expect()(page.locator("#save-state")).to_contain_text("Not saved: Time is up")
+    expect()(page.locator("h1")).to_have_text("Review: Timed out", timeout=20_000)
+    expect()(page.locator("#summary")).to_be_visible()
+    assert problems == []
