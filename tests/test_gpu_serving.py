@@ -52,7 +52,7 @@ RECORDING_TORCH = textwrap.dedent(
         return call
 
 
-    torch.backends.cuda.is_built = lambda: True
+    torch.version.cuda = "12.8"
     torch.cuda.is_available = recorder("is_available", True)
     torch.cuda.device_count = recorder("device_count", 1)
     torch.cuda.init = recorder("init")
@@ -182,7 +182,7 @@ def test_cuda_is_probed_in_a_child_process(monkeypatch: pytest.MonkeyPatch) -> N
     def initialised_here() -> bool:
         raise AssertionError("torch.cuda.is_available ran in this process")
 
-    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
     monkeypatch.setattr(torch.cuda, "is_available", initialised_here)
     # The child runs the real (CPU-only) torch here: no GPU, and nothing ran in this process.
     assert cuda_available_in_child() is False

@@ -19,7 +19,15 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from quizsvc.accommodations import Accommodation, ExamRules, OutsideWindow, moved_deadline
-from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.auth import (
+    authenticated,
+    confirm_key,
+    current_principal,
+    is_staff,
+    learner_write_confirmed_by_statement,
+    roles_required,
+    unconfirmed_key_id,
+)
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import (
     DeliveredQuestionSchema,
@@ -562,7 +570,7 @@ class AttemptById(MethodView):
 
 @blp.route("/attempts/<string:attempt_id>/responses/<string:question_id>")
 class AttemptResponse(MethodView):
-    @roles_required("learner")
+    @learner_write_confirmed_by_statement
     @blp.arguments(AutosaveSchema)
     @blp.response(200, AutosaveResultSchema)
     def put(self, body: dict[str, Any], attempt_id: str, question_id: str) -> dict[str, Any]:
@@ -595,9 +603,23 @@ class AttemptResponse(MethodView):
                 422, f"Invalid answer: {exc}.", {"json": {"answer": [str(exc)]}}
             ) from exc
         now = state.clock()
+        key_id = unconfirmed_key_id()
         saved = state.store.save_response(
-            attempt_id, exam_question_id, answer, now, timing.accept_until, exam.grace_seconds
+            attempt_id,
+            exam_question_id,
+            answer,
+            now,
+            timing.accept_until,
+            exam.grace_seconds,
+            key_id=key_id,
         )
+        if saved is None and key_id is not None:
+            # The key came from memory and the write checked it: a revoked key is 401 here;
+            # a valid one means the attempt refused, and the write is tried as any other.
+            confirm_key()
+            saved = state.store.save_response(
+                attempt_id, exam_question_id, answer, now, timing.accept_until, exam.grace_seconds
+            )
         if saved is None:
             # Staff may have moved the deadline since this process cached it (an
             # accommodation, a window change): the stored one decides.

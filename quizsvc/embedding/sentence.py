@@ -109,7 +109,7 @@ def cuda_available_in_child() -> bool:
     """
     import torch
 
-    if not torch.backends.cuda.is_built():
+    if torch.version.cuda is None:  # a CPU-only build of torch
         return False
     try:
         probe = subprocess.run(

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
+    exists,
     func,
+    or_,
     select,
     text,
 )
@@ -128,8 +130,17 @@ def upsert_open_response_statement(dialect: str) -> Executable:
     (that holds the row exclusively while grading) and then sees it graded, so a submit
     never grades without an answer that was acknowledged, while autosaves to one attempt do
     not queue behind each other. SQLite serialises writers anyway.
+
+    ``key_id`` (or NULL) makes the write hold only while that API key is unrevoked: the
+    autosave takes a key its worker verified moments ago from memory and lets this same
+    statement confirm it, so the hot path stays one round trip and a revocation still
+    applies at once.
     """
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    key_id = bindparam("key_id", type_=Integer())
+    key_unrevoked = exists(
+        select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    )
     open_attempt = (
         select(
             Attempt.id,
@@ -144,6 +155,7 @@ def upsert_open_response_statement(dialect: str) -> Executable:
             Attempt.status == "in_progress",
             # The stored deadline decides, not a cached one: staff may have moved it.
             Attempt.deadline >= bindparam("deadline_not_before", type_=UTCDateTime()),
+            or_(key_id.is_(None), key_unrevoked),
         )
         .with_for_update(read=True)
     )
@@ -333,12 +345,14 @@ class AttemptStore(StoreBase):
         now: datetime,
         accept_until: datetime,
         grace_seconds: int | None = None,
+        key_id: int | None = None,
     ) -> Response | None:
         """Upsert one answer (last write wins); None when the attempt is closed or past time.
 
         One statement, in a transaction of its own, checks the attempt is open and writes the
         answer (see :func:`upsert_open_response_statement`). With ``grace_seconds`` it also
-        checks the stored deadline (which staff may have moved since ``accept_until`` was read).
+        checks the stored deadline (which staff may have moved since ``accept_until`` was read);
+        with ``key_id``, that this API key is not revoked (None then too).
         """
         if now > accept_until:
             return None
@@ -354,6 +368,7 @@ class AttemptStore(StoreBase):
                     "answer": answer,
                     "saved_at": now,
                     "deadline_not_before": deadline_not_before,
+                    "key_id": key_id,
                 },
             ).one_or_none()
         if row is None:

@@ -59,6 +59,8 @@ class KeyStore(StoreBase):
         super().__init__(url)
         #: Key hash -> monotonic time until which the key counts as recently verified.
         self._recently_verified: dict[str, float] = {}
+        #: The principal of each key in ``_recently_verified``, for :meth:`remembered_principal`.
+        self._verified_principals: dict[str, Principal] = {}
         self._principal_query = select(ApiKey.id, ApiKey.role, ApiKey.learner_id).where(
             ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
         )
@@ -103,12 +105,28 @@ class KeyStore(StoreBase):
         with self._memory_lock:
             if row is None:
                 self._recently_verified.pop(digest, None)
+                self._verified_principals.pop(digest, None)
                 return None
             if len(self._recently_verified) > RECENTLY_VERIFIED_LIMIT:
                 self._recently_verified.clear()
+                self._verified_principals.clear()
             self._recently_verified[digest] = time.monotonic() + PRINCIPAL_CACHE_SECONDS
-        key_id, role, learner_id = row
-        return Principal(key_id, role, learner_id)
+            key_id, role, learner_id = row
+            principal = Principal(key_id, role, learner_id)
+            self._verified_principals[digest] = principal
+        return principal
+
+    def remembered_principal(self, key: str) -> Principal | None:
+        """The principal this process verified ``key`` as within
+        :data:`PRINCIPAL_CACHE_SECONDS`, from memory: no proof the key is still unrevoked,
+        so only for a write whose own statement checks that (``save_response(key_id=...)``).
+        """
+        digest = hash_key(key)
+        with self._memory_lock:
+            until = self._recently_verified.get(digest)
+            if until is None or until <= time.monotonic():
+                return None
+            return self._verified_principals.get(digest)
 
     def recently_verified(self, key: str) -> bool:
         """Whether this process verified ``key`` within :data:`PRINCIPAL_CACHE_SECONDS`.
