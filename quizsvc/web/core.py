@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from flask import Blueprint as FlaskBlueprint
 from flask import current_app, g, make_response, redirect, render_template, request, url_for
 from flask.views import MethodView
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as BaseResponse
 
 from quizsvc.api.auth import STAFF
@@ -133,7 +134,7 @@ def home_url(role: str) -> str:
         return url_for("app_learner.dashboard")
     try:
         return url_for("app_instructor.home")
-    except Exception:  # werkzeug BuildError: the instructor pages are not registered
+    except BuildError:  # the instructor pages are not registered
         return url_for("app_sign_in.signed_in")
 
 
