@@ -75,6 +75,9 @@ DEFAULT_LEVELS = (50, 100, 200, 400, 800)
 DEFAULT_THINK_SCALE = 15.0
 WORKERS = 2
 REDIS_URL = os.environ.get("QUIZSVC_BENCH_REDIS", "redis://127.0.0.1:6379")
+#: A level ends when its learners have submitted, or after this long (unfinished learners
+#: then miss the SLO).
+MAX_LEVEL_SECONDS = 600.0
 #: The start-only burst is capped: every learner needs a key made before it.
 MAX_BURST = 6000
 
@@ -312,6 +315,7 @@ def measure(
     workers: int = WORKERS,
     burst: bool = True,
     log: Callable[[str], None] = print,
+    level_seconds: float = MAX_LEVEL_SECONDS,
 ) -> CapacityReport:
     from quizsvc.migrate import upgrade
     from quizsvc.store import Store
@@ -353,7 +357,9 @@ def measure(
             measured: list[Level] = []
             for number, learners in enumerate(levels):
                 keys = make_keys(database_url, learners, f"level{number}")
-                level = run_level(running.url, exam_id, keys, think, meters, folder)
+                level = run_level(
+                    running.url, exam_id, keys, think, meters, folder, max_seconds=level_seconds
+                )
                 measured.append(level)
                 log(describe_level(level))
                 if not level.meets_slo and number + 1 < len(levels):
@@ -476,6 +482,12 @@ def main(argv: Sequence[str] | None = None) -> CapacityReport:
     parser.add_argument("--instances", type=int, default=1, help="2+: behind nginx")
     parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers each")
     parser.add_argument("--no-burst", action="store_true", help="skip the start-only burst")
+    parser.add_argument(
+        "--level-seconds",
+        type=float,
+        default=MAX_LEVEL_SECONDS,
+        help="longest a level may run; learners not done by then miss the SLO",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     report = measure(
@@ -484,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> CapacityReport:
         args.instances,
         args.workers,
         burst=not args.no_burst,
+        level_seconds=args.level_seconds,
     )
     print(table(report))
     print(closing_note(report))
