@@ -145,7 +145,7 @@ def test_exams_list_links_each_exam_and_counts_its_reviews(
     cells = re.findall(r'<td class="num" data-label="[^"]*">(.*?)</td>', row.group(0), re.S)
     # Questions, time limit, graded attempts, pending reviews (a link to the queue).
     assert cells[0] == "5"
-    assert cells[2] == str(LEARNERS)
+    assert cells[2] == str(LEARNERS)  # attempts
     assert f">{LEARNERS}<span" in cells[3]
     assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
 

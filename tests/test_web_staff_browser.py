@@ -265,12 +265,17 @@ def test_every_staff_page_passes_axe_and_is_photographed(
     assert found == {name: [] for name in found}
 
 
-def test_learner_gets_the_403_page(chromium: Any, live_url: str, seeded: Seeded) -> None:
-    page = new_page(chromium, DESKTOP)
+@pytest.mark.parametrize("width", ["desktop", "375"])
+def test_learner_gets_the_403_page(
+    chromium: Any, live_url: str, seeded: Seeded, width: str
+) -> None:
+    page = new_page(chromium, DESKTOP if width == "desktop" else PHONE)
     sign_in_page(page, live_url, bearer_key(seeded.learners["learner-2"]))
-    response = page.goto(staff_pages(live_url, seeded)["statistics"])
-    assert response is not None
-    assert response.status == 403
-    page.get_by_text("This page is not for your role.").wait_for()
+    for url in staff_pages(live_url, seeded).values():
+        response = page.goto(url)
+        assert response is not None
+        assert response.status == 403, url
+        page.get_by_text("This page is not for your role.").wait_for()
+        assert "learner-1" not in page.content()
     assert axe_serious(page) == []
-    screenshot(page, "staff-forbidden-learner-desktop")
+    screenshot(page, f"staff-forbidden-learner-{width}")

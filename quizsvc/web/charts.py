@@ -424,8 +424,9 @@ def _on_the_map(item: ItemStatistics) -> str:
     if item.facility is None:
         return "no (no graded answers)"
     if item.discrimination is None:
-        # A correlation with no spread on either side is undefined, not zero.
-        return "no (discrimination undefined: the scores do not vary)"
+        # Everyone scored the same on it (or on the rest): a correlation without spread is
+        # undefined, not zero, so the item has no place on the map's vertical axis.
+        return "no (discrimination undefined)"
     return "yes"
 
 
