@@ -367,3 +367,23 @@ def test_accommodation_is_given_validated_changed_and_removed_from_the_page(
         f"/v1/exams/{exam_id}/accommodations/learner-3/history", headers=seeded.staff
     ).get_json()["items"]
     assert len(history) == 2
+
+
+def test_pages_of_an_exam_nobody_has_taken_yet(
+    client: FlaskClient, make_key: Callable[..., Headers]
+) -> None:
+    staff = make_key("instructor")
+    exam = client.post("/v1/exams", json=BLUEPRINT, headers=staff).get_json()
+    sign_in_client(client, bearer_key(staff))
+    statistics = client.get(f"/app/staff/exams/{exam['id']}/statistics")
+    assert statistics.status_code == 200
+    assert "No graded attempts yet" in statistics.text
+    assert statistics.text.count('<p class="muted">No data yet.</p>') == 2  # scores, mastery
+    results = client.get(f"/app/staff/exams/{exam['id']}/results")
+    assert results.status_code == 200
+    assert "No attempts yet." in results.text
+    csv_only_header = client.get(f"/app/staff/exams/{exam['id']}/results.csv").text
+    assert csv_only_header.splitlines() == [csv_only_header.splitlines()[0]]
+    queue = client.get("/app/staff/reviews")
+    assert 'id="queue-empty"' in queue.text
+    assert client.get("/app/staff/exams/nope/statistics").status_code == 404
