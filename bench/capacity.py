@@ -126,6 +126,21 @@ class Level:
     def cpu_share(self, seconds: float) -> float:
         return seconds / (self.seconds * self.cpus)
 
+    @property
+    def server_cpu_ms_per_request(self) -> float:
+        """CPU of the app and the database per request (the load generator's not counted)."""
+        return 1000 * (self.app_cpu + self.db_cpu) / max(1, self.requests)
+
+    @property
+    def cpu_bound_takers(self) -> int:
+        """Takers at real pacing that every CPU, busy with nothing but this level's requests,
+        would serve: an extrapolation from CPU per request, not a measurement."""
+        if self.server_cpu_ms_per_request <= 0 or self.autosave_rate <= 0:
+            return 0
+        requests_per_second = self.cpus * 1000 / self.server_cpu_ms_per_request
+        per_taker = (self.requests / self.seconds) / self.equivalent_takers
+        return round(requests_per_second / per_taker)
+
     def slo_misses(self) -> list[str]:
         misses = []
         for name, limit in SLO.items():
@@ -397,7 +412,8 @@ def describe_level(level: Level) -> str:
     parts.append(f"errors {level.errors}")
     parts.append(
         f"CPU app {level.cpu_share(level.app_cpu):.0%} db {level.cpu_share(level.db_cpu):.0%} "
-        f"load {level.cpu_share(level.load_cpu):.0%}"
+        f"load {level.cpu_share(level.load_cpu):.0%} "
+        f"({level.server_cpu_ms_per_request:.1f} CPU-ms of app + db per request)"
     )
     misses = level.slo_misses()
     parts.append("SLO met" if not misses else "SLO missed: " + ", ".join(misses))
@@ -440,10 +456,26 @@ def table(report: CapacityReport) -> str:
     return "\n".join(lines)
 
 
+def cpu_note(report: CapacityReport) -> str:
+    """The CPU-bound ceiling, extrapolated from the busiest level (labelled as such): on a
+    machine shared with other work, latency may miss the SLO long before the CPU runs out."""
+    levels = [level for level in report.levels if level.equivalent_takers > 0]
+    if not levels:
+        return ""
+    busiest = max(levels, key=lambda level: level.requests / level.seconds)
+    return (
+        f"capacity: the app and PostgreSQL used {busiest.server_cpu_ms_per_request:.1f} CPU-ms "
+        f"per request at {busiest.learners} learners; all {report.cpus} vCPUs doing only that "
+        f"would serve about {busiest.cpu_bound_takers} takers at real pacing "
+        f"({busiest.cpu_bound_takers / report.cpus:.0f} per vCPU; an extrapolation, not a "
+        "measured level)"
+    )
+
+
 def closing_note(report: CapacityReport) -> str:
     best = report.best
     if best is None:
-        return "capacity: no level met the SLO"
+        return "capacity: no level met the SLO. " + cpu_note(report)
     per_vcpu = best.equivalent_takers / report.cpus
     direct = best.learners / report.cpus
     burst = report.burst
@@ -500,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> CapacityReport:
     )
     print(table(report))
     print(closing_note(report))
+    if report.best is not None:
+        print(cpu_note(report))
     return report
 
 
