@@ -304,6 +304,7 @@ def test_singular_variants_leave_words_alone_that_only_look_plural() -> None:
         ("o2v-training-instances", "ml.m5.4xlarge"),  # one of several instances that do
         ("bt-instances-text-classification", "GB"),  # a unit
         ("ll-hyperparameter-balance-multiclass-weights", "class equal importance"),
+        ("train-learning-rate-too-low", "training time"),  # or "time", "run time"
     ],
 )
 def test_descriptions_comparisons_choices_and_units_are_no_key_terms(
@@ -366,3 +367,11 @@ def test_a_second_reviews_blanks_take_their_other_right_forms(
     assert "Shuffle" in shuffle.accept
     # "Training can get _____ in the wrong solution" -> "stuck" (or "trapped"): not asked.
     assert "stuck" not in fill_ins(bank.card("train-large-batch-size"), rarity, glossary)
+
+
+def test_a_service_blank_accepts_aws_s_own_short_name(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # "It copies the whole dataset from _____ to the training instances": "Amazon S3" too.
+    made = fill_ins(bank.card("sm-file-mode"), rarity, glossary)
+    assert "Amazon S3" in made["S3"].accept

@@ -234,6 +234,7 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
     key = compact(blank)
     found = [blank, *hyphen_variants(blank), *glossary_variants(blank, glossary)]
     found.extend(singular_variants(blank))
+    found.extend(aws_short_names(blank, glossary))
     if not glossary_variants(blank, glossary):
         for shorter in loose_variants(blank):
             found.extend((shorter, *singular_variants(shorter)))
@@ -245,6 +246,21 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
         if any(compact(part) == key for part in parts):
             found.extend(spellings(parts, glossary, aliases_only=True))
     return literal_unique(found)
+
+
+_AWS_PREFIX = re.compile(r"^(Amazon|AWS)\s+")
+
+
+def aws_short_names(blank: str, glossary: Mapping[str, str]) -> tuple[str, ...]:
+    """AWS's own short name of a service the blank names: "S3" (glossary: Amazon Simple
+    Storage Service) is also written "Amazon S3"."""
+    key = compact(blank)
+    found = []
+    for abbreviation, expansion in sorted(glossary.items()):
+        prefix = _AWS_PREFIX.match(expansion)
+        if prefix and key in (compact(abbreviation), compact(expansion)):
+            found.append(f"{prefix.group(1)} {abbreviation}")
+    return tuple(found)
 
 
 _PLURAL_END = re.compile(r"(?<![sui])s$")

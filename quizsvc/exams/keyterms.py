@@ -279,9 +279,14 @@ def key_term(
         # "start with ml.m5.2xlarge or _____": one of several instances that would do, unless
         # the card asks for it (its term or answer, above).
         return None
-    if len(words) == 2 and is_generic(words[1]) and _plain_modifier(words[0]):
+    if (
+        len(words) == 2
+        and is_generic(words[1])
+        and (_plain_modifier(words[0]) or is_generic(words[0]))
+    ):
         # "false prediction", "single machine", "larger value": the modifier carries the
-        # point and has synonyms ("wrong prediction", "one machine", "higher value");
+        # point and has synonyms ("wrong prediction", "one machine", "higher value"), or
+        # both words are generic ("training time": "time", "run time");
         # "absolute values", "positive predictions" or "step size" name a thing.
         return None
     if _is_whole_point(card, key, words):
