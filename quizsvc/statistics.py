@@ -52,6 +52,9 @@ TOO_HARD_BELOW = 0.2
 LOW_DISCRIMINATION_BELOW = 0.1
 NEGATIVE_DISCRIMINATION_BELOW = 0.0
 DEAD_DISTRACTOR_BELOW = 0.05
+#: A wrong option whose pick correlates positively with the rest score draws the stronger
+#: learners: it is probably also right, or misleading, rather than a plausible error.
+WRONG_WAY_DISTRACTOR_ABOVE = 0.0
 #: Share of attempts in each of the upper and lower groups of the upper-lower index.
 UPPER_LOWER_FRACTION = 0.27
 
@@ -60,6 +63,7 @@ TOO_HARD = "too_hard"
 LOW_DISCRIMINATION = "low_discrimination"
 NEGATIVE_DISCRIMINATION = "negative_discrimination"
 DEAD_DISTRACTOR = "dead_distractor"
+WRONG_WAY_DISTRACTOR = "wrong_way_distractor"
 
 #: The columns of the CSV exports, one row per question and one per option of a choice
 #: question (option columns empty on question rows, question columns empty on option rows).
@@ -128,6 +132,13 @@ class ResponseMatrix:
     option_item: IntArray
     #: Seconds on each item (NaN when unknown, e.g. never answered).
     seconds: FloatArray
+    #: Whether each attempt was given each item: an attempt at a pooled exam
+    #: (``quizsvc.exams.pools``) has only its draw. None: every attempt had every item.
+    presented: BoolArray | None = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.presented is not None and not bool(self.presented.all())
 
     @property
     def attempts(self) -> int:
@@ -247,6 +258,8 @@ def build_response_matrix(
                     pick_rows.append(row)
                     pick_columns.append(chosen)
     scores[score_rows, score_columns] = score_values
+    presented = np.zeros((attempts, len(items)), dtype=bool)
+    presented[score_rows, score_columns] = True
     answered[answered_rows, answered_columns] = True
     picks[pick_rows, pick_columns] = True
     timings = np.full((attempts, len(items)), np.nan)
@@ -262,6 +275,7 @@ def build_response_matrix(
         picks=picks,
         option_item=np.asarray(option_item, dtype=np.intp),
         seconds=timings,
+        presented=presented,
     )
 
 
@@ -545,6 +559,16 @@ def exam_statistics(matrix: ResponseMatrix, exam_id: str | None = None) -> ExamS
     )
     median_seconds = _column_medians(matrix.seconds)
     alpha, kr20, sem = reliability(scores)
+    item_attempts = np.full(questions, attempts)
+    if matrix.pooled:
+        assert matrix.presented is not None
+        # Each item over the attempts that were given it; reliability needs every attempt
+        # to answer every item, so a pooled exam has none.
+        facility, answered_rate, pick_rate, discrimination, upper_lower, option_discrimination = (
+            _per_presented_item(matrix, rest)
+        )
+        item_attempts = matrix.presented.sum(axis=0)
+        alpha = kr20 = sem = None
 
     items = []
     for column, item in enumerate(matrix.items):
@@ -576,7 +600,7 @@ def exam_statistics(matrix: ResponseMatrix, exam_id: str | None = None) -> ExamS
                 type=item.type,
                 topic=item.topic,
                 card_id=item.card_id,
-                attempts=attempts,
+                attempts=int(item_attempts[column]),
                 answered_rate=_finite_or_none(answered_rate[column]),
                 facility=item_facility,
                 discrimination=item_discrimination,
@@ -597,6 +621,50 @@ def exam_statistics(matrix: ResponseMatrix, exam_id: str | None = None) -> ExamS
         sem=sem,
         items=tuple(items),
     )
+
+
+def distractor_flags(pick_rate: float, discrimination: float | None) -> tuple[str, ...]:
+    """A card's pooled wrong option: dead (hardly picked), or picked more by the learners who
+    score higher on the rest of the exam (wrong way); either is worth suppressing."""
+    flags = []
+    if math.isfinite(pick_rate) and pick_rate < DEAD_DISTRACTOR_BELOW:
+        flags.append(DEAD_DISTRACTOR)
+    if discrimination is not None and discrimination > WRONG_WAY_DISTRACTOR_ABOVE:
+        flags.append(WRONG_WAY_DISTRACTOR)
+    return tuple(flags)
+
+
+def _per_presented_item(
+    matrix: ResponseMatrix, rest: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Facility, answered rate, pick rates, discrimination, upper-lower index and option
+    discrimination of each item computed over the attempts that were given it."""
+    assert matrix.presented is not None
+    questions = matrix.scores.shape[1]
+    facility = np.full(questions, np.nan)
+    answered_rate = np.full(questions, np.nan)
+    discrimination = np.full(questions, np.nan)
+    upper_lower = np.full(questions, np.nan)
+    pick_rate = np.full(matrix.picks.shape[1], np.nan)
+    option_discrimination = np.full(matrix.picks.shape[1], np.nan)
+    picks = matrix.picks.astype(np.float64)
+    for column in range(questions):
+        rows = matrix.presented[:, column]
+        if not rows.any():
+            continue
+        item_scores = matrix.scores[rows, column : column + 1]
+        item_rest = rest[rows, column : column + 1]
+        facility[column] = item_scores.mean()
+        answered_rate[column] = matrix.answered[rows, column].mean()
+        discrimination[column] = column_correlations(item_scores, item_rest)[0]
+        upper_lower[column] = upper_lower_indices(item_scores, item_rest)[0]
+        options = matrix.option_columns(column)
+        if options.size:
+            pick_rate[options] = picks[np.ix_(rows, options)].mean(axis=0)
+            option_discrimination[options] = column_correlations(
+                picks[np.ix_(rows, options)], np.repeat(item_rest, options.size, axis=1)
+            )
+    return facility, answered_rate, pick_rate, discrimination, upper_lower, option_discrimination
 
 
 def _weighted_mean(pairs: Iterable[tuple[float | None, int]]) -> float | None:
@@ -644,21 +712,21 @@ def card_statistics(card_id: str, exams: Sequence[tuple[str, ResponseMatrix]]) -
     distractors = []
     for text, entry in pooled.items():
         rate = entry["picked"] / entry["offered"] if entry["offered"] else math.nan
+        option_discrimination = _weighted_mean(entry["r"])
         distractors.append(
             DistractorStatistics(
                 text=text,
                 source_card_ids=tuple(entry["sources"]),
                 offered=entry["offered"],
                 pick_rate=rate,
-                discrimination=_weighted_mean(entry["r"]),
-                flags=(DEAD_DISTRACTOR,)
-                if math.isfinite(rate) and rate < DEAD_DISTRACTOR_BELOW
-                else (),
+                discrimination=option_discrimination,
+                flags=distractor_flags(rate, option_discrimination),
             )
         )
     flags = item_flags(facility, discrimination)
-    if any(distractor.flags for distractor in distractors):
-        flags.append(DEAD_DISTRACTOR)
+    for flag in (DEAD_DISTRACTOR, WRONG_WAY_DISTRACTOR):
+        if any(flag in distractor.flags for distractor in distractors):
+            flags.append(flag)
     return CardStatistics(
         card_id=card_id,
         exams=asked_in,

@@ -14,6 +14,12 @@ card states (``learning``). Callers import from here.
 
 from __future__ import annotations
 
+from quizsvc.persistence.accommodations import (
+    AccommodationChange,
+    AccommodationRow,
+    AccommodationStore,
+    Actor,
+)
 from quizsvc.persistence.attempts import (
     ATTEMPT_HEADER_CACHE_SIZE,
     EXAM_CACHE_SIZE,
@@ -33,6 +39,17 @@ from quizsvc.persistence.base import (
     new_id,
     restrict_sqlite_file,
     unavailable_on_outage,
+)
+from quizsvc.persistence.cards import (
+    CardStore,
+    ItemVersion,
+    ItemWrite,
+    StaleVersion,
+)
+from quizsvc.persistence.distractors import (
+    AlreadySuppressed,
+    DistractorStore,
+    DistractorSuppression,
 )
 from quizsvc.persistence.keys import (
     KEY_PREFIX,
@@ -67,9 +84,25 @@ from quizsvc.persistence.reviews import (
     GradeReview,
     ReviewStore,
 )
+from quizsvc.persistence.web import (
+    SessionPrincipal,
+    SignInLink,
+    WebSession,
+    WebStore,
+)
 
 
-class Store(KeyStore, AttemptStore, LmsStore, RegradeStore, LearningStore):
+class Store(
+    KeyStore,
+    AccommodationStore,
+    AttemptStore,
+    LmsStore,
+    RegradeStore,
+    LearningStore,
+    WebStore,
+    DistractorStore,
+    CardStore,
+):
     """The service's persistence: every aggregate's reads and writes, one engine (the review
     queue and audit trail come with RegradeStore, which extends ReviewStore)."""
 
@@ -82,13 +115,23 @@ __all__ = [
     "OUTBOX_KINDS",
     "PRINCIPAL_CACHE_SECONDS",
     "ROLES",
+    "AccommodationChange",
+    "AccommodationRow",
+    "AccommodationStore",
+    "Actor",
+    "AlreadySuppressed",
     "ApiKey",
     "Attempt",
     "AttemptHeader",
     "Base",
+    "CardStore",
+    "DistractorStore",
+    "DistractorSuppression",
     "Exam",
     "GradeChange",
     "GradeReview",
+    "ItemVersion",
+    "ItemWrite",
     "LearnerCard",
     "LearningReview",
     "LearningStore",
@@ -104,10 +147,15 @@ __all__ = [
     "RegradeStore",
     "Response",
     "ReviewStore",
+    "SessionPrincipal",
+    "SignInLink",
+    "StaleVersion",
     "Store",
     "StoreBase",
     "StoreUnavailable",
     "UTCDateTime",
+    "WebSession",
+    "WebStore",
     "WebhookSubscription",
     "_outbox_message",
     "hash_key",

@@ -14,6 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from quizsvc.accommodations import window_problems
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.headers import LOCATION
@@ -22,12 +23,21 @@ from quizsvc.api.services import services
 from quizsvc.exams import Blueprint as ExamBlueprint
 from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
 from quizsvc.exams.builder import SEED_RANGE
+from quizsvc.exams.pools import (
+    MAX_POOL_SIZE,
+    POOL_KINDS,
+    PoolLine,
+    PoolLineError,
+    build_pools,
+    questions_per_attempt,
+)
 from quizsvc.review_policy import ReviewOptions, ReviewWhen
 from quizsvc.store import Attempt, Exam, new_id
 
 blp = Blueprint("exams", __name__, url_prefix="/v1", description="Exams built from the bank")
 
 MAX_QUESTIONS_PER_TYPE = 200
+MAX_POOL_LINES = 20
 #: How long after grading a learner may appeal a question, unless the exam says otherwise.
 DEFAULT_APPEAL_DAYS = 7
 
@@ -57,10 +67,41 @@ class CountsSchema(Schema):
         },
     )
 
+
+class PoolLineSchema(Schema):
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(POOL_KINDS),
+        metadata={"description": "A question type of counts (scenario included)."},
+    )
+    draw = fields.Integer(
+        required=True,
+        validate=validate.Range(1, MAX_POOL_SIZE),
+        metadata={"description": "Questions each attempt gets from this pool."},
+    )
+    pool_size = fields.Integer(
+        required=True,
+        validate=validate.Range(1, MAX_POOL_SIZE),
+        metadata={"description": "Questions frozen in the pool when the exam is built."},
+    )
+    topics = fields.List(
+        fields.String(validate=validate.Length(1, 80)),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The pool's topics; default: the exam's topics."},
+    )
+    difficulty = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(["easy", "medium", "hard"])
+    )
+
     @validates_schema
-    def _at_least_one(self, data: dict[str, int], **_: Any) -> None:
-        if sum(data.values()) == 0:
-            raise ValidationError("Ask for at least one question.", "_schema")
+    def _draw_fits(self, data: dict[str, Any], **_: Any) -> None:
+        if "draw" in data and "pool_size" in data and data["draw"] > data["pool_size"]:
+            raise ValidationError(
+                f"Must be at least draw ({data['draw']}): a pool cannot give more questions "
+                "than it holds.",
+                "pool_size",
+            )
 
 
 class ExamCreateSchema(Schema):
@@ -69,7 +110,17 @@ class ExamCreateSchema(Schema):
     topics = fields.List(
         fields.String(validate=validate.Length(1, 80)), load_default=None, allow_none=True
     )
-    counts = fields.Nested(CountsSchema, required=True)
+    counts = fields.Nested(CountsSchema, load_default=lambda: CountsSchema().load({}))
+    pools = fields.List(
+        fields.Nested(PoolLineSchema),
+        load_default=list,
+        validate=validate.Length(max=MAX_POOL_LINES),
+        metadata={
+            "description": "Question pools: each line freezes pool_size questions and each "
+            "attempt draws its own `draw` of them (reproducibly, from the attempt's id), "
+            "beside the fixed questions of counts."
+        },
+    )
     difficulty = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(["easy", "medium", "hard"])
     )
@@ -92,10 +143,19 @@ class ExamCreateSchema(Schema):
             "after_close; personal practice exams show everything immediately."
         },
     )
+    opens_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "No attempt starts before this time (409)."},
+    )
     closes_at = fields.AwareDateTime(
         load_default=None,
         allow_none=True,
-        metadata={"description": "No attempt starts after this time; review then opens."},
+        metadata={
+            "description": "No attempt starts after this time (409); an attempt ends at it "
+            "at the latest (its deadline is the shorter of its time limit and the close, "
+            "unless the learner's accommodation extends the close); review then opens."
+        },
     )
     review_below = fields.Float(
         load_default=None,
@@ -113,6 +173,13 @@ class ExamCreateSchema(Schema):
             "description": "Days after grading a learner may appeal a question (0: no appeals)."
         },
     )
+
+    @validates_schema
+    def _questions_and_window(self, data: dict[str, Any], **_: Any) -> None:
+        if sum(data.get("counts", {}).values()) == 0 and not data.get("pools"):
+            raise ValidationError({"_schema": ["Ask for at least one question."]}, "counts")
+        for field, problem in window_problems(data.get("opens_at"), data.get("closes_at")).items():
+            raise ValidationError(problem, field)
 
 
 REVIEW_WHEN = validate.OneOf([when.value for when in ReviewWhen])
@@ -175,7 +242,13 @@ class ExamSchema(Schema):
     max_attempts = fields.Integer(allow_none=True)
     pass_mark = fields.Float(required=True)
     review = fields.Nested(ReviewOptionsSchema, required=True)
+    opens_at = fields.DateTime(allow_none=True)
     closes_at = fields.DateTime(allow_none=True)
+    pools = fields.List(
+        fields.Nested(lambda: PoolViewSchema()),
+        required=True,
+        metadata={"description": "The exam's question pools (empty when it has none)."},
+    )
     review_below = fields.Float(allow_none=True)
     appeal_days = fields.Integer(required=True)
     personal = fields.Boolean(required=True)
@@ -190,6 +263,18 @@ class ExamSchema(Schema):
         },
     )
     key = fields.List(fields.Nested(QuestionKeySchema))
+
+
+class PoolViewSchema(Schema):
+    type = fields.String(required=True)
+    draw = fields.Integer(required=True)
+    pool_size = fields.Integer(required=True)
+    topics = fields.List(fields.String(), required=True)
+    difficulty = fields.String(allow_none=True)
+    question_ids = fields.List(
+        fields.String(),
+        metadata={"description": "Staff (and personal practice exams): the pool's questions."},
+    )
 
 
 class ExamQuerySchema(Schema):
@@ -277,12 +362,30 @@ def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
         "max_attempts": exam.max_attempts,
         "pass_mark": exam.pass_mark,
         "review": review_options(exam).to_dict(),
+        "opens_at": exam.opens_at,
         "closes_at": exam.closes_at,
+        "pools": [
+            {
+                **line,
+                **(
+                    {
+                        "question_ids": [
+                            question["delivery"]["id"]
+                            for question in exam.questions
+                            if (question.get("pool") or {}).get("line") == number
+                        ]
+                    }
+                    if include_key or personal
+                    else {}
+                ),
+            }
+            for number, line in enumerate(blueprint.get("pools") or [])
+        ],
         "review_below": exam.review_below,
         "appeal_days": appeal_days(exam),
         "personal": personal,
         "created_at": exam.created_at,
-        "question_count": len(exam.questions),
+        "question_count": questions_per_attempt(exam.questions),
         "questions": [question["delivery"] for question in exam.questions]
         if include_key or personal
         else [],
@@ -290,6 +393,34 @@ def exam_view(exam: Exam, include_key: bool) -> dict[str, Any]:
     if include_key:
         view["key"] = [question["key"] for question in exam.questions]
     return view
+
+
+def build_pooled_questions(
+    deck: str, lines: list[PoolLine], seed: int, fixed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The frozen questions of the exam's pools (``quizsvc.exams.pools``), or 422 naming
+    the pool line the bank cannot fill."""
+    if not lines:
+        return []
+    state = services()
+    try:
+        return build_pools(
+            state.bank.select(deck),
+            deck,
+            lines,
+            seed,
+            state.bank_encoder,
+            fixed,
+            authored=state.bank.select_questions(deck),
+            glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
+            suppressed_distractors=state.store.suppressed_distractors(),
+        )
+    except PoolLineError as exc:
+        raise ApiError(
+            422,
+            f"The bank cannot fill question pool {exc.line}: {exc.problem}",
+            {"json": {"pools": {str(exc.line): [exc.problem]}}},
+        ) from exc
 
 
 def load_visible_exam(exam_id: str) -> Exam:
@@ -343,6 +474,15 @@ class Exams(MethodView):
                 f"Unknown topic(s) in deck {deck!r}: {', '.join(unknown)}.",
                 {"json": {"topics": [f"Choose from: {', '.join(known_topics)}."]}},
             )
+        choices = ", ".join(known_topics)
+        for number, line in enumerate(body["pools"]):
+            unknown = [topic for topic in line["topics"] or [] if topic not in known_topics]
+            if unknown:
+                raise ApiError(
+                    422,
+                    f"Unknown topic(s) in pool {number}: {', '.join(unknown)}.",
+                    {"json": {"pools": {str(number): {"topics": [f"Choose: {choices}."]}}}},
+                )
         requested = dict(body["counts"])
         reverse = requested.pop("reverse_multiple_choice")
         scenario = requested.pop("scenario")
@@ -352,6 +492,8 @@ class Exams(MethodView):
             assert principal.learner_id is not None
             learner_seed = seed if seed is not None else secrets.randbelow(SEED_RANGE)
             seed = personal_seed(principal.learner_id, learner_seed)
+        if seed is None:
+            seed = secrets.randbelow(SEED_RANGE)
         blueprint = ExamBlueprint(
             deck=deck,
             topics=tuple(body["topics"] or ()),
@@ -362,12 +504,18 @@ class Exams(MethodView):
             seed=seed,
         )
         try:
-            built = build_exam(
-                state.bank.select(deck),
-                blueprint,
-                state.bank_encoder,
-                authored=state.bank.select_questions(deck),
-                glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
+            # A blueprint of pools only has no fixed questions to build.
+            built = (
+                build_exam(
+                    state.bank.select(deck),
+                    blueprint,
+                    state.bank_encoder,
+                    authored=state.bank.select_questions(deck),
+                    glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
+                    suppressed_distractors=state.store.suppressed_distractors(),
+                )
+                if blueprint.total
+                else None
             )
         except BlueprintError as exc:
             raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
@@ -382,6 +530,21 @@ class Exams(MethodView):
                 str(exc).splitlines()[0] + " (see errors.json.counts for what is available)",
                 {"json": {"counts": {"message": str(exc), "available": available}}},
             ) from exc
+        fixed = [
+            {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
+            for question in (built.questions if built is not None else ())
+        ]
+        lines = [
+            PoolLine(
+                type=line["type"],
+                draw=line["draw"],
+                pool_size=line["pool_size"],
+                topics=tuple(line["topics"] or body["topics"] or ()),
+                difficulty=line["difficulty"] or body["difficulty"],
+            )
+            for line in body["pools"]
+        ]
+        pooled = build_pooled_questions(deck, lines, seed, fixed)
         exam = Exam(
             id=new_id(),
             title=body["title"],
@@ -389,13 +552,11 @@ class Exams(MethodView):
             owner_learner_id=principal.learner_id if principal.role == "learner" else None,
             created_by=principal.key_id,
             blueprint={
-                **built.blueprint.to_dict(),
+                **(built.blueprint if built is not None else blueprint).to_dict(),
                 **({"learner_seed": learner_seed} if learner_seed is not None else {}),
+                **({"pools": [line.to_dict() for line in lines]} if lines else {}),
             },
-            questions=[
-                {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
-                for question in built.questions
-            ],
+            questions=fixed + pooled,
             time_limit_seconds=body["time_limit_seconds"],
             grace_seconds=body["grace_seconds"],
             max_attempts=body["max_attempts"],
@@ -404,6 +565,7 @@ class Exams(MethodView):
             review=ReviewOptions.for_staff_exam(body["review"]).to_dict()
             if principal.role != "learner"
             else None,
+            opens_at=body["opens_at"],
             closes_at=body["closes_at"],
             review_below=body["review_below"],
             appeal_days=body["appeal_days"],
@@ -433,7 +595,7 @@ class Exams(MethodView):
                     "id": exam.id,
                     "title": exam.title,
                     "deck": exam.deck,
-                    "question_count": len(exam.questions),
+                    "question_count": questions_per_attempt(exam.questions),
                     "time_limit_seconds": exam.time_limit_seconds,
                     "personal": exam.owner_learner_id is not None,
                     "created_at": exam.created_at,
