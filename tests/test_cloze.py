@@ -375,3 +375,14 @@ def test_a_service_blank_accepts_aws_s_own_short_name(
     # "It copies the whole dataset from _____ to the training instances": "Amazon S3" too.
     made = fill_ins(bank.card("sm-file-mode"), rarity, glossary)
     assert "Amazon S3" in made["S3"].accept
+
+
+@pytest.mark.parametrize(
+    ("card_id", "blank"),
+    [("o2v-hyperparameters-encoders", "enc0_network"), ("ll-parallel-models", "L1")],
+)
+def test_a_blank_is_never_a_digit_away_from_a_sibling_the_sentence_shows(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str], card_id: str, blank: str
+) -> None:
+    # "_____ and enc1_network (one per input channel, in0 and in1)"
+    assert blank not in fill_ins(bank.card(card_id), rarity, glossary)

@@ -351,6 +351,8 @@ def _blank_out(
     if any(mentions(card.prompt, form) for form in accept):
         return None
     display = pattern.sub(BLANK, " ".join(shown))
+    if _sibling_shown(canonical.group(0), display):
+        return None
     if _ALIAS_BLANK.search(display):
         # "precision and recall (_____)": another name of what is shown; there are several.
         return None
@@ -380,6 +382,19 @@ _PREDICATE_BEFORE = frozenset(
         "get gets got getting become becomes can could may might will would should must",
     )
 )
+
+
+def _sibling_shown(blank: str, display: str) -> bool:
+    """Whether the sentence shows the blank's numbered sibling ("_____ and enc1_network" for
+    enc0_network, "different _____ and L2 regularization settings" for L1): the answer is
+    then a digit away from what is shown."""
+    if not any(char.isdigit() for char in blank):
+        return False
+    shape = re.sub(r"\d+", "#", blank.casefold())
+    shown = re.sub(r"\d+", "#", display.replace(BLANK, " ").casefold())
+    return bool(re.search(r"(?<!\w)" + re.escape(shape) + r"(?!\w)", shown))
+
+
 #: A blank alone in brackets, after the thing it names another way.
 _ALIAS_BLANK = re.compile(r"\((?:(?:a|an|the)\s+)?" + re.escape(BLANK) + r"\)")
 #: "_____ (sensitivity)": a name in brackets right after the blank.
