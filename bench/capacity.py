@@ -73,7 +73,9 @@ MOODLE_TAKERS_PER_VCPU = 125
 TARGET_TAKERS_PER_VCPU = 500
 DEFAULT_LEVELS = (50, 100, 200, 400, 800)
 DEFAULT_THINK_SCALE = 15.0
-WORKERS = 2
+#: gunicorn's sync workers wait for PostgreSQL (each start and submit is several round trips
+#: and a commit), so two per CPU keep the CPUs busy while others wait.
+WORKERS = 2 * (os.cpu_count() or 1)
 REDIS_URL = os.environ.get("QUIZSVC_BENCH_REDIS", "redis://127.0.0.1:6379")
 #: A level ends when its learners have submitted, or after this long (unfinished learners
 #: then miss the SLO).

@@ -24,7 +24,6 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
-from locust.exception import StopUser
 
 START = "POST /v1/exams/{id}/attempts"
 AUTOSAVE = "PUT /v1/attempts/{id}/responses/{qid}"
@@ -56,6 +55,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     start_only = bool(plan.get("start_only"))
     records: list[tuple[str, float, bool, int, float]] = []
     finished: list[float] = []
+    failed_starts = [0]
 
     @events.request.add_listener
     def record(
@@ -78,15 +78,23 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         network_timeout = 120.0
 
         def on_start(self) -> None:
-            self.key = keys.pop()
+            self.key = keys.pop() if keys else None
             self.headers = {"Authorization": f"Bearer {self.key}"}
             self.rng = random.Random(rng.random())
+
+        def stay(self) -> None:
+            """Done: idle until the level ends. A stopped user would make Locust spawn
+            another to keep the count while the ramp runs (a learner without a key)."""
+            while True:
+                gevent.sleep(60)
 
         def think(self) -> None:
             gevent.sleep(self.rng.uniform(think_min, think_max))
 
         @task
         def take_exam(self) -> None:
+            if self.key is None:
+                self.stay()
             with self.client.post(
                 f"/v1/exams/{exam_id}/attempts",
                 headers=self.headers,
@@ -95,11 +103,12 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
             ) as started:
                 if started.status_code not in (200, 201):
                     started.failure(f"{started.status_code}: {started.text[:200]}")
-                    raise StopUser()
+                    failed_starts[0] += 1
+                    self.stay()
                 attempt = started.json()
             if start_only:
                 finished.append(time.monotonic())
-                raise StopUser()
+                self.stay()
             for question in attempt["questions"]:
                 for draft in range(self.rng.choice((1, 2))):
                     self.think()
@@ -114,7 +123,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
                 f"/v1/attempts/{attempt['id']}/submit", headers=self.headers, name=SUBMIT
             )
             finished.append(time.monotonic())
-            raise StopUser()
+            self.stay()
 
     environment = Environment(user_classes=[Learner], host=plan["host"], events=events)
     runner = environment.create_local_runner()
@@ -124,9 +133,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     deadline = began + float(plan["max_seconds"])
     while time.monotonic() < deadline:
         gevent.sleep(0.25)
-        if len(finished) >= users or (
-            time.monotonic() - began > plan["spawn_seconds"] + 1 and runner.user_count == 0
-        ):
+        if len(finished) + failed_starts[0] >= users:
             break
     timed_out = len(finished) < users
     runner.quit()
