@@ -121,6 +121,17 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def staff_view(saved: Saved) -> dict[str, Any]:
+    """A card or question as staff read it: its fields, its version and whether it is
+    retired."""
+    return {**saved.data, "version": saved.version, "retired": saved.retired}
+
+
+def with_etag(saved: Saved, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The staff view as a response that carries the version in ``ETag``."""
+    return staff_view(saved), status, {"ETag": etag(saved.version)}
+
+
 def matched_version(header: str | None, current: int) -> int | None:
     """The version an ``If-Match`` header names (``*`` names the current one); None when
     the header is missing or names no version."""
@@ -286,3 +297,9 @@ def item_versions(kind: str, item_id: str) -> tuple[Saved, list[dict[str, Any]]]
             )
         ]
     return saved, [version.to_dict() for version in versions]
+
+
+def version_history(kind: str, item_id: str) -> dict[str, Any]:
+    """The body of ``GET .../versions``: the item's current version and all its versions."""
+    saved, versions = item_versions(kind, item_id)
+    return {"id": item_id, "version": saved.version, "retired": saved.retired, "items": versions}

@@ -11,14 +11,14 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from quizsvc.api.auth import STAFF, authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.bank_editing import (
-    Saved,
     create_item,
     edit_item,
     etag,
-    item_versions,
     read_item,
     refresh_before_request,
     retire_item,
+    version_history,
+    with_etag,
 )
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
@@ -230,19 +230,9 @@ class Cards(MethodView):
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a card (staff). It is checked as ``quizsvc bank validate`` checks the
         deck it joins; 422 names each field at fault. New exams may draw it at once."""
-        saved = create_item(CARD, body)
-        return (
-            _staff_view(saved),
-            201,
-            {
-                "Location": url_for("cards.CardById", card_id=saved.data["id"]),
-                "ETag": etag(saved.version),
-            },
-        )
-
-
-def _staff_view(saved: Saved) -> dict[str, Any]:
-    return {**saved.data, "version": saved.version, "retired": saved.retired}
+        view, status, headers = with_etag(create_item(CARD, body), 201)
+        headers["Location"] = url_for("cards.CardById", card_id=view["id"])
+        return view, status, headers
 
 
 @blp.route("/cards/<string:card_id>")
@@ -254,7 +244,7 @@ class CardById(MethodView):
         saved = read_item(CARD, card_id)
         if not is_staff(current_principal()):
             return card_view(Card.from_dict(saved.data), staff=False), 200, {}
-        return _staff_view(saved), 200, {"ETag": etag(saved.version)}
+        return with_etag(saved)
 
     @roles_required(*STAFF)
     @blp.arguments(CardInputSchema)
@@ -268,8 +258,7 @@ class CardById(MethodView):
         one; ``id`` and ``deck`` cannot change. Needs If-Match with the ETag of the version
         edited (412 when it is no longer current). Exams already built keep the copy they
         froze; a regrade with refreshed keys applies the edit to their attempts."""
-        saved = edit_item(CARD, card_id, body, request.headers.get("If-Match"))
-        return _staff_view(saved), 200, {"ETag": etag(saved.version)}
+        return with_etag(edit_item(CARD, card_id, body, request.headers.get("If-Match")))
 
     @roles_required(*STAFF)
     @blp.response(204, headers=ETAG)
@@ -288,10 +277,4 @@ class CardVersions(MethodView):
     def get(self, card_id: str) -> dict[str, Any]:
         """The card's versions, oldest first: who (the API key), when, what changed
         (field by field) and the card as it was."""
-        saved, versions = item_versions(CARD, card_id)
-        return {
-            "id": card_id,
-            "version": saved.version,
-            "retired": saved.retired,
-            "items": versions,
-        }
+        return version_history(CARD, card_id)

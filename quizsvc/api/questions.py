@@ -12,13 +12,13 @@ from marshmallow import INCLUDE, Schema, fields
 
 from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.bank_editing import (
-    Saved,
     create_item,
     edit_item,
     etag,
-    item_versions,
     read_item,
     retire_item,
+    version_history,
+    with_etag,
 )
 from quizsvc.api.cards import ETAG, VersionListSchema
 from quizsvc.api.headers import LOCATION
@@ -82,10 +82,6 @@ class QuestionInputSchema(Schema):
     sources = _raw("Where the facts come from (at least one).")
 
 
-def _view(saved: Saved) -> dict[str, Any]:
-    return {**saved.data, "version": saved.version, "retired": saved.retired}
-
-
 @blp.route("/questions")
 class Questions(MethodView):
     @roles_required(*STAFF)
@@ -94,12 +90,9 @@ class Questions(MethodView):
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create an authored question, checked as ``quizsvc bank validate`` checks its
         deck; 422 names each field at fault."""
-        saved = create_item(QUESTION, body)
-        headers = {
-            "Location": url_for("questions.QuestionById", question_id=saved.data["id"]),
-            "ETag": etag(saved.version),
-        }
-        return _view(saved), 201, headers
+        view, status, headers = with_etag(create_item(QUESTION, body), 201)
+        headers["Location"] = url_for("questions.QuestionById", question_id=view["id"])
+        return view, status, headers
 
 
 @blp.route("/questions/<string:question_id>")
@@ -108,8 +101,7 @@ class QuestionById(MethodView):
     @blp.response(200, QuestionSchema, headers=ETAG)
     def get(self, question_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         """One authored question with its key, retired ones included."""
-        saved = read_item(QUESTION, question_id)
-        return _view(saved), 200, {"ETag": etag(saved.version)}
+        return with_etag(read_item(QUESTION, question_id))
 
     @roles_required(*STAFF)
     @blp.arguments(QuestionInputSchema)
@@ -122,8 +114,7 @@ class QuestionById(MethodView):
         """Edit an authored question: the given fields replace its own (``options`` as a
         whole), null clears an optional one; needs If-Match. Exams keep their frozen copy; a
         regrade with refreshed keys applies the edit."""
-        saved = edit_item(QUESTION, question_id, body, request.headers.get("If-Match"))
-        return _view(saved), 200, {"ETag": etag(saved.version)}
+        return with_etag(edit_item(QUESTION, question_id, body, request.headers.get("If-Match")))
 
     @roles_required(*STAFF)
     @blp.response(204, headers=ETAG)
@@ -140,10 +131,4 @@ class QuestionVersions(MethodView):
     @blp.response(200, VersionListSchema)
     def get(self, question_id: str) -> dict[str, Any]:
         """The question's versions, oldest first: who, when, what changed."""
-        saved, versions = item_versions(QUESTION, question_id)
-        return {
-            "id": question_id,
-            "version": saved.version,
-            "retired": saved.retired,
-            "items": versions,
-        }
+        return version_history(QUESTION, question_id)
