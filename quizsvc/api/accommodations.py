@@ -295,6 +295,29 @@ def actor() -> Actor:
     return Actor(principal.key_id, principal.role)
 
 
+def _change_ready(exam_id: str, learner_id: str) -> tuple[Exam, datetime]:
+    """The exam and the time of a change to a learner's accommodation, once the learner is
+    known and their attempts already over time are graded."""
+    exam = load_visible_exam(exam_id)
+    known_learner(learner_id)
+    now = services().clock()
+    finalize_over_time(exam, learner_id)
+    return exam, now
+
+
+def _no_accommodation(learner_id: str) -> ApiError:
+    return ApiError(404, f"Learner {learner_id!r} has no accommodation at this exam.")
+
+
+def _history_page(exam: Exam, learner_id: str | None, query: dict[str, Any]) -> dict[str, Any]:
+    """A page of the changes to the exam's accommodations (one learner's, or all), newest
+    first."""
+    changes, total = services().store.accommodation_history(
+        exam.id, learner_id, offset_of(query), query["page_size"]
+    )
+    return page_of([change_view(change) for change in changes], total, query)
+
+
 @blp.route("/exams/<string:exam_id>/accommodations")
 class ExamAccommodations(MethodView):
     @roles_required(*STAFF)
@@ -318,7 +341,7 @@ class LearnerAccommodation(MethodView):
         exam = load_visible_exam(exam_id)
         row = services().store.get_accommodation(exam.id, known_learner(learner_id))
         if row is None:
-            raise ApiError(404, f"Learner {learner_id!r} has no accommodation at this exam.")
+            raise _no_accommodation(learner_id)
         return accommodation_view(row, exam)
 
     @roles_required(*STAFF)
@@ -331,10 +354,7 @@ class LearnerAccommodation(MethodView):
         """Give or change a learner's accommodation. Their attempt in progress, if any, gets
         its new deadline at once (never earlier than now); the change is recorded."""
         state = services()
-        exam = load_visible_exam(exam_id)
-        known_learner(learner_id)
-        now = state.clock()
-        finalize_over_time(exam, learner_id)
+        exam, now = _change_ready(exam_id, learner_id)
         existed = state.store.get_accommodation(exam.id, learner_id) is not None
         row, _ = state.store.set_accommodation(
             exam.id,
@@ -363,16 +383,12 @@ class LearnerAccommodation(MethodView):
     def delete(self, exam_id: str, learner_id: str) -> None:
         """Remove a learner's accommodation: the exam's own rules apply again, to their
         attempt in progress too (which then ends now at the earliest)."""
-        state = services()
-        exam = load_visible_exam(exam_id)
-        known_learner(learner_id)
-        now = state.clock()
-        finalize_over_time(exam, learner_id)
-        _, change = state.store.set_accommodation(
+        exam, now = _change_ready(exam_id, learner_id)
+        _, change = services().store.set_accommodation(
             exam.id, learner_id, None, None, actor(), now, rescheduler(exam, now)
         )
         if change is None:
-            raise ApiError(404, f"Learner {learner_id!r} has no accommodation at this exam.")
+            raise _no_accommodation(learner_id)
 
 
 @blp.route("/exams/<string:exam_id>/accommodations/<string:learner_id>/history")
@@ -383,10 +399,7 @@ class LearnerAccommodationHistory(MethodView):
     def get(self, query: dict[str, Any], exam_id: str, learner_id: str) -> dict[str, Any]:
         """Every change to the learner's accommodation at the exam, newest first."""
         exam = load_visible_exam(exam_id)
-        changes, total = services().store.accommodation_history(
-            exam.id, known_learner(learner_id), offset_of(query), query["page_size"]
-        )
-        return page_of([change_view(change) for change in changes], total, query)
+        return _history_page(exam, known_learner(learner_id), query)
 
 
 @blp.route("/exams/<string:exam_id>/accommodation-history")
@@ -396,11 +409,7 @@ class ExamAccommodationHistory(MethodView):
     @blp.response(200, AccommodationChangePageSchema)
     def get(self, query: dict[str, Any], exam_id: str) -> dict[str, Any]:
         """Every change to the exam's accommodations (all learners), newest first."""
-        exam = load_visible_exam(exam_id)
-        changes, total = services().store.accommodation_history(
-            exam.id, None, offset_of(query), query["page_size"]
-        )
-        return page_of([change_view(change) for change in changes], total, query)
+        return _history_page(load_visible_exam(exam_id), None, query)
 
 
 @blp.route("/exams/<string:exam_id>/window")
