@@ -226,7 +226,7 @@ class _Builder:
     fronts: dict[str, str] = field(default_factory=dict)
 
     def skip(self, where: str, reason: str) -> None:
-        self.skipped.append(f"{self.file_name}: {where}: {reason}, skipped")
+        self.skipped.append(skipped_line(self.file_name, where, reason))
 
     def add(self, note: _Note) -> None:
         if not note.front:
@@ -265,12 +265,7 @@ class _Builder:
         stem = slugify(f"{self.deck} {front}", ID_STEM_LENGTH) or self.deck
         if stem == self.deck:
             stem = f"{self.deck}-card"
-        card_id, number = stem, 1
-        while card_id in self.ids:
-            number += 1
-            card_id = f"{stem}-{number}"
-        self.ids.add(card_id)
-        return card_id
+        return unique_id(stem, self.ids)
 
     def result(self, title: str, source: str) -> ImportedDeck:
         if not self.cards:
@@ -283,12 +278,28 @@ class _Builder:
         return ImportedDeck(deck, tuple(self.cards), tuple(self.skipped))
 
 
+def skipped_line(file_name: str, where: str, reason: str) -> str:
+    """How an import lists an item it left out (``ImportedDeck.skipped``)."""
+    return f"{file_name}: {where}: {reason}, skipped"
+
+
+def unique_id(stem: str, taken: set[str]) -> str:
+    """``stem``, else ``stem-2``, ``stem-3``, ...: the first that is not in ``taken``, which
+    holds it from then on."""
+    item_id, number = stem, 1
+    while item_id in taken:
+        number += 1
+        item_id = f"{stem}-{number}"
+    taken.add(item_id)
+    return item_id
+
+
 def _tag_slugs(raw: str) -> tuple[str, ...]:
     slugs = (slugify(tag.replace("::", " ")) for tag in raw.split())
     return tuple(dict.fromkeys(slug for slug in slugs if slug))
 
 
-def _topic_from(text: str, default_topic: str) -> tuple[str, str | None]:
+def topic_from(text: str, default_topic: str) -> tuple[str, str | None]:
     """Slug and title of a topic given as free text, or the default when it has no slug."""
     slug, title = slugify(text), text.strip()
     if not slug:
@@ -566,7 +577,7 @@ def import_delimited(
             return cells[column] if column is not None and column < len(cells) else ""
 
         topic_text = cell(layout.topic) or cell(layout.deck).split("::")[-1]
-        topic, topic_title = _topic_from(topic_text, topic_fallback)
+        topic, topic_title = topic_from(topic_text, topic_fallback)
         builder.add(
             _Note(
                 where=where,
@@ -708,7 +719,7 @@ def import_apkg(
             topic, topic_title = forced_topic, None
         else:
             anki_deck = deck_names.get(note_decks.get(int(note_id), -1), "")
-            topic, topic_title = _topic_from(anki_deck.split("::")[-1], fallback_topic)
+            topic, topic_title = topic_from(anki_deck.split("::")[-1], fallback_topic)
         builder.add(
             _Note(
                 where=where,

@@ -33,11 +33,13 @@ from quizsvc.bank.importers import (
     MAX_TEXT,
     DeckImportError,
     ImportedDeck,
-    _topic_from,
     clean_text,
     require_slug,
+    skipped_line,
     slugify,
     split_key_points,
+    topic_from,
+    unique_id,
 )
 from quizsvc.bank.loader import normalize_text, validate_bank
 from quizsvc.bank.model import AuthoredOption, AuthoredQuestion, Card, Deck
@@ -969,24 +971,19 @@ class _Assembler:
     where_of: dict[str, str] = field(default_factory=dict)
 
     def skip(self, where: str, reason: str) -> None:
-        self.skipped.append(f"{self.file_name}: {where}: {reason}, skipped")
+        self.skipped.append(skipped_line(self.file_name, where, reason))
 
     def _topic(self, item: _Item) -> str:
         if self.forced_topic:
             return self.forced_topic
-        topic, title = _topic_from(item.topic or "", self.fallback_topic)
+        topic, title = topic_from(item.topic or "", self.fallback_topic)
         if title and topic not in self.topics:
             self.topics[topic] = title
         return topic
 
     def _new_id(self, text: str) -> str:
         stem = slugify(f"{self.deck} {text}", ID_STEM_LENGTH) or f"{self.deck}-item"
-        item_id, number = stem, 1
-        while item_id in self.ids:
-            number += 1
-            item_id = f"{stem}-{number}"
-        self.ids.add(item_id)
-        return item_id
+        return unique_id(stem, self.ids)
 
     def add(self, item: _Item) -> None:
         texts = [item.text, *(o.text for o in item.options), *item.answers]
@@ -1122,8 +1119,11 @@ def _validated(imported: ImportedDeck, assembler: _Assembler) -> ImportedDeck:
         skipped = list(imported.skipped)
         for item_id, messages in refused.items():
             skipped.append(
-                f"{assembler.file_name}: {assembler.where_of[item_id]}: "
-                f"not a valid bank item ({'; '.join(messages)}), skipped"
+                skipped_line(
+                    assembler.file_name,
+                    assembler.where_of[item_id],
+                    f"not a valid bank item ({'; '.join(messages)})",
+                )
             )
         imported = replace(
             imported,
