@@ -241,26 +241,21 @@ def _write_staged_deck(bank: Bank, deck: Deck, staged: _StagedItem, deck_dir: Pa
     (a topic the deck has no file for yet gets a file of its own)."""
     deck_dir.mkdir()
     (deck_dir / QUESTIONS_DIR).mkdir()
-    cards = [
-        card_document(card)
+    # The item being replaced is left out; ``staged`` takes its place below.
+    kept_cards = [
+        card
         for card in bank.select(deck.id)
         if not (staged.kind == CARD and card.id == staged.replacing)
     ]
-    card_topics: list[Any] = [
-        card.topic
-        for card in bank.select(deck.id)
-        if not (staged.kind == CARD and card.id == staged.replacing)
-    ]
-    questions = [
-        _question_document(question)
+    kept_questions = [
+        question
         for question in bank.select_questions(deck.id)
         if not (staged.kind == QUESTION and question.id == staged.replacing)
     ]
-    question_topics: list[Any] = [
-        question.topic
-        for question in bank.select_questions(deck.id)
-        if not (staged.kind == QUESTION and question.id == staged.replacing)
-    ]
+    cards = [card_document(card) for card in kept_cards]
+    card_topics: list[Any] = [card.topic for card in kept_cards]
+    questions = [_question_document(question) for question in kept_questions]
+    question_topics: list[Any] = [question.topic for question in kept_questions]
     deck_document: dict[str, Any] = {"deck": deck.id, "title": deck.title}
     if deck.description:
         deck_document["description"] = deck.description
