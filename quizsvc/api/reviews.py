@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quizsvc.api.attempts import load_visible_attempt
-from quizsvc.api.auth import current_principal, roles_required
+from quizsvc.api.auth import STAFF, current_principal, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import appeal_days
 from quizsvc.api.headers import LOCATION
@@ -36,8 +36,6 @@ from quizsvc.store import Attempt, Exam, new_id
 blp = Blueprint(
     "reviews", __name__, url_prefix="/v1", description="Review queue, overrides and appeals"
 )
-
-STAFF = ("admin", "instructor")
 
 
 class ReviewQuerySchema(PageQuerySchema):
