@@ -81,6 +81,8 @@ REVIEW_BUDGET = 0.20
 PUBLIC_SHARE = 0.5
 MOHLER_CORRECT, MOHLER_CREDIT = 4.5, 2.5
 SEMEVAL_FOLDS = 5
+#: Folds (by card) of the tuning half for calibrating the card keys' confidence.
+CALIBRATION_FOLDS = 5
 #: Dev-set kinds whose right label is "correct" (reported as "right answers").
 RIGHT_KINDS = ("full", "terse")
 
@@ -98,6 +100,8 @@ class Source:
     credit: NDArray[np.bool_]
     groups: list[str]
     raw_cosine: FloatArray
+    #: word_order_disorder of each answer: read by the review rule, not by the model.
+    disorder: FloatArray
     #: Free columns per source: corpus, human score, dev split/kind/label.
     meta: list[dict[str, str | float]]
 
@@ -109,6 +113,7 @@ class Source:
             features=self.features[mask],
             covered=self.covered[mask],
             answered=self.answered[mask],
+            disorder=self.disorder[mask],
         )
 
 
@@ -137,6 +142,7 @@ def measure(
         credit=np.asarray(credit, dtype=bool),
         groups=list(groups),
         raw_cosine=np.array([m.answer_reference for m in measurements]),
+        disorder=np.array([item.features.word_order_disorder for item in found]),
         meta=list(meta),
     )
 
@@ -293,8 +299,11 @@ class Decided:
 def verdicts_of(source: Source, model: VerdictModel, review_below: float | None = None) -> Decided:
     """The grader's decisions for stored features (rebuilt from the feature matrix)."""
     features = [
-        VerdictFeatures(**dict(zip(FEATURE_NAMES, row.tolist(), strict=True)))
-        for row in source.features
+        VerdictFeatures(
+            **dict(zip(FEATURE_NAMES, row.tolist(), strict=True)),
+            word_order_disorder=float(disorder),
+        )
+        for row, disorder in zip(source.features, source.disorder, strict=True)
     ]
     decisions = decide(
         features,
@@ -385,6 +394,35 @@ def choose_review_below(source: Source, mask: NDArray[np.bool_], model: VerdictM
         if review[mask].mean() <= REVIEW_BUDGET:
             best = float(round(threshold, 2))
     return best
+
+
+def fit_card_calibration(
+    semeval: Source, mohler: Source, dev: Source, tune: NDArray[np.bool_]
+) -> tuple[float, float]:
+    """Platt scaling of the card keys' confidence: each tuning card's answers graded by a
+    model fitted without that card (folds by card), then a logistic regression of "the
+    verdict was right" on the logit of its confidence."""
+    cards = sorted({card for card, kept in zip(dev.groups, tune, strict=True) if kept})
+    random.Random(12).shuffle(cards)
+    fold_of = {card: index % CALIBRATION_FOLDS for index, card in enumerate(cards)}
+    folds = np.array([fold_of.get(card, -1) for card in dev.groups])
+    labels = np.array([str(meta["label"]) for meta in dev.meta])
+    confidence, right = [], []
+    all_semeval = np.ones(len(semeval.groups), dtype=bool)
+    all_mohler = np.ones(len(mohler.groups), dtype=bool)
+    for fold in range(CALIBRATION_FOLDS):
+        test = tune & (folds == fold)
+        model = fit_model((semeval, all_semeval), (mohler, all_mohler), (dev, tune & ~test))
+        decided = verdicts_of(dev.subset(test), model)
+        confidence.extend(decided.confidence.tolist())
+        right.extend(
+            verdict.value == label
+            for verdict, label in zip(decided.verdicts, labels[test], strict=True)
+        )
+    clipped = np.clip(np.array(confidence), 1e-6, 1.0 - 1e-6)
+    logit = np.log(clipped / (1.0 - clipped)).reshape(-1, 1)
+    platt = LogisticRegression(C=1e6, max_iter=2000).fit(logit, np.array(right))
+    return float(platt.coef_[0][0]), float(platt.intercept_[0])
 
 
 def semeval_cv(
@@ -491,6 +529,7 @@ def main(
             (mohler, np.ones(len(mohler.groups), dtype=bool)),
             (dev, tune),
         )
+        model = replace(model, card_calibration=fit_card_calibration(semeval, mohler, dev, tune))
         model = replace(model, review_below=choose_review_below(dev, tune, model))
         model = replace(
             model,
@@ -504,7 +543,10 @@ def main(
         )
         MODEL_PATH.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
         shipped_verdict_model.cache_clear()
-        print(f"  wrote {MODEL_PATH.relative_to(ROOT)} (review below {model.review_below})")
+        print(
+            f"  wrote {MODEL_PATH.relative_to(ROOT)} (review below {model.review_below}, "
+            f"card calibration {model.card_calibration})"
+        )
     model = shipped_verdict_model()
 
     decided = verdicts_of(dev, model)

@@ -14,10 +14,17 @@ from quizsvc.bank import Bank
 from quizsvc.bank.model import Misconception
 from quizsvc.embedding import CachedEncoder, Encoder
 from quizsvc.exams.model import QuestionType
-from quizsvc.grading import Grade, Grader, Verdict, question_key_for_card
+from quizsvc.grading import Glossary, Grade, Grader, Verdict, question_key_for_card
+from quizsvc.grading.free_answer import FreeAnswerKey
 from quizsvc.grading.model import Feedback
+from quizsvc.grading.normalize import word_order_disorder
 from quizsvc.grading.screen import is_word_list
-from quizsvc.grading.verdict import FEATURE_NAMES, VerdictModel, shipped_verdict_model
+from quizsvc.grading.verdict import (
+    FEATURE_NAMES,
+    SCRAMBLED_DISORDER,
+    VerdictModel,
+    shipped_verdict_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +96,59 @@ def test_a_bag_of_the_references_words_gets_nothing(bank_grader: Grader, bank: B
     assert grade.verdict is Verdict.INCORRECT
     assert grade.score == 0.0
     assert grade.evidence["screen"] == "word_list"
+
+
+REGULARIZATION_REFERENCE = (
+    "Regularization techniques prevent overfitting, so the model generalizes to new data "
+    "instead of memorizing the training data."
+)
+#: A bag of that reference's words with a few function words, so the word-list screen lets it
+#: through (from the development set's tuning half).
+REGULARIZATION_BAG = (
+    "data data techniques overfitting new regularization memorizing so training prevent "
+    "model instead generalizes"
+)
+
+
+def test_word_order_disorder_tells_a_bag_of_the_references_words_from_a_sentence() -> None:
+    assert word_order_disorder(REGULARIZATION_BAG, REGULARIZATION_REFERENCE) >= SCRAMBLED_DISORDER
+    paraphrase = (
+        "Regularization keeps the model from overfitting, so it generalizes to new data "
+        "rather than memorizing its training data"
+    )
+    assert word_order_disorder(paraphrase, REGULARIZATION_REFERENCE) < SCRAMBLED_DISORDER
+    # Too few shared words to say anything about order.
+    assert word_order_disorder("overfitting data", REGULARIZATION_REFERENCE) == 0.0
+
+
+@pytest.mark.model
+def test_a_bag_of_words_past_the_word_list_screen_gets_no_unreviewed_credit(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    """Graded correct (0.94) and not flagged before the review rule: the embedding and word
+    overlap both ignore word order."""
+    assert bank.card("reg-definition").answer == REGULARIZATION_REFERENCE
+    grade = grade_card(bank_grader, bank, "reg-definition", REGULARIZATION_BAG)
+    assert grade.evidence["screen"] != "word_list"
+    assert grade.verdict is Verdict.INCORRECT or grade.needs_review
+    if grade.verdict is not Verdict.INCORRECT:
+        assert "word_salad" in grade.evidence["review_reasons"]
+
+
+def test_a_cards_free_answer_key_accepts_what_an_exams_key_accepts(bank: Bank) -> None:
+    """The verdict model is fitted on keys from ``question_key_for_card``; an exam grades with
+    the builder's key, whose ``accept`` is the card's accepted forms. The answer sentence
+    among the short answers made a near copy of it the card's "terse form"."""
+    for card in bank:
+        if not card.misconceptions:
+            continue
+        key = question_key_for_card(card)
+        assert key.accept == card.accept
+        assert key.short_answers == card.short_answers
+        assert key.misconceptions == card.misconceptions
+        free_key = FreeAnswerKey.from_question(key, Glossary.for_deck())
+        if card.answer not in (*card.accept, *card.short_answers):
+            assert card.answer not in free_key.short_answers
 
 
 @pytest.mark.model

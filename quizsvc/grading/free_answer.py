@@ -60,6 +60,7 @@ from quizsvc.grading.normalize import (
     normalize_answer,
     split_clauses,
     stop_word_share,
+    word_order_disorder,
     words,
 )
 from quizsvc.grading.screen import SCREEN_MESSAGES, Screen, screen_answer
@@ -302,6 +303,8 @@ class AnswerMeasurement:
     answer_negated: bool = False
     #: Share of function words: a bag of the reference's words has almost none.
     stop_share: float = 0.0
+    #: ``word_order_disorder`` of the answer against the reference: a bag of its words.
+    word_order_disorder: float = 0.0
     word_count: int = 0
     #: Share of the answer's content stems that neither the question nor the right side has.
     novel_share: float = 0.0
@@ -463,6 +466,11 @@ def _measure_one(
         ),
         default=0.0,
     )
+    # The reference word for word is the card's own form too. Only word for word: the
+    # token-sort match that short answers get would also pass a misconception that swaps two
+    # of the reference's words ("classification (unsupervised) and Word2vec (supervised)").
+    if compact_answer == normalize_answer(prepared.key.reference):
+        short_answer_match = 100.0
 
     answer_stems = content_stems(item.answer)
     answer_grams = content_grams(item.answer)
@@ -500,6 +508,7 @@ def _measure_one(
         short_answer_match=short_answer_match,
         answer_negated=has_negation(item.answer),
         stop_share=stop_word_share(item.answer),
+        word_order_disorder=word_order_disorder(item.answer, prepared.key.reference),
         word_count=len(words(item.answer)),
         novel_share=len(answer_stems - prepared.right_stems) / len(answer_stems)
         if answer_stems
@@ -883,6 +892,7 @@ def verdict_features(
         best_key_point_similarity=knowledge.best_key_point_similarity,
         answer_length=math.log1p(measurement.word_count),
         misconception_marked=knowledge.misconception_marked,
+        word_order_disorder=measurement.word_order_disorder,
     )
 
 

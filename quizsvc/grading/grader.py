@@ -174,9 +174,17 @@ def question_key_for_card(
         if made is None:
             raise ValueError(f"card {card.id} makes no fill-in question")
         return replace(common, prompt=made.prompt, answer=made.accept[0], accept=made.accept)
-    return replace(
-        common,
-        accept=(card.answer, *card.accept),
-        short_answers=card.short_answers,
-        misconceptions=card.misconceptions,
-    )
+    return replace(common, **free_answer_fields(card))
+
+
+def free_answer_fields(card: Card) -> dict[str, Any]:
+    """What a card's free-answer key holds beyond its reference, exactly as an exam's key
+    holds it (``quizsvc.exams.builder``: ``accept`` is the card's accepted forms, not its
+    answer sentence). One definition, so that the verdict model is fitted
+    (``bench/grading_verdict.py``) on the keys production grades with: with the answer
+    sentence among the short answers, a near copy of it scored as the card's terse form."""
+    return {
+        "accept": card.accept,
+        "short_answers": card.short_answers,
+        "misconceptions": card.misconceptions,
+    }

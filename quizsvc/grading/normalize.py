@@ -93,6 +93,26 @@ def stop_word_share(text: str) -> float:
     return sum(token in STOP_WORDS for token in tokens) / len(tokens)
 
 
+#: Fewer shared-word steps than this and word order says nothing.
+_MIN_ORDER_STEPS = 3
+
+
+def word_order_disorder(answer: str, reference: str) -> float:
+    """Share of the steps between consecutive reference words in the answer (in the answer's
+    order) that run backwards through the reference; 0 with fewer than three such steps.
+    A bag of the reference's words runs backwards about half the time, a sentence that
+    paraphrases the reference rarely: the embedding and word overlap cannot see the
+    difference, since both ignore order."""
+    first: dict[str, int] = {}
+    for position, token in enumerate(words(reference)):
+        first.setdefault(token, position)
+    positions = [first[token] for token in words(answer) if token in first]
+    steps = [(before, after) for before, after in itertools.pairwise(positions) if before != after]
+    if len(steps) < _MIN_ORDER_STEPS:
+        return 0.0
+    return sum(after < before for before, after in steps) / len(steps)
+
+
 def normalize_answer(text: str) -> str:
     """The comparison form of a short answer: folded, punctuation and articles dropped,
     hyphenated words split ("Long Short-Term Memory" -> "long short term memory")."""
