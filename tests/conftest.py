@@ -135,7 +135,7 @@ def _truncate_postgres(url: str) -> None:
             text(
                 "TRUNCATE responses, attempts, exams, api_keys, grade_reviews, grade_changes, "
                 "regrade_jobs, regrade_job_items, learning_reviews, learner_cards, "
-                "bank_items, bank_item_versions "
+                "bank_items, bank_item_versions, lti_keys, lti_registrations, lti_contexts "
                 "RESTART IDENTITY CASCADE"
             )
         )

@@ -534,7 +534,7 @@ def test_lti_pages_send_a_strict_csp_with_frame_ancestors_of_the_registered_plat
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
     }
-    # The tool, and every registered platform (on PostgreSQL earlier tests' stay registered):
+    # The tool, and every registered platform:
     # the test platforms' issuer and auth endpoint are both on http://127.0.0.1:PORT.
     assert frame_ancestors[0] == "'self'"
     assert platform.url in frame_ancestors

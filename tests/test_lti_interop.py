@@ -43,7 +43,6 @@ from lti1p3platform.service_connector import (
     NamesRoleProvisioningService,
     TPage,
 )
-from sqlalchemy import delete
 
 from quizsvc.api.lti import tool_urls
 from quizsvc.app import OUTBOX_WORKER_KEY, create_app
@@ -51,7 +50,6 @@ from quizsvc.cli import main as cli
 from quizsvc.config import Settings
 from quizsvc.embedding import HashingEncoder
 from quizsvc.lms import lti
-from quizsvc.persistence.lms import LtiKey
 from quizsvc.store import AGS_SCORE_SCOPE, Store
 from tests.conftest import FakeClock, serve_in_thread, wait_until
 
@@ -441,13 +439,10 @@ def registered(
     lms: InteropPlatform,
     live_url: str,
     database_url: str,
-    store: Store,
     make_key: Callable[..., Headers],
 ) -> InteropPlatform:
-    # The PostgreSQL database is shared by the tests and its LTI keys are not truncated:
-    # start without keys, so the tool's first key signs at once.
-    with store.session() as session:
-        session.execute(delete(LtiKey))
+    # Every test starts without LTI keys (conftest truncates them on PostgreSQL), so the
+    # tool's first key signs at once.
     rotated = CliRunner().invoke(
         cli, ["lti", "keys", "rotate"], env={"QUIZSVC_DATABASE_URL": database_url}
     )
