@@ -29,8 +29,6 @@ tens of milliseconds once the matrix is built (``bench/item_statistics.py``).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from quizsvc.spreadsheet import csv_text
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -744,14 +744,6 @@ def card_statistics(card_id: str, exams: Sequence[tuple[str, ResponseMatrix]]) -
 # -- CSV ---------------------------------------------------------------------------------------
 
 
-def _spreadsheet_safe(value: Any) -> Any:
-    # Text starting with = + - @ would run as a formula in a spreadsheet (option texts are
-    # bank text, and learners' ids never appear here, but exports get opened in Excel).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _item_rows(item: ItemStatistics, exam_id: str | None) -> list[dict[str, Any]]:
     exam = item.exam_id if item.exam_id is not None else exam_id
     common = {
@@ -788,19 +780,13 @@ def _item_rows(item: ItemStatistics, exam_id: str | None) -> list[dict[str, Any]
     return rows
 
 
-def _csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({column: _spreadsheet_safe(value) for column, value in row.items()})
-    return buffer.getvalue()
-
-
 def exam_statistics_csv(statistics: ExamStatistics) -> str:
     """One row per question, then one per option of a choice question (``CSV_COLUMNS``).
     The exam-level figures (alpha, KR-20, SEM) are in the JSON view only."""
-    return _csv(row for item in statistics.items for row in _item_rows(item, statistics.exam_id))
+    return csv_text(
+        (row for item in statistics.items for row in _item_rows(item, statistics.exam_id)),
+        CSV_COLUMNS,
+    )
 
 
 def card_statistics_csv(statistics: CardStatistics) -> str:
@@ -831,4 +817,4 @@ def card_statistics_csv(statistics: CardStatistics) -> str:
         for distractor in statistics.distractors
     ]
     rows += [row for item in statistics.items for row in _item_rows(item, None)]
-    return _csv(rows)
+    return csv_text(rows, CSV_COLUMNS)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import secrets
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate, validates_schema
@@ -16,6 +14,7 @@ from marshmallow.exceptions import ValidationError
 
 from quizsvc.accommodations import window_problems
 from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.csv_export import csv_response, wants_csv
 from quizsvc.api.errors import ApiError
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
@@ -636,21 +635,16 @@ class ExamResults(MethodView):
         ``Accept: text/csv``."""
         exam = load_visible_exam(exam_id)
         store = services().store
-        wants_csv = (
-            request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
-        )
-        if wants_csv:
-            attempts = store.list_attempts(exam_id=exam.id)
-            total = len(attempts)
-        else:
-            attempts, total = store.page_attempts(exam.id, offset_of(query), query["page_size"])
-        rows = [_result_row(attempt, exam) for attempt in attempts]
-        if wants_csv:
-            return _csv(rows)
+        if wants_csv():
+            return results_csv(exam)
+        attempts, total = store.page_attempts(exam.id, offset_of(query), query["page_size"])
+        rows = [result_row(attempt, exam) for attempt in attempts]
         return {"exam_id": exam.id, **page_of(rows, total, query)}
 
 
-def _result_row(attempt: Attempt, exam: Exam) -> dict[str, Any]:
+def result_row(attempt: Attempt, exam: Exam) -> dict[str, Any]:
+    """One attempt's row of the exam's results (``ExamResultRowSchema``), graded first when
+    its time is over."""
     from quizsvc.api.attempts import finalize_if_expired
 
     attempt = finalize_if_expired(attempt, exam)
@@ -668,23 +662,13 @@ def _result_row(attempt: Attempt, exam: Exam) -> dict[str, Any]:
     }
 
 
-def _csv(rows: list[dict[str, Any]]) -> Response:
-    buffer = io.StringIO()
-    columns = list(ExamResultRowSchema().fields)
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {
-                column: (_csv_cell(value.isoformat() if hasattr(value, "isoformat") else value))
-                for column, value in row.items()
-            }
-        )
-    return Response(buffer.getvalue(), mimetype="text/csv")
+def exam_result_rows(exam: Exam) -> list[dict[str, Any]]:
+    """Every attempt at the exam, oldest first, as result rows."""
+    attempts = services().store.list_attempts(exam_id=exam.id)
+    return [result_row(attempt, exam) for attempt in attempts]
 
 
-def _csv_cell(value: Any) -> Any:
-    # A learner id starting with = + - @ would run as a formula in a spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def results_csv(exam: Exam) -> Response:
+    """Every attempt at the exam as the CSV of ``GET /v1/exams/{id}/results`` (a learner id
+    that would start a formula is quoted)."""
+    return csv_response(exam_result_rows(exam), list(ExamResultRowSchema().fields))

@@ -24,9 +24,7 @@ from quizsvc.api.accommodations import (
     LearnerAccommodation,
 )
 from quizsvc.api.errors import ApiError
-from quizsvc.api.exams import _csv as results_csv
-from quizsvc.api.exams import _result_row as result_row
-from quizsvc.api.exams import load_visible_exam
+from quizsvc.api.exams import exam_result_rows, load_visible_exam, results_csv
 from quizsvc.api.pagination import MAX_PAGE_SIZE
 from quizsvc.api.reviews import ResolveSchema, ReviewResolve, review_view
 from quizsvc.api.services import services
@@ -140,9 +138,7 @@ def results(exam_id: str) -> str:
     """Every attempt at the exam in a table sorted by the server (``sort``, ``dir``); the
     page's script re-sorts it in place without a reload."""
     exam = load_visible_exam(exam_id)
-    rows = [
-        result_row(attempt, exam) for attempt in services().store.list_attempts(exam_id=exam.id)
-    ]
+    rows = exam_result_rows(exam)
     sort = request.args.get("sort", "started")
     if sort not in RESULT_SORTS:
         sort = "started"
@@ -163,10 +159,7 @@ def results(exam_id: str) -> str:
 def results_download(exam_id: str) -> BaseResponse:
     """The API's CSV export of every attempt (``GET /v1/exams/{id}/results`` as text/csv)."""
     exam = load_visible_exam(exam_id)
-    rows = [
-        result_row(attempt, exam) for attempt in services().store.list_attempts(exam_id=exam.id)
-    ]
-    response = results_csv(rows)
+    response = results_csv(exam)
     response.headers["Content-Disposition"] = f'attachment; filename="results-{exam.id}.csv"'
     return response
 
