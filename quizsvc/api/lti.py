@@ -45,7 +45,7 @@ from quizsvc.api.attempts import (
 )
 from quizsvc.api.auth import roles_required
 from quizsvc.api.errors import ApiError, error_response
-from quizsvc.api.headers import LOCATION
+from quizsvc.api.headers import LOCATION, page_content_security_policy
 from quizsvc.api.services import services
 from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer, make_layout
 from quizsvc.exams.pools import questions_per_attempt
@@ -532,17 +532,9 @@ def content_security_policy() -> str:
     """Nothing inline and nothing from elsewhere: scripts, styles, fetches and images from the
     tool only; forms post to the tool (or the LMS a page returns to); only the tool and the
     registered platforms may frame a page (an LMS shows the tool in an iframe)."""
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "connect-src 'self'",
-            "img-src 'self'",
-            "base-uri 'none'",
-            " ".join(["form-action 'self'", *g.get("lti_form_targets", [])]),
-            " ".join(["frame-ancestors 'self'", *platform_origins()]),
-        ]
+    return page_content_security_policy(
+        form_action=["'self'", *g.get("lti_form_targets", [])],
+        frame_ancestors=["'self'", *platform_origins()],
     )
 
 

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from quizsvc.api.auth import STAFF
 from quizsvc.api.errors import ApiError, error_response
+from quizsvc.api.headers import page_content_security_policy
 from quizsvc.api.services import services
 from quizsvc.store import Principal, SessionPrincipal
 
@@ -215,18 +216,7 @@ def check_csrf() -> None:
 def content_security_policy() -> str:
     """Nothing inline, nothing from elsewhere, framed by nobody (unlike the LTI pages, which
     an LMS frames)."""
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "connect-src 'self'",
-            "img-src 'self'",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    return page_content_security_policy(form_action=["'self'"], frame_ancestors=["'none'"])
 
 
 def page_headers(response: BaseResponse) -> BaseResponse:
