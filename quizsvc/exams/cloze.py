@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from quizsvc.bank.model import Card
 from quizsvc.exams.distractors import compact, mentions, term_forms
 from quizsvc.exams.keyterms import (
+    HEAD_NOUN_GROUPS,
     LOOSE_HEADS,
     LOOSE_MODIFIERS,
     STOP_WORDS,
     facts,
     is_generic,
     is_noun_phrase,
+    is_verb,
     key_point_phrases,
     key_term,
     tokens,
@@ -131,7 +133,77 @@ def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
     variants += [
         form[: match.start()] for form in accept if (match := _OBJECT_PRONOUN.search(form))
     ]
-    return FillIn(prompt=card.prompt, accept=literal_unique((*accept, *variants)))
+    heads = [
+        form
+        for form in with_head_nouns((*accept, *variants), _card_text(card))
+        if not mentions(card.prompt, form)
+    ]
+    return FillIn(prompt=card.prompt, accept=literal_unique((*accept, *variants, *heads)))
+
+
+def _card_text(card: Card) -> str:
+    """What says which kind of thing the card asks for: its prompt and term."""
+    return " ".join((card.prompt, card.term or ""))
+
+
+def _plural(noun: str) -> str:
+    return noun if noun.endswith("s") else f"{noun}s"
+
+
+def _is_name(word: str) -> bool:
+    return word[:1].isupper() or any(char.isupper() or char.isdigit() for char in word[1:])
+
+
+def with_head_nouns(forms: Iterable[str], context: str) -> tuple[str, ...]:
+    """The forms with and without a generic head noun (:data:`HEAD_NOUN_GROUPS`): a name
+    ending in a head also without it (where that still answers) and with each head that
+    means the same there ("sparse weights": "sparse", "sparse coefficients"; "convolutional
+    neural network": "convolutional network"); a name without one ("Dense", "RecordIO
+    protobuf") also with the heads the card itself uses ("Dense layer" on a card about
+    layers, "RecordIO protobuf format" on one about formats). Only names get a head added:
+    "false negatives model" is no way to say anything."""
+    found: list[str] = []
+    asked = _asked_heads(context)
+    for form in forms:
+        words = form.split()
+        if not 1 <= len(words) <= MAX_NAME_WORDS:
+            continue
+        ended = False
+        for heads, droppable in HEAD_NOUN_GROUPS:
+            for head in heads:
+                size = len(head.split())
+                if len(words) <= size or compact(" ".join(words[-size:])) != compact(head):
+                    continue
+                ended = True
+                rest = " ".join(words[:-size])
+                if droppable and len(rest) >= 3 and not is_generic(rest) and not is_verb(rest):
+                    found.append(rest)
+                found.extend(
+                    variant
+                    for other in heads
+                    if other != head
+                    for variant in (f"{rest} {other}", f"{rest} {_plural(other)}")
+                )
+                break
+        if ended or "(" in form or not _is_name(words[0]) or asked is None:
+            continue
+        found.extend(
+            variant for head in asked for variant in (f"{form} {head}", f"{form} {_plural(head)}")
+        )
+    return literal_unique(found)
+
+
+def _asked_heads(context: str) -> tuple[str, ...] | None:
+    """The head nouns of the kind of thing ``context`` asks for: the group named first
+    ("Which data format ... for built-in algorithms" asks for a format)."""
+    padded = f" {compact(context)} "
+    first: tuple[int, tuple[str, ...]] | None = None
+    for heads, _droppable in HEAD_NOUN_GROUPS:
+        for head in heads:
+            at = padded.find(f" {compact(head)} ")
+            if at >= 0 and (first is None or at < first[0]):
+                first = (at, heads)
+    return None if first is None else first[1]
 
 
 @dataclass(frozen=True)
@@ -356,9 +428,15 @@ def _blank_out(
     if _ALIAS_BLANK.search(display):
         # "precision and recall (_____)": another name of what is shown; there are several.
         return None
+    if _list_slot(display):
+        # "_____, early stopping, L1 and L2 regularization", "such as _____": other members
+        # of the list are right too, or the pattern of the others gives it away.
+        return None
     display, aliases = _bracketed_aliases(display)
+    display, glosses = _without_remarks(display)
     aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
     accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
+    accept = literal_unique((*accept, *glosses, *with_head_nouns(accept, _card_text(card))))
     if any(mentions(display, form) for form in accept):
         return None
     context = [word for word in tokens(display) if word.casefold() not in STOP_WORDS]
@@ -370,6 +448,70 @@ def _blank_out(
         else "Fill in the blanks (the same answer in each):"
     )
     return FillIn(prompt=f"{card.prompt}\n{instruction} {display}", accept=accept)
+
+
+#: A blank that is one slot of a list: an item between commas, after ", and"/", or", or
+#: an example after "such as"/"including"/"e.g."/"like".
+_LIST_SLOT = re.compile(
+    r"(?:\b(?:such as|including|like|e\.g\.|for example)\s+(?:\S+\s+){0,2}?"
+    + re.escape(BLANK)
+    + r")|(?:,\s*(?:(?:and|or)\s+)?"
+    + re.escape(BLANK)
+    + r")|(?:"
+    + re.escape(BLANK)
+    + r"\s*,\s*(?!(?:such|and|or|for|which|so|but|e\.g)\b)(?:[\w\-]+\s+){0,3}?[\w\-]+"
+    + r"\s*(?:,|\s(?:and|or)\s))",
+    re.IGNORECASE,
+)
+
+
+def _list_slot(display: str) -> bool:
+    """Whether a blank is one item of an enumeration of three or more ("_____, early
+    stopping, L1 regularization and L2 regularization") or an example of an open class
+    ("a general-purpose instance such as _____"): the other items, or any member of the
+    class, are right as well, or the pattern of the others gives the answer."""
+    return bool(_LIST_SLOT.search(display))
+
+
+_REMARK = re.compile(r"\s*\(([^()]*)\)")
+#: A remark stands beside a blank when it follows it in the same clause: no other remark
+#: and no comma, semicolon or colon between them.
+_BESIDE_BLANK = re.compile(re.escape(BLANK) + r"[^(),;:]*$")
+#: Stop words a gloss may contain and still be a name ("vector representations of words").
+_GLOSS_LINKS = frozenset({"of", "for", "a", "an", "the"})
+#: Longest gloss taken as another answer.
+MAX_GLOSS_WORDS = 5
+
+
+def _without_remarks(display: str) -> tuple[str, tuple[str, ...]]:
+    """The sentence without the bracketed remark beside a blank, and its gloss. A remark
+    beside a blank paraphrases what is blanked ("_____ (vector representations of words)",
+    "When _____ are critical (a missed positive is costly)", "sparse _____ (many of them
+    exactly zero)"), which gives it away; a remark that holds a blank stays. A gloss right
+    after the blank, a short phrase without a verb, is also a right answer: a learner may
+    write the definition the card itself gives."""
+    glosses: list[str] = []
+
+    def drop(match: re.Match[str]) -> str:
+        remark = match.group(1)
+        before = display[: match.start()]
+        if BLANK in remark or not _BESIDE_BLANK.search(before):
+            return match.group(0)
+        words = tokens(remark)
+        after_blank = before.rstrip().endswith(BLANK)
+        if (
+            after_blank
+            and 0 < len(words) <= MAX_GLOSS_WORDS
+            and not any(is_verb(word) for word in words)
+            and all(
+                word.casefold() in _GLOSS_LINKS or is_noun_phrase((word,)) or is_generic(word)
+                for word in words
+            )
+        ):
+            glosses.append(" ".join(words))
+        return ""
+
+    return _REMARK.sub(drop, display), tuple(glosses)
 
 
 #: Words after which a blank is a predicate, a verb or an adjective ("training is _____",

@@ -93,6 +93,21 @@ LOOSE_HEADS = _word_set(
     parameter row set task term
     """
 )
+#: Generic head nouns a learner adds to or leaves off a name, each with the heads that mean
+#: the same there ("Dense" or "Dense layer", "sparse weights" or "sparse coefficients",
+#: "RecordIO-protobuf format"), and whether the name without it still answers
+#: ("sparse" does, but "word" of "word embeddings" does not).
+HEAD_NOUN_GROUPS: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (("layer",), True),
+    (("format", "file format"), True),
+    (("instance", "instance type"), True),
+    (("algorithm",), True),
+    (("model",), True),
+    (("technique", "method"), True),
+    (("weights", "coefficients", "parameters"), True),
+    (("neural network", "network"), False),
+    (("embeddings", "vectors"), False),
+)
 #: Link words that make a short key point a comparison or a choice ("better than random",
 #: "CPU or GPU"), whose parts a learner can rightly give in other words or order.
 _CLAIM_LINKS = frozenset({"than", "or", "and", "nor", "versus", "vs"})
