@@ -15,9 +15,8 @@ import requests
 from quizsvc.accommodations import Accommodation, ExamRules, moved_deadline
 from quizsvc.config import Settings
 from quizsvc.embedding.base import Encoder
+from tests.api_support import Headers, call, create_exam, save_fill_in, when
 from tests.conftest import FakeClock, serve_in_thread
-
-Headers = dict[str, str]
 
 EXAM = {
     "title": "Metrics",
@@ -29,14 +28,6 @@ EXAM = {
 }
 
 
-def call(method: str, url: str, headers: Headers, json: Any = None) -> requests.Response:
-    return requests.request(method, url, json=json, headers=headers, timeout=60)
-
-
-def when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 @pytest.fixture
 def staff(make_key: Callable[..., Headers]) -> Headers:
     return make_key("instructor")
@@ -44,10 +35,7 @@ def staff(make_key: Callable[..., Headers]) -> Headers:
 
 @pytest.fixture
 def exam(live_url: str, staff: Headers) -> dict[str, Any]:
-    created = call("POST", f"{live_url}/v1/exams", staff, EXAM)
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
+    return create_exam(live_url, staff, EXAM)
 
 
 def start(live_url: str, exam_id: str, learner: Headers, status: int = 201) -> dict[str, Any]:
@@ -58,13 +46,7 @@ def start(live_url: str, exam_id: str, learner: Headers, status: int = 201) -> d
 
 
 def autosave(base: str, attempt: dict[str, Any], learner: Headers) -> requests.Response:
-    question = next(q for q in attempt["questions"] if q["type"] == "fill_in")
-    return call(
-        "PUT",
-        f"{base}/v1/attempts/{attempt['id']}/responses/{question['id']}",
-        learner,
-        {"answer": "precision"},
-    )
+    return save_fill_in(base, attempt, learner, "precision")
 
 
 @pytest.fixture

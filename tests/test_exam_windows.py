@@ -6,19 +6,18 @@ through the expiry path; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 
 from quizsvc.lms import lti
+from tests.api_support import Headers, call, create_exam, save_fill_in, when
 from tests.conftest import FakeClock, serve_in_thread
 from tests.test_lti import error_page, login, post_launch, registered  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.model, pytest.mark.http]
-
-Headers = dict[str, str]
 
 EXAM = {
     "title": "Metrics",
@@ -30,19 +29,8 @@ EXAM = {
 }
 
 
-def call(method: str, url: str, headers: Headers, json: Any = None) -> requests.Response:
-    return requests.request(method, url, json=json, headers=headers, timeout=60)
-
-
-def when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def create(live_url: str, staff: Headers, **overrides: Any) -> dict[str, Any]:
-    created = call("POST", f"{live_url}/v1/exams", staff, {**EXAM, **overrides})
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
+    return create_exam(live_url, staff, {**EXAM, **overrides})
 
 
 def start(live_url: str, exam_id: str, learner: Headers) -> requests.Response:
@@ -50,13 +38,7 @@ def start(live_url: str, exam_id: str, learner: Headers) -> requests.Response:
 
 
 def autosave(live_url: str, attempt: dict[str, Any], learner: Headers) -> requests.Response:
-    question = next(q for q in attempt["questions"] if q["type"] == "fill_in")
-    return call(
-        "PUT",
-        f"{live_url}/v1/attempts/{attempt['id']}/responses/{question['id']}",
-        learner,
-        {"answer": "recall"},
-    )
+    return save_fill_in(live_url, attempt, learner, "recall")
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import requests
 
 from quizsvc.attempts import make_layout
 from quizsvc.exams.pools import draw_pooled, questions_per_attempt
 from quizsvc.statistics import build_response_matrix, exam_statistics
-
-Headers = dict[str, str]
+from tests.api_support import Headers, call, create_exam
 
 POOLED = {
     "title": "Pooled metrics",
@@ -32,10 +30,6 @@ POOLED = {
 }
 
 
-def call(method: str, url: str, headers: Headers, json: Any = None) -> requests.Response:
-    return requests.request(method, url, json=json, headers=headers, timeout=60)
-
-
 @pytest.fixture
 def staff(make_key: Callable[..., Headers]) -> Headers:
     return make_key("instructor")
@@ -43,10 +37,7 @@ def staff(make_key: Callable[..., Headers]) -> Headers:
 
 @pytest.fixture
 def pooled_exam(live_url: str, staff: Headers) -> dict[str, Any]:
-    created = call("POST", f"{live_url}/v1/exams", staff, POOLED)
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
+    return create_exam(live_url, staff, POOLED)
 
 
 def keys_of(live_url: str, attempt_id: str, staff: Headers) -> list[dict[str, Any]]:
