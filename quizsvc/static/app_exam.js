@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("page-data").textContent);
+  var answerOf = window.quizsvc.answerOf;  // exam_answer.js
   var offset = Date.parse(data.server_time) - Date.now();
   var deadline = Date.parse(data.deadline);
   var acceptUntil = Date.parse(data.accept_until);
@@ -63,20 +64,6 @@
       if (fieldsets[i].getAttribute("data-question-id") === id) { return fieldsets[i]; }
     }
     return null;
-  }
-
-  function answerOf(fieldset) {
-    var type = fieldset.getAttribute("data-type");
-    if (type === "multiple_choice") {
-      var chosen = fieldset.querySelector("input:checked");
-      return chosen ? chosen.value : null;
-    }
-    if (type === "multiple_response") {
-      var picked = fieldset.querySelectorAll("input:checked");
-      return Array.prototype.map.call(picked, function (input) { return input.value; });
-    }
-    var text = fieldset.querySelector("input[type=text], textarea").value;
-    return text === "" ? null : text;
   }
 
   function showAnswer(fieldset, answer) {

@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("page-data").textContent);
+  var answerOf = window.quizsvc.answerOf;  // exam_answer.js
   // The countdown follows the server's deadline, corrected for this device's clock offset.
   var offset = Date.parse(data.server_time) - Date.now();
   var deadline = Date.parse(data.deadline);
@@ -37,19 +38,6 @@
         return json;
       });
     });
-  }
-
-  function answerOf(fieldset) {
-    var type = fieldset.getAttribute("data-type");
-    if (type === "multiple_choice") {
-      var chosen = fieldset.querySelector("input:checked");
-      return chosen ? chosen.value : null;
-    }
-    if (type === "multiple_response") {
-      return Array.prototype.map.call(fieldset.querySelectorAll("input:checked"), function (i) { return i.value; });
-    }
-    var text = fieldset.querySelector("input[type=text], textarea").value;
-    return text === "" ? null : text;
   }
 
   function save(fieldset) {
