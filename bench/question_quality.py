@@ -55,6 +55,8 @@ from quizsvc.exams.names import merged_glossary, names_answer, shows_name
 from quizsvc.runtime import build_bank_encoder
 
 SEEDS = (1, 2, 3, 4, 5)
+#: Seeds of the length-cue measurement (single-answer choice questions of choice exams).
+LENGTH_SEEDS = tuple(range(1, 11))
 CHOICE = {QuestionType.MULTIPLE_CHOICE: 14, QuestionType.MULTIPLE_RESPONSE: 3}
 REVERSE = 3
 FILL_IN = 10
@@ -89,6 +91,13 @@ class QualityResult:
     #: whose prompt names the answer.
     bank_questions: int = 0
     bank_named_answers: tuple[str, ...] = ()
+    #: Single-answer choice questions of seeds 1-10 (:data:`LENGTH_SEEDS`), those whose key
+    #: is strictly the longest option, and the chance of that for a key placed at random.
+    single_answer: int = 0
+    key_longest: int = 0
+    longest_chance: float = 0.0
+    #: Those whose key is strictly the shortest option (the opposite cue).
+    key_shortest: int = 0
 
     @property
     def wrong_options(self) -> int:
@@ -254,7 +263,43 @@ def measure(
         measure_fill_in(blanks, bank, glossaries, figures)
         results.append(figures)
     checked, named = check_whole_bank(bank, encoder, glossaries, given, config)
-    return QualityResult(tuple(results), checked, tuple(named))
+    single, longest, chance, shortest = measure_key_longest(bank, encoder, given, config)
+    return QualityResult(tuple(results), checked, tuple(named), single, longest, chance, shortest)
+
+
+def measure_key_longest(
+    bank: Bank,
+    encoder: Encoder,
+    given: Mapping[str, Mapping[str, str]] | None,
+    config: DistractorConfig | None = None,
+    seeds: Sequence[int] = LENGTH_SEEDS,
+) -> tuple[int, int, float, int]:
+    """Over the choice exams of ``seeds``: the single-answer questions, those whose key is
+    strictly the longest option (in characters), the share a key at random would have
+    (1 / options, averaged), and those whose key is strictly the shortest. A test-wise
+    learner picks the longest option; a generator without the cue lands near chance."""
+    single, longest, chance, shortest = 0, 0, 0.0, 0
+    for seed in seeds:
+        exam = build_exam(
+            bank.cards,
+            Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
+            encoder,
+            config,
+            **_glossary_argument(given),
+        )
+        for question in exam.questions:
+            key = question.key
+            if key.type is not QuestionType.MULTIPLE_CHOICE or bank.get(key.card_id) is None:
+                continue
+            if len(key.correct_option_ids) != 1:
+                continue
+            single += 1
+            chance += 1 / len(key.options)
+            right = right_texts(key)[0]
+            others = [o.text for o in key.options if o.id not in key.correct_option_ids]
+            longest += all(len(right) > len(text) for text in others)
+            shortest += all(len(right) < len(text) for text in others)
+    return single, longest, chance / max(1, single), shortest
 
 
 def check_whole_bank(
@@ -349,6 +394,12 @@ def report(result: QualityResult) -> None:
         f"prompts naming their answer: {result.named_answers} in these exams, "
         f"{len(result.bank_named_answers)} among all {result.bank_questions} choice questions "
         f"the bank can make (target {NAMED_ANSWER_TARGET}) {mark(passed['named answers'])}"
+    )
+    print(
+        f"key is the longest option: {result.key_longest / max(1, result.single_answer):.0%} "
+        f"of {result.single_answer} single-answer choice questions, seeds "
+        f"{LENGTH_SEEDS[0]}-{LENGTH_SEEDS[-1]} (chance {result.longest_chance:.0%}); "
+        f"the shortest: {result.key_shortest / max(1, result.single_answer):.0%}"
     )
     print(
         f"fill-in blanks on key terms: {result.key_blanks:.1%} of {result.blanks}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -288,3 +289,60 @@ def test_another_topics_description_of_the_same_concept_is_rejected(
         Rejection.CROSS_TOPIC_TWIN
     )
     assert selector.rejection(target_for(eta), option(gamma)) is None
+
+
+# --- review 15 (independent): the key is no longer the longest option by a mile ----------------
+
+
+def single_answer_choices(exam: Exam) -> list[Any]:
+    return [
+        question.key
+        for question in exam.questions
+        if question.key.type is MC and len(question.key.correct_option_ids) == 1
+    ]
+
+
+def test_no_multiple_choice_key_is_spotted_by_its_length(bank: Bank, bank_encoder: Any) -> None:
+    # Seeds 4-6 of the review: "the key is the longest option" in 20 of 39 single-answer
+    # items, 10 of them at least 1.3 times the next option (s4/q1 2.69x, s4/q7 1.94x...).
+    keys = []
+    for seed in range(1, 11):
+        blueprint = Blueprint(counts={MC: 14}, reverse=3, seed=seed)
+        keys += single_answer_choices(build_exam(bank.cards, blueprint, bank_encoder))
+    longest = 0
+    for key in keys:
+        right = next(o.text for o in key.options if o.id in key.correct_option_ids)
+        others = [len(o.text) for o in key.options if o.id not in key.correct_option_ids]
+        # Reverse questions offer terms, whose lengths tell nothing ("Confusion matrix" and
+        # "Recall"); the cap is on answers.
+        forward = not key.prompt.startswith("Which term matches")
+        assert not forward or len(right) <= CONFIG.max_key_length_ratio * max(others), (
+            key.card_id,
+            right,
+        )
+        longest += len(right) > max(others)
+    # About chance (one option in four), not one key in two.
+    assert longest / len(keys) <= 0.30, (longest, len(keys))
+
+
+def test_a_long_answer_is_asked_in_the_cards_shorter_right_form(
+    bank: Bank, bank_encoder: Any
+) -> None:
+    blueprint = Blueprint(counts={MC: 60}, seed=1)
+    exam = build_exam(bank.cards, blueprint, bank_encoder)
+    shortened = [
+        key for key in single_answer_choices(exam) if key.answer != bank.card(key.card_id).answer
+    ]
+    assert shortened, "no long answer was shortened"
+    for key in shortened:
+        card = bank.card(key.card_id)
+        # Only the card's own right forms: a short answer or the answer without its gloss.
+        without_gloss = re.sub(r"\s*\([^()]*\)", "", card.answer).strip()
+        assert key.answer in (*card.short_answers, without_gloss), (card.id, key.answer)
+        right = next(o.text for o in key.options if o.id in key.correct_option_ids)
+        assert right == key.answer
+
+
+def test_the_key_length_ratios_are_checked() -> None:
+    with pytest.raises(ValueError, match="shorten_key_ratio"):
+        DistractorConfig(shorten_key_ratio=1.5, max_key_length_ratio=1.3)

@@ -290,6 +290,11 @@ def test_the_bench_measures_and_reports(
     assert "wrong options of the key's kind: 100.0% (target >= 90%) pass" in out
     assert result.bank_questions >= 150
     assert result.blanks == 10
+    # The length cue over seeds 1-10: counted, printed against chance.
+    assert result.single_answer > 0
+    assert 0.2 < result.longest_chance <= 0.25
+    assert "key is the longest option: " in out
+    assert "(chance 25%)" in out
     entry = importlib.import_module("bench.__main__")
     table = entry.format_table(entry.question_quality_figures(result))
     assert "wrong options of the key's kind / from its topic" in table

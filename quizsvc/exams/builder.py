@@ -872,15 +872,43 @@ class _Drafter:
         )
         if wrong is None:
             return None
+        key = self._key_of_fair_length(card, wrong)
+        if key is None:
+            return None
         return _Draft(
             QuestionKind.MULTIPLE_CHOICE,
             card,
             prompt=card.prompt,
-            right=(card.answer,),
+            right=(key,),
             wrong=wrong,
-            answer=card.answer,
+            answer=key,
             preferred=self._preferred(card, wrong),
         )
+
+    def _key_of_fair_length(self, card: Card, wrong: Sequence[OptionSource]) -> str | None:
+        """The key to show among ``wrong``: the answer, unless it is clearly the longest
+        option (a test-wise learner picks the longest); then the card's shorter right form
+        nearest the wrong options' length (a short answer, or the answer without its
+        bracketed gloss); None when the answer is far the longest and no such form fits."""
+        longest = max(len(option.text) for option in wrong)
+        if len(card.answer) <= self.config.shorten_key_ratio * longest:
+            return card.answer
+        mean = sum(len(option.text) for option in wrong) / len(wrong)
+        glossary = self.glossaries[card.deck]
+        shorter = [
+            form
+            for form in dict.fromkeys((*card.short_answers, _without_gloss(card.answer)))
+            if form
+            and len(form) <= self.config.shorten_key_ratio * longest
+            and len(words(form)) >= 2
+            and not names_answer(card.prompt, (form,), glossary)
+            and not any(overlaps(form, option.text) for option in wrong)
+        ]
+        if shorter:
+            return min(shorter, key=lambda form: (abs(len(form) - mean), form))
+        if len(card.answer) > self.config.max_key_length_ratio * longest:
+            return None
+        return card.answer
 
     def _reverse(self, card: Card, avoid: Avoid) -> _Draft | None:
         if not card.term:
@@ -1164,6 +1192,16 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
         **_free_answer_knowledge(card, question_type),
     )
     return Question(delivery=delivery, key=key)
+
+
+_BRACKETED = re.compile(r"\s*\([^()]*\)")
+
+
+def _without_gloss(answer: str) -> str:
+    """The answer without bracketed remarks ("inception modules (groups of convolution
+    layers)"), or "" when it has none or they are all it says."""
+    trimmed = _BRACKETED.sub("", answer).strip()
+    return trimmed if trimmed != answer.strip() and len(words(trimmed)) >= 2 else ""
 
 
 def _right_rationale(card: Card) -> str:

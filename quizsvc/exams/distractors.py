@@ -104,6 +104,16 @@ class DistractorConfig:
     #: Decimals kept before ranking, so that tiny numeric differences between machines do not
     #: reorder candidates; exact ties are broken by card id.
     decimals: int = 3
+    #: A multiple-choice key more than this many times as long (in characters) as its
+    #: longest wrong option is spotted by length alone (the threshold at which an
+    #: independent review rated a question too easy; 51% of keys were the longest option
+    #: there, against 25% by chance): the card's shorter right form is asked instead, or
+    #: the card makes no multiple-choice question.
+    max_key_length_ratio: float = 1.25
+    #: A key longer than its longest wrong option by more than this is swapped for the
+    #: card's shorter right form (a short answer, or the answer without its bracketed gloss)
+    #: when one is no longer than this.
+    shorten_key_ratio: float = 1.2
     #: Wrong options of a multiple-response question.
     response_distractors: int = 3
     #: Correct options of a multiple-response question whose prompt states no number.
@@ -119,6 +129,8 @@ class DistractorConfig:
             raise ValueError("a choice question needs at least one wrong option")
         if not 0 <= self.preferred_same_topic <= 1:
             raise ValueError("preferred_same_topic is a share, between 0 and 1")
+        if not 1 <= self.shorten_key_ratio <= self.max_key_length_ratio:
+            raise ValueError("shorten_key_ratio must lie between 1 and max_key_length_ratio")
         if self.max_option_reuse < 1:
             raise ValueError("a wrong option must be usable in at least one question")
         if not 2 <= self.correct_responses <= self.max_correct_responses:
