@@ -346,3 +346,25 @@ def test_a_long_answer_is_asked_in_the_cards_shorter_right_form(
 def test_the_key_length_ratios_are_checked() -> None:
     with pytest.raises(ValueError, match="shorten_key_ratio"):
         DistractorConfig(shorten_key_ratio=1.5, max_key_length_ratio=1.3)
+
+
+def test_no_reverse_definition_uses_a_word_of_its_term(bank: Bank, bank_encoder: Any) -> None:
+    # s4/q11 "... an encoder turns the input into a vector and a decoder ..." ->
+    # Encoder-decoder topology; s6/q12 "Both a long-term state and a short-term state" ->
+    # Long Short-Term Memory.
+    from quizsvc.exams.distractors import names_a_word_of
+
+    asked = set()
+    for seed in range(1, 6):
+        exam = build_exam(bank.cards, Blueprint(reverse=20, seed=seed), bank_encoder)
+        for question in exam.questions:
+            key = question.key
+            term = next(o.text for o in key.options if o.id in key.correct_option_ids)
+            definition = key.prompt.split("\n", 1)[1]
+            assert not any(names_a_word_of(definition, form) for form in term_forms(term)), (
+                key.card_id,
+                definition,
+            )
+            asked.add(key.card_id)
+    assert not asked & {"rnn-topology-encoder-decoder", "rnn-lstm-states"}
+    assert len(asked) >= 20

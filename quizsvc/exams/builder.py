@@ -44,6 +44,7 @@ from quizsvc.exams.distractors import (
     compact,
     mentions,
     misconception_sources,
+    names_a_word_of,
     overlaps,
     term_forms,
     words,
@@ -920,6 +921,9 @@ class _Drafter:
         forms = spellings((card.term,), glossary)
         definition = _mask(card.answer, forms)
         if definition is None or shows_name(definition, forms, glossary):
+            return None
+        if any(names_a_word_of(definition, form) for form in forms):
+            # "Both a long-term state and a short-term state" for Long Short-Term Memory.
             return None
         target = Target(
             card,

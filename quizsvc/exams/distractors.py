@@ -239,6 +239,13 @@ def _named_in(definition: str, term: str) -> bool:
     )
 
 
+def names_a_word_of(definition: str, term: str) -> bool:
+    """Whether ``definition`` uses a content word of ``term`` (see :func:`_named_in`): a
+    reverse question showing it points at its key ("... an encoder turns the input into a
+    vector and a decoder ..." for Encoder-decoder topology)."""
+    return _named_in(definition, term)
+
+
 #: Words of terms too common to tie a term to a definition that uses them.
 _GENERIC_TERM_WORDS = frozenset(
     {"learning", "network", "neural", "layer", "layers", "model", "training", "function"}
