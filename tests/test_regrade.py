@@ -50,7 +50,7 @@ BLUEPRINT = {
     "title": "Regraded drill",
     "topics": ["metrics"],
     "counts": {"fill_in": 3, "multiple_choice": 2},
-    "seed": 2,
+    "seed": 17,
 }
 #: The card whose key the bank corrects, and its answer after the correction.
 CARD = "metrics-roc-expansion"
