@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
+from marshmallow import fields
 
 from quizsvc.api.auth import current_principal
 from quizsvc.api.errors import ApiError
@@ -115,6 +116,13 @@ class Saved:
     data: dict[str, Any]
     version: int
     retired: bool
+
+
+def bank_field(description: str) -> fields.Raw:
+    """A field of a card or question input schema. Any JSON value passes here: the item is
+    checked by the bank's own validator (the rules of 'quizsvc bank validate'), which names
+    the field of each problem."""
+    return fields.Raw(allow_none=True, metadata={"description": description})
 
 
 def etag(version: int) -> str:

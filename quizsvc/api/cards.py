@@ -11,6 +11,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from quizsvc.api.auth import STAFF, authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.bank_editing import (
+    bank_field,
     create_item,
     edit_item,
     etag,
@@ -93,12 +94,6 @@ class CardSchema(Schema):
     )
 
 
-def _raw(description: str) -> fields.Raw:
-    # Any JSON value passes here: the card is checked by the bank's own validator (the rules
-    # of 'quizsvc bank validate'), which names the field of each problem.
-    return fields.Raw(allow_none=True, metadata={"description": description})
-
-
 class CardInputSchema(Schema):
     """A card as in a deck's YAML files (bank/schema.json, $defs/card), with its deck and
     topic. In a PATCH every field is optional and null clears an optional one."""
@@ -106,20 +101,20 @@ class CardInputSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    id = _raw("Slug, unique across the bank; cannot change.")
-    deck = _raw("An existing deck; cannot change.")
-    topic = _raw("A topic the deck.yaml lists.")
-    prompt = _raw("The question.")
-    answer = _raw("The reference answer.")
-    term = _raw("The term the card defines, if any.")
-    key_points = _raw("The atomic facts a full answer contains (at least one).")
-    accept = _raw("Other correct forms of a short answer.")
-    short_answers = _raw("Terse forms of the answer worth full credit.")
-    misconceptions = _raw("Wrong answers learners give: [{text, explanation}].")
-    explanation = _raw("Shown after grading.")
-    tags = _raw("Slugs.")
-    difficulty = _raw("easy, medium or hard.")
-    source_note = _raw("Where the card came from.")
+    id = bank_field("Slug, unique across the bank; cannot change.")
+    deck = bank_field("An existing deck; cannot change.")
+    topic = bank_field("A topic the deck.yaml lists.")
+    prompt = bank_field("The question.")
+    answer = bank_field("The reference answer.")
+    term = bank_field("The term the card defines, if any.")
+    key_points = bank_field("The atomic facts a full answer contains (at least one).")
+    accept = bank_field("Other correct forms of a short answer.")
+    short_answers = bank_field("Terse forms of the answer worth full credit.")
+    misconceptions = bank_field("Wrong answers learners give: [{text, explanation}].")
+    explanation = bank_field("Shown after grading.")
+    tags = bank_field("Slugs.")
+    difficulty = bank_field("easy, medium or hard.")
+    source_note = bank_field("Where the card came from.")
 
 
 class VersionAuthorSchema(Schema):

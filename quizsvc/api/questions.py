@@ -12,6 +12,7 @@ from marshmallow import INCLUDE, Schema, fields
 
 from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.bank_editing import (
+    bank_field,
     create_item,
     edit_item,
     etag,
@@ -56,11 +57,6 @@ class QuestionSchema(Schema):
     retired = fields.Boolean(required=True)
 
 
-def _raw(description: str) -> fields.Raw:
-    # Checked by the bank's own validator ('quizsvc bank validate'), which names the field.
-    return fields.Raw(allow_none=True, metadata={"description": description})
-
-
 class QuestionInputSchema(Schema):
     """An authored question as in a deck's questions/ files (bank/schema.json,
     $defs/authored_question), with its deck and topic. In a PATCH every field is optional
@@ -69,17 +65,17 @@ class QuestionInputSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    id = _raw("Slug, unique across the bank's cards and questions; cannot change.")
-    deck = _raw("An existing deck; cannot change.")
-    topic = _raw("A topic the deck.yaml lists.")
-    type = _raw("multiple_choice or multiple_response.")
-    stem = _raw("The situation and the question.")
-    select = _raw("multiple_response only: how many to choose (2 or 3).")
-    options = _raw("4-6 options: [{id (A-F), text, correct, rationale}].")
-    explanation = _raw("Shown after grading.")
-    difficulty = _raw("easy, medium or hard.")
-    tags = _raw("Slugs.")
-    sources = _raw("Where the facts come from (at least one).")
+    id = bank_field("Slug, unique across the bank's cards and questions; cannot change.")
+    deck = bank_field("An existing deck; cannot change.")
+    topic = bank_field("A topic the deck.yaml lists.")
+    type = bank_field("multiple_choice or multiple_response.")
+    stem = bank_field("The situation and the question.")
+    select = bank_field("multiple_response only: how many to choose (2 or 3).")
+    options = bank_field("4-6 options: [{id (A-F), text, correct, rationale}].")
+    explanation = bank_field("Shown after grading.")
+    difficulty = bank_field("easy, medium or hard.")
+    tags = bank_field("Slugs.")
+    sources = bank_field("Where the facts come from (at least one).")
 
 
 @blp.route("/questions")
