@@ -11,7 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from quizsvc.api.auth import roles_required
+from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.bank_editing import live_bank
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
@@ -195,7 +195,7 @@ def _summary(imported: ImportedDeck, written: bool) -> dict[str, Any]:
 
 @blp.route("/decks/import")
 class DeckImport(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.doc(requestBody=_REQUEST_BODY)
     @blp.response(201, ImportResultSchema, description="The deck was written to the bank.")
     @blp.alt_response(200, schema=ImportResultSchema, description="Dry run: nothing written.")

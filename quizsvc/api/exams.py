@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from quizsvc.accommodations import window_problems
-from quizsvc.api.auth import authenticated, current_principal, is_staff, roles_required
+from quizsvc.api.auth import STAFF, authenticated, current_principal, is_staff, roles_required
 from quizsvc.api.csv_export import csv_response, wants_csv
 from quizsvc.api.errors import ApiError
 from quizsvc.api.headers import LOCATION
@@ -622,7 +622,7 @@ class ExamById(MethodView):
 
 @blp.route("/exams/<string:exam_id>/results")
 class ExamResults(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ExamResultsSchema)
     @blp.alt_response(

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from quizsvc.api.auth import roles_required
+from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.exams import load_visible_exam
 from quizsvc.exams.model import QuestionKey
 from quizsvc.lms.exports import EXPORT_FORMATS, export_exam
@@ -42,7 +42,7 @@ _FILE_RESPONSE = {
 
 @blp.route("/exams/<string:exam_id>/export")
 class ExamExport(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(ExportQuerySchema, location="query")
     @blp.doc(responses={"200": _FILE_RESPONSE})
     def get(self, query: dict[str, Any], exam_id: str) -> Response:

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from quizsvc.api.attempts import FeedbackSchema
-from quizsvc.api.auth import roles_required
+from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.services import services
 from quizsvc.bank.model import Misconception
@@ -83,7 +83,7 @@ class GradeResponseSchema(Schema):
 
 @blp.route("/grade")
 class Grade(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(GradeRequestSchema)
     @blp.response(200, GradeResponseSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:

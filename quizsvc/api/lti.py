@@ -43,7 +43,7 @@ from quizsvc.api.attempts import (
     time_is_up,
     timing_of,
 )
-from quizsvc.api.auth import roles_required
+from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.errors import ApiError, error_response
 from quizsvc.api.headers import LOCATION, page_content_security_policy
 from quizsvc.api.services import services
@@ -316,7 +316,7 @@ def lti_attempt(attempt_id: str) -> Attempt:
 
 @blp.route("/lti/attempts/<string:attempt_id>/passback")
 class AttemptPassback(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(200, PassbackStatusSchema)
     def get(self, attempt_id: str) -> dict[str, Any]:
         """The grade passback of an LTI-launched attempt: pending, sent or failed, with the
@@ -334,7 +334,7 @@ class AttemptPassback(MethodView):
 
 @blp.route("/lti/attempts/<string:attempt_id>/passback/resend")
 class AttemptPassbackResend(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(202, PassbackStatusSchema)
     def post(self, attempt_id: str) -> dict[str, Any]:
         """Send the attempt's grade to the LMS again now: a failed or waiting passback is put
@@ -348,7 +348,7 @@ class AttemptPassbackResend(MethodView):
 
 @blp.route("/lti/contexts")
 class Contexts(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(200, ContextListSchema)
     def get(self) -> dict[str, Any]:
         """The LMS courses that launched the tool."""
@@ -357,7 +357,7 @@ class Contexts(MethodView):
 
 @blp.route("/lti/contexts/<string:context_id>/members")
 class ContextMembers(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(MembersQuerySchema, location="query")
     @blp.response(200, MembersSchema)
     def get(self, query: dict[str, Any], context_id: str) -> dict[str, Any]:

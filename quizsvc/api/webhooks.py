@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from quizsvc.api.auth import roles_required
+from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.errors import ApiError
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
@@ -141,7 +141,7 @@ def load_subscription(subscription_id: str) -> WebhookSubscription:
 
 @blp.route("/webhooks")
 class Webhooks(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(SubscriptionCreateSchema)
     @blp.response(201, CreatedSubscriptionSchema, headers=LOCATION)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -180,7 +180,7 @@ class Webhooks(MethodView):
             {"Location": url_for("webhooks.WebhookById", subscription_id=subscription.id)},
         )
 
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, SubscriptionListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -191,13 +191,13 @@ class Webhooks(MethodView):
 
 @blp.route("/webhooks/<string:subscription_id>")
 class WebhookById(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(200, SubscriptionSchema)
     def get(self, subscription_id: str) -> dict[str, Any]:
         """One subscription."""
         return subscription_view(load_subscription(subscription_id))
 
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(204)
     def delete(self, subscription_id: str) -> None:
         """Stop sending events to this URL; its delivery log is kept."""
@@ -207,7 +207,7 @@ class WebhookById(MethodView):
 
 @blp.route("/webhooks/<string:subscription_id>/deliveries")
 class WebhookDeliveries(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DeliveryListSchema)
     def get(self, query: dict[str, Any], subscription_id: str) -> dict[str, Any]:
@@ -222,7 +222,7 @@ class WebhookDeliveries(MethodView):
 
 @blp.route("/webhooks/<string:subscription_id>/deliveries/<string:delivery_id>/retry")
 class WebhookDeliveryRetry(MethodView):
-    @roles_required("admin", "instructor")
+    @roles_required(*STAFF)
     @blp.response(200, DeliverySchema)
     def post(self, subscription_id: str, delivery_id: str) -> dict[str, Any]:
         """Send a failed delivery again now (a delivered one is never sent twice)."""
