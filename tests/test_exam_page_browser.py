@@ -5,9 +5,8 @@ refuses fails here as it would for a learner, and Chromium reports it on the con
 from __future__ import annotations
 
 import re
-import shutil
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,14 @@ from quizsvc.cli import main as cli
 from quizsvc.config import PROJECT_ROOT
 from quizsvc.lms import lti
 from tests.lti_platform import INSTRUCTOR_ROLE, Platform
+from tests.web_support import WAIT_MS, chromium, new_page, page_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.http, pytest.mark.model]
 
-CHROMIUM = "/usr/bin/chromium"
+__all__ = ["chromium"]  # a fixture, imported by name
+
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 Headers = dict[str, str]
-#: How long to wait for the page to change (the countdown ticks each second).
-WAIT_MS = 20_000
 
 
 @pytest.fixture
@@ -51,36 +41,10 @@ def app(fast_outbox_app: Flask) -> Flask:
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # The CSP is enforced (no bypass_csp): the waits below use locators, which need no
-            # eval in the page, not wait_for_function, which the policy would refuse.
-            page = browser.new_page(viewport={"width": 1000, "height": 1400})
-            page.set_default_timeout(WAIT_MS)
-            yield page
-        finally:
-            browser.close()
-
-
-def console_problems(page: Any) -> list[str]:
-    """Filled, as the page runs, with CSP violations Chromium reports and uncaught errors.
-
-    Not every console error: a missing /favicon.ico is one, and no fault of the page's.
-    """
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    return problems
+def browser_page(chromium: Any) -> Any:
+    # The CSP is enforced (no bypass_csp): the waits below use locators, which need no eval
+    # in the page, not wait_for_function, which the policy would refuse.
+    return new_page(chromium, {"width": 1000, "height": 1400})
 
 
 def register_platform(platform: Platform, live_url: str, database_url: str, admin: Headers) -> None:
@@ -132,7 +96,7 @@ def test_exam_page_countdown_autosave_reload_submit_and_review(
 ) -> None:
     page = browser_page
     expect = pytest.importorskip("playwright.sync_api").expect
-    problems = console_problems(page)
+    problems = page_problems(page)
     staff = make_key("instructor")
     register_platform(platform, live_url, database_url, make_key("admin"))
     exam = requests.post(
@@ -236,7 +200,7 @@ def test_deep_linking_autopost_reaches_the_lms_under_the_csp(
     """The picker's form and the auto-posting return to the LMS: form-action lets them post to
     the tool and to the LMS's return URL, and the autopost script is a file of the tool's."""
     page = browser_page
-    problems = console_problems(page)
+    problems = page_problems(page)
     register_platform(platform, live_url, database_url, make_key("admin"))
     exam = requests.post(
         f"{live_url}/v1/exams",
@@ -248,7 +212,7 @@ def test_deep_linking_autopost_reaches_the_lms_under_the_csp(
 
     page.goto(login_url(live_url, platform))
     page.locator(f"input[name=exam_id][value='{exam['id']}']").check()
-    page.locator("button[type=submit]").click()
+    page.get_by_role("button", name="Add to course").click()
     page.wait_for_url(f"{platform.url}/deep-link-return")
     assert page.locator("p").inner_text() == "Linked."
     (token,) = platform.deep_link_returns
