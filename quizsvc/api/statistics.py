@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from quizsvc.api.auth import STAFF, current_principal, roles_required
+from quizsvc.api.csv_export import wants_csv
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import load_visible_exam
 from quizsvc.api.services import services
@@ -235,10 +236,6 @@ def exams_asking_card(store: Store, card_id: str) -> list[Exam]:
         offset += EXAM_PAGE_SIZE
         if not page or offset >= total:
             return list(found.values())
-
-
-def wants_csv() -> bool:
-    return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
 @blp.route("/exams/<string:exam_id>/statistics")
