@@ -42,7 +42,7 @@ from quizsvc.persistence.base import Base, StoreBase, UTCDateTime, new_id
 if TYPE_CHECKING:
     from fsrs.card import CardDict
 
-    from quizsvc.persistence.attempts import Attempt
+    from quizsvc.persistence.attempts import Attempt, Response
 
 
 class LearningReview(Base):
@@ -128,7 +128,15 @@ class _Graded:
         )
 
 
-def record_learning_reviews(session: Session, attempt: Attempt, now: datetime) -> int:
+def record_learning_reviews(
+    session: Session,
+    attempt: Attempt,
+    now: datetime,
+    *,
+    newly_graded: bool = False,
+    questions: Sequence[Mapping[str, Any]] | None = None,
+    responses: Iterable[Response] | None = None,
+) -> int:
     """Bring the attempt's rows of the learning log in line with its result, then recompute
     the learner's states of the cards whose rows changed. Called inside the transaction that
     stores or changes the result. Returns the number of rows added.
@@ -138,6 +146,10 @@ def record_learning_reviews(session: Session, attempt: Attempt, now: datetime) -
     force supersedes that row with a new one, caused by what changed the result (``regrade``
     or, for a person's decision, ``override``). Unanswered questions count: a question left
     blank was not recalled.
+
+    ``finalize_attempt`` passes what it loaded already, saving the reads: ``newly_graded``
+    (the attempt was in progress until now, so it has no rows yet), the exam's frozen
+    ``questions`` it graded with and the attempt's ``responses``.
     """
     result = attempt.result
     if attempt.status != "graded" or not result:
@@ -155,15 +167,19 @@ def record_learning_reviews(session: Session, attempt: Attempt, now: datetime) -
     if not graded:
         return 0
     # The attempt's own rows: its row lock, held by the caller, keeps them still.
-    in_force = {
-        row.question_id: row
-        for row in session.scalars(
-            select(LearningReview).where(
-                LearningReview.attempt_id == attempt.id,
-                LearningReview.superseded_by.is_(None),
+    in_force = (
+        {}
+        if newly_graded
+        else {
+            row.question_id: row
+            for row in session.scalars(
+                select(LearningReview).where(
+                    LearningReview.attempt_id == attempt.id,
+                    LearningReview.superseded_by.is_(None),
+                )
             )
-        )
-    }
+        }
+    )
     first = [item for item in graded if item.question_id not in in_force]
     changed = [
         item
@@ -174,8 +190,8 @@ def record_learning_reviews(session: Session, attempt: Attempt, now: datetime) -
         return 0
     _lock_learner(session, attempt.learner_id)
     # The keys say which card each question asks about; the autosaves when it was answered.
-    keys = _question_keys(session, attempt.exam_id) if first else {}
-    timing = _answer_timing(session, attempt) if first else {}
+    keys = _question_keys(session, attempt.exam_id, questions) if first else {}
+    timing = _answer_timing(session, attempt, responses) if first else {}
     cause = "regrade" if (result.get("last_change") or {}).get("cause") == "regrade" else "override"
     cards: set[str] = set()
     added = 0
@@ -207,10 +223,13 @@ def _lock_learner(session: Session, learner_id: str) -> None:
         )
 
 
-def _question_keys(session: Session, exam_id: str) -> dict[str, Mapping[str, Any]]:
+def _question_keys(
+    session: Session, exam_id: str, questions: Sequence[Mapping[str, Any]] | None
+) -> dict[str, Mapping[str, Any]]:
     from quizsvc.persistence.attempts import Exam
 
-    questions = session.scalar(select(Exam.questions).where(Exam.id == exam_id)) or []
+    if questions is None:
+        questions = session.scalar(select(Exam.questions).where(Exam.id == exam_id)) or []
     return {question["key"]["question_id"]: question["key"] for question in questions}
 
 
@@ -220,15 +239,21 @@ class _Timing:
     seconds: float | None
 
 
-def _answer_timing(session: Session, attempt: Attempt) -> dict[str, _Timing]:
+def _answer_timing(
+    session: Session, attempt: Attempt, responses: Iterable[Response] | None
+) -> dict[str, _Timing]:
     """When each answered question was answered and how long it took (autosaves)."""
     from quizsvc.persistence.attempts import Response
 
-    rows = session.execute(
-        select(Response.question_id, Response.first_saved_at, Response.saved_at).where(
-            Response.attempt_id == attempt.id
-        )
-    ).all()
+    rows = (
+        list(responses)
+        if responses is not None
+        else session.execute(
+            select(Response.question_id, Response.first_saved_at, Response.saved_at).where(
+                Response.attempt_id == attempt.id
+            )
+        ).all()
+    )
     saves = {row.question_id: AnswerSaves(row.first_saved_at, row.saved_at) for row in rows}
     seconds = answer_seconds(attempt.started_at, saves)
     return {
