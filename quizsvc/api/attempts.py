@@ -49,6 +49,7 @@ from quizsvc.attempts import (
     make_layout,
 )
 from quizsvc.observability import metrics_of
+from quizsvc.persistence.attempts import LearnerExamState
 from quizsvc.review_policy import exam_closed_for, redact_result
 from quizsvc.reviews import mark_awaiting_review, questions_to_review
 from quizsvc.store import Attempt, Exam, Response, new_id
@@ -284,11 +285,13 @@ def learner_rules(exam: Exam, learner_id: str) -> ExamRules:
     """The exam's time limit, attempts and window as they apply to this learner. The
     window is read from the database: staff may have changed it since this process cached
     the exam."""
-    store = services().store
-    opens_at, closes_at = store.exam_window(exam.id)
-    row = store.get_accommodation(exam.id, learner_id)
-    rules = replace(exam_rules(exam), opens_at=opens_at, closes_at=closes_at)
-    return rules.for_learner(row.accommodation() if row is not None else None)
+    return rules_in_state(exam, services().store.learner_exam_state(exam.id, learner_id))
+
+
+def rules_in_state(exam: Exam, state: LearnerExamState) -> ExamRules:
+    """The exam's rules with the window as stored and the learner's accommodation."""
+    rules = replace(exam_rules(exam), opens_at=state.opens_at, closes_at=state.closes_at)
+    return rules.for_learner(state.accommodation)
 
 
 def exam_rules(exam: Exam) -> ExamRules:
@@ -353,22 +356,39 @@ def finalize(
     attempt: Attempt, exam: Exam, now: datetime, finalized_by: str, finished_at: datetime
 ) -> Attempt | None:
     """Grade the attempt once (see ``Store.finalize_attempt``), timed and counted."""
+    return counted_finalize(attempt.id, now, finalized_by, grade_callback(exam, finished_at))
+
+
+def counted_finalize(
+    attempt_id: str,
+    now: datetime,
+    finalized_by: str | Callable[[Attempt], str],
+    grade: Callable[[Attempt, dict[str, Response]], dict[str, Any]],
+    learner_id: str | None = None,
+) -> Attempt | None:
+    """``Store.finalize_attempt``, with the grading timed and the attempt counted."""
     metrics = metrics_of(current_app)
-    grade = grade_callback(exam, finished_at)
     graded_here = False
 
     def timed_grade(attempt: Attempt, responses: dict[str, Response]) -> dict[str, Any]:
         nonlocal graded_here
-        with metrics.grading_latency.labels(finalized_by).time():
-            result = grade(attempt, responses)
+        started = time.perf_counter()
+        result = grade(attempt, responses)
+        # Labelled after grading: a submit past the attempt's time is graded as an expiry.
+        label = finalized_by if isinstance(finalized_by, str) else finalized_by(attempt)
+        metrics.grading_latency.labels(label).observe(time.perf_counter() - started)
         graded_here = True
         return result
 
-    finalized = services().store.finalize_attempt(attempt.id, now, finalized_by, timed_grade)
+    finalized = services().store.finalize_attempt(
+        attempt_id, now, finalized_by, timed_grade, learner_id
+    )
     # Counted only when this call's grade was stored, not when another request got there first.
     if graded_here and finalized is not None:
         counter = (
-            metrics.attempts_submitted if finalized_by == "submit" else metrics.attempts_expired
+            metrics.attempts_submitted
+            if finalized.finalized_by == "submit"
+            else metrics.attempts_expired
         )
         counter.inc()
     return finalized
@@ -419,11 +439,18 @@ def passback_view(attempt_id: str) -> dict[str, Any] | None:
     }
 
 
-def attempt_view(attempt: Attempt, exam: Exam, staff: bool = False) -> dict[str, Any]:
+def attempt_view(
+    attempt: Attempt,
+    exam: Exam,
+    staff: bool = False,
+    responses: dict[str, Response] | None = None,
+) -> dict[str, Any]:
+    """``responses``: the attempt's saved answers when the caller knows them already."""
     state = services()
     now = state.clock()
     timing = timing_of(attempt, exam)
-    responses = state.store.responses(attempt.id)
+    if responses is None:
+        responses = state.store.responses(attempt.id)
     public = PublicIds.of(attempt.layout)
     return {
         "id": attempt.id,
@@ -478,13 +505,13 @@ def score_shown(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None 
 
 def exam_closed(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None = None) -> bool:
     """Whether review's ``after_close`` has come for this learner."""
-    state = services()
+    state = services().store.learner_exam_state(exam.id, learner_id)
     if attempts is None:
-        attempts = state.store.list_attempts(exam_id=exam.id, learner_id=learner_id)
+        attempts = state.attempts
     # The learner's own close and attempts: an accommodation may extend both.
-    rules = learner_rules(exam, learner_id)
+    rules = rules_in_state(exam, state)
     return exam_closed_for(
-        state.clock(),
+        services().clock(),
         rules.closes_at,
         rules.max_attempts,
         len(attempts),
@@ -504,17 +531,18 @@ class ExamAttempts(MethodView):
         assert principal.learner_id is not None
         learner_id = principal.learner_id
         exam = load_visible_exam(exam_id)
-        # Attempts whose time is over are graded first, so they count as used and are not
-        # resumed; before the start's lock, as grading takes a lock of its own.
-        for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner_id):
-            finalize_if_expired(earlier, exam)
+        used_up: int | None = None
 
-        max_attempts = learner_rules(exam, learner_id).max_attempts
-
-        def new_attempt() -> Attempt:
+        def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
+            nonlocal used_up
             now = state.clock()
             # Read under the start's lock: an accommodation changed meanwhile waits for it.
-            rules = learner_rules(exam, learner_id)
+            rules = rules_in_state(exam, learner_state)
+            if rules.max_attempts is not None and len(learner_state.attempts) >= (
+                rules.max_attempts
+            ):
+                used_up = rules.max_attempts
+                return None
             try:
                 # An attempt in progress is resumed (it keeps its deadline); none starts.
                 rules.check_start(now)
@@ -532,15 +560,21 @@ class ExamAttempts(MethodView):
             )
 
         # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
-        # attempt, and never more than max_attempts (with the learner's extra attempts).
-        attempt, created = state.store.start_attempt(exam.id, learner_id, max_attempts, new_attempt)
+        # attempt, and never more than the attempts allowed (with the learner's extra ones).
+        attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
+        if attempt is not None and not created and timing_of(attempt, exam).is_over(state.clock()):
+            # Its time is over: graded first (outside the start's lock, as grading takes a
+            # lock of its own), so it counts as used and is not resumed.
+            finalize_if_expired(attempt, exam)
+            attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
         if attempt is None:
-            raise ApiError(409, f"All {max_attempts} attempt(s) at this exam are used.")
+            raise ApiError(409, f"All {used_up} attempt(s) at this exam are used.")
         location = {"Location": url_for("attempts.AttemptById", attempt_id=attempt.id)}
         if not created:
             return attempt_view(attempt, exam), 200, location
         metrics_of(current_app).attempts_started.inc()
-        return attempt_view(attempt, exam), 201, location
+        # A new attempt has no answers yet: nothing to read back.
+        return attempt_view(attempt, exam, responses={}), 201, location
 
 
 @blp.route("/attempts/<string:attempt_id>")
@@ -662,13 +696,41 @@ class AttemptSubmit(MethodView):
     def post(self, attempt_id: str) -> dict[str, Any]:
         """Grade the attempt; submitting again returns the same result."""
         state = services()
-        attempt, exam = load_visible_attempt(attempt_id)
-        if attempt.status != "graded":
-            now = state.clock()
-            finalized = finalize(attempt, exam, now, "submit", now)
-            assert finalized is not None
-            attempt = finalized
-        return result_view(attempt, exam, is_staff(current_principal()))
+        principal = current_principal()
+        now = state.clock()
+        # No read before the grade's own locked one: it checks the attempt is this
+        # learner's, and grades one whose time is over as an expiry would have.
+        attempt = submit(attempt_id, principal.learner_id, now)
+        if attempt is None:
+            raise ApiError(404, f"No attempt with id {attempt_id!r}.")
+        exam = state.store.get_exam(attempt.exam_id)
+        assert exam is not None  # attempts reference exams by foreign key
+        return result_view(attempt, exam, is_staff(principal))
+
+
+def submit(attempt_id: str, learner_id: str | None, now: datetime) -> Attempt | None:
+    """Grade the learner's attempt at ``now`` (None: no such attempt of theirs); one whose
+    time is over is graded as the expiry sweep would (answers until its deadline). Already
+    graded, it is returned as it is."""
+    store = services().store
+    expired: set[str] = set()
+
+    def exam_of(attempt: Attempt) -> Exam:
+        exam = store.get_exam(attempt.exam_id)
+        assert exam is not None  # attempts reference exams by foreign key
+        return exam
+
+    def finalized_by(attempt: Attempt) -> str:
+        return "expiry" if attempt.id in expired else "submit"
+
+    def grade(attempt: Attempt, responses: dict[str, Response]) -> dict[str, Any]:
+        exam = exam_of(attempt)
+        if timing_of(attempt, exam).is_over(now):
+            expired.add(attempt.id)
+            return grade_callback(exam, attempt.deadline)(attempt, responses)
+        return grade_callback(exam, now)(attempt, responses)
+
+    return counted_finalize(attempt_id, now, finalized_by, grade, learner_id)
 
 
 @blp.route("/attempts/<string:attempt_id>/result")

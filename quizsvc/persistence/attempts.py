@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    and_,
     bindparam,
     exists,
     func,
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
 
+from quizsvc.accommodations import Accommodation
 from quizsvc.persistence.base import Base, StoreBase, UTCDateTime
 from quizsvc.persistence.keys import ApiKey
 from quizsvc.persistence.learning import record_learning_reviews
@@ -120,6 +122,46 @@ class AttemptHeader:
     deadline: datetime
     #: Question order and the attempt's public ids (see ``quizsvc.attempts.make_layout``).
     layout: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LearnerExamState:
+    """What decides whether a learner may start an attempt at an exam, and whether the exam
+    has closed for them: their attempts (oldest first), their accommodation (None: none)
+    and the exam's window as stored now (staff may change it; a cached exam would not
+    know)."""
+
+    attempts: list[Attempt]
+    accommodation: Accommodation | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+
+def _learner_exam_state(session: Session, exam_id: str, learner_id: str) -> LearnerExamState:
+    """One statement: the exam's window joined to the learner's accommodation and attempts
+    (a row per attempt, or one row with none)."""
+    from quizsvc.persistence.accommodations import AccommodationRow
+
+    rows = session.execute(
+        select(Exam.opens_at, Exam.closes_at, AccommodationRow, Attempt)
+        .select_from(Exam)
+        .outerjoin(
+            AccommodationRow,
+            and_(AccommodationRow.exam_id == Exam.id, AccommodationRow.learner_id == learner_id),
+        )
+        .outerjoin(Attempt, and_(Attempt.exam_id == Exam.id, Attempt.learner_id == learner_id))
+        .where(Exam.id == exam_id)
+        .order_by(Attempt.started_at, Attempt.id)
+    ).all()
+    if not rows:
+        return LearnerExamState([], None, None, None)
+    accommodation = rows[0][2]
+    return LearnerExamState(
+        attempts=[row[3] for row in rows if row[3] is not None],
+        accommodation=accommodation.accommodation() if accommodation is not None else None,
+        opens_at=rows[0][0],
+        closes_at=rows[0][1],
+    )
 
 
 def upsert_open_response_statement(dialect: str) -> Executable:
@@ -218,17 +260,14 @@ class AttemptStore(StoreBase):
             self._exams.pop(exam_id, None)
         super().exam_changed(exam_id)
 
-    def _forget_stale_exam(self, session: Session, exam_id: str) -> None:
-        """Drop the cached exam when another process refreshed its keys (a regrade). On
-        PostgreSQL the share lock waits for a refresh in progress, and holds the next one
-        off until this transaction ends, so an attempt is never graded with keys a regrade
-        job started meanwhile has replaced."""
-        revision = session.scalar(
-            select(Exam.keys_revision).where(Exam.id == exam_id).with_for_update(read=True)
-        )
+    def _forget_stale_exam(self, exam_id: str, keys_revision: int) -> None:
+        """Drop the cached exam when another process refreshed its keys (a regrade). The
+        caller read ``keys_revision`` with a share lock on the exam row (PostgreSQL): it waits
+        for a refresh in progress, and holds the next one off until the transaction ends, so
+        an attempt is never graded with keys a regrade job started meanwhile has replaced."""
         with self._memory_lock:
             cached = self._exams.get(exam_id)
-            if cached is not None and cached.keys_revision != revision:
+            if cached is not None and cached.keys_revision != keys_revision:
                 del self._exams[exam_id]
 
     def list_exams(
@@ -263,13 +302,31 @@ class AttemptStore(StoreBase):
     ) -> tuple[Attempt | None, bool]:
         """The learner's attempt in progress at this exam, or a new one from ``new_attempt``
         while ``max_attempts`` allows: ``(attempt, created)``, ``(None, False)`` when all
-        are used.
+        are used (see :meth:`start_or_resume`)."""
 
-        Counting and inserting are serialised per (exam, learner): otherwise parallel starts
-        each see no attempt in progress and each insert one, past ``max_attempts``. On
+        def within_max_attempts(state: LearnerExamState) -> Attempt | None:
+            if max_attempts is not None and len(state.attempts) >= max_attempts:
+                return None
+            return new_attempt()
+
+        return self.start_or_resume(exam_id, learner_id, within_max_attempts)
+
+    def start_or_resume(
+        self,
+        exam_id: str,
+        learner_id: str,
+        new_attempt: Callable[[LearnerExamState], Attempt | None],
+    ) -> tuple[Attempt | None, bool]:
+        """The learner's attempt in progress at this exam, or the one ``new_attempt`` makes
+        from the learner's attempts, accommodation and the exam's window as stored now
+        (None: none may start): ``(attempt, created)``, ``(None, False)`` when none starts.
+
+        Reading and inserting are serialised per (exam, learner): otherwise parallel starts
+        each see no attempt in progress and each insert one, past the attempts allowed. On
         PostgreSQL a transaction-scoped advisory lock on the pair does it (there may be no
         row to lock yet, and locking the exam row would queue the whole class); on SQLite the
-        write lock of :meth:`write_session`.
+        write lock of :meth:`write_session`. An accommodation or window changed meanwhile
+        waits for the same lock. After the lock, one statement reads all that decides.
         """
         with self.write_session() as session:
             if self.engine.dialect.name == "postgresql":
@@ -281,21 +338,21 @@ class AttemptStore(StoreBase):
                         )
                     )
                 )
-            attempts = list(
-                session.scalars(
-                    select(Attempt)
-                    .where(Attempt.exam_id == exam_id, Attempt.learner_id == learner_id)
-                    .order_by(Attempt.started_at, Attempt.id)
-                )
-            )
-            for attempt in attempts:
+            state = _learner_exam_state(session, exam_id, learner_id)
+            for attempt in state.attempts:
                 if attempt.status == "in_progress":
                     return attempt, False
-            if max_attempts is not None and len(attempts) >= max_attempts:
+            created = new_attempt(state)
+            if created is None:
                 return None, False
-            created = new_attempt()
             session.add(created)
         return created, True
+
+    def learner_exam_state(self, exam_id: str, learner_id: str) -> LearnerExamState:
+        """The learner's attempts at the exam, their accommodation and the exam's window as
+        stored now, in one statement."""
+        with self.session() as session:
+            return _learner_exam_state(session, exam_id, learner_id)
 
     def forget_attempt_header(self, attempt_id: str) -> None:
         """Drop the cached header (its deadline moved)."""
@@ -385,8 +442,9 @@ class AttemptStore(StoreBase):
         self,
         attempt_id: str,
         now: datetime,
-        finalized_by: str,
+        finalized_by: str | Callable[[Attempt], str],
         grade: Callable[[Attempt, dict[str, Response]], dict[str, Any]],
+        learner_id: str | None = None,
     ) -> Attempt | None:
         """Grade an attempt exactly once, with every answer acknowledged before it.
 
@@ -397,25 +455,57 @@ class AttemptStore(StoreBase):
         SQLite it is the write lock that :meth:`write_session` takes before the answers are
         read (holding every other write back while this attempt is graded: SQLite has one
         writer at a time anyway).
+
+        ``finalized_by`` may be decided from the locked attempt (a submit that comes after
+        the attempt's time is an expiry); with ``learner_id``, another learner's attempt is
+        None, as a missing one, so that a submit needs no read of its own before this one.
         """
         with self.write_session() as session:
-            attempt = session.scalar(
-                select(Attempt).where(Attempt.id == attempt_id).with_for_update()
-            )
-            if attempt is None or attempt.status == "graded":
+            # The exam row's share lock, in the same statement, waits for a regrade
+            # refreshing its keys and holds the next one off (see _forget_stale_exam).
+            locked = session.execute(
+                select(Attempt, Exam.keys_revision)
+                .join(Exam, Exam.id == Attempt.exam_id)
+                .where(Attempt.id == attempt_id)
+                .with_for_update(of=Attempt)
+                .suffix_with("FOR SHARE OF exams", dialect="postgresql")
+            ).one_or_none()
+            if locked is None:
+                return None
+            attempt, keys_revision = locked
+            if learner_id is not None and attempt.learner_id != learner_id:
+                return None
+            if attempt.status == "graded":
                 return attempt
-            self._forget_stale_exam(session, attempt.exam_id)
-            rows = session.scalars(select(Response).where(Response.attempt_id == attempt_id))
-            result = grade(attempt, {row.question_id: row for row in rows})
+            self._forget_stale_exam(attempt.exam_id, keys_revision)
+            responses = {
+                row.question_id: row
+                for row in session.scalars(
+                    select(Response).where(Response.attempt_id == attempt_id)
+                )
+            }
+            result = grade(attempt, responses)
             attempt.status = "graded"
             attempt.submitted_at = now
-            attempt.finalized_by = finalized_by
+            attempt.finalized_by = (
+                finalized_by if isinstance(finalized_by, str) else finalized_by(attempt)
+            )
             attempt.score = float(result["score"])
             attempt.result = result
             # Same transaction as the grade: a grade is never stored without its messages,
             # nor a question a person must look at without its place in the review queue.
             add_reviews_for_graded(session, attempt, now)
-            record_learning_reviews(session, attempt, now)
+            # The questions it was graded with (cached by the grade) and the answers read
+            # above: the learning log needs no read of its own for them.
+            graded_with = self.get_exam(attempt.exam_id)
+            record_learning_reviews(
+                session,
+                attempt,
+                now,
+                newly_graded=True,
+                questions=graded_with.questions if graded_with is not None else None,
+                responses=responses.values(),
+            )
             enqueued = enqueue_result_messages(session, attempt, now, "attempt.graded")
         if enqueued:
             self._notify_outbox()
