@@ -129,16 +129,13 @@ def postgres_url() -> Iterator[str]:
 def _truncate_postgres(url: str) -> None:
     from sqlalchemy import create_engine, text
 
+    from quizsvc.store import Base
+
+    # Every table the service defines, so that a new aggregate's rows never leak between tests.
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "TRUNCATE responses, attempts, exams, api_keys, grade_reviews, grade_changes, "
-                "regrade_jobs, regrade_job_items, learning_reviews, learner_cards, "
-                "bank_items, bank_item_versions, lti_keys, lti_registrations, lti_contexts "
-                "RESTART IDENTITY CASCADE"
-            )
-        )
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
