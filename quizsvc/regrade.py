@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from quizsvc.attempts import GradeMany, PublicIds, Timing, build_result
 from quizsvc.bank.model import AuthoredQuestion, Bank, Card
-from quizsvc.exams.builder import REVERSE_PROMPT, _rng, card_list_items
+from quizsvc.exams.builder import REVERSE_PROMPT, _rng, _without_gloss, card_list_items
 from quizsvc.exams.cloze import make_fill_in, word_rarity
 from quizsvc.exams.distractors import compact, term_forms
 from quizsvc.exams.model import QuestionType
@@ -481,8 +481,9 @@ def _rebuild_key(
     elif key["prompt"].startswith(REVERSE_PROMPT):
         right = term_forms(card.term) if card.term else ()
     else:
-        right = (card.answer,)
-    wanted = {compact(text) for text in right}
+        # The builder shows a long answer in one of the card's shorter right forms.
+        right = (card.answer, *card.short_answers, _without_gloss(card.answer))
+    wanted = {compact(text) for text in right if text}
     matches = [option for option in options if compact(option["text"]) in wanted]
     expected = len(key.get("correct_option_ids") or []) or 1
     if kind is QuestionType.MULTIPLE_CHOICE and len(matches) != 1:

@@ -435,11 +435,12 @@ def test_reviewed_choice_questions_offer_no_second_right_answer(
     Short-Term Memory" beside the key "Bidirectional LSTM"; bagging's definition offered
     "Ensemble learning", its genus."""
 
-    def only(card_id: str, **blueprint: Any) -> QuestionKey:
+    def only(card_id: str, config: DistractorConfig | None = None, **blueprint: Any) -> QuestionKey:
         exam = build_exam(
             bank.cards,
             Blueprint(seed=1, **blueprint),
             bank_encoder,
+            config,
             question_card_ids=[card_id],
             glossaries=glossaries,
         )
@@ -449,7 +450,11 @@ def test_reviewed_choice_questions_offer_no_second_right_answer(
     def wrong(key: QuestionKey) -> set[str]:
         return {o.text for o in key.options if o.id not in key.correct_option_ids}
 
-    gpu = only("xgb-gpu-support", counts={MC: 1})
+    # The card's short answers are notes ("...; 1.2-2+ also supports GPU instances") among
+    # sentences, so by default it is not asked as multiple choice at all; with a config that
+    # shows its full answer, its wrong options are still its own misconceptions only.
+    full_answer = DistractorConfig(shorten_key_ratio=3.0, max_key_length_ratio=3.0)
+    gpu = only("xgb-gpu-support", full_answer, counts={MC: 1})
     assert set(gpu.option_sources) == {"xgb-gpu-support"}
     # Its own misconceptions only (the yes/no ones count, as answers to this prompt).
     encoders = only("o2v-encoders", counts={MR: 1})

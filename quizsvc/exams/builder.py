@@ -876,6 +876,7 @@ class _Drafter:
         key = self._key_of_fair_length(card, wrong)
         if key is None:
             return None
+        key, wrong = _in_one_style(key, wrong)
         return _Draft(
             QuestionKind.MULTIPLE_CHOICE,
             card,
@@ -905,8 +906,13 @@ class _Drafter:
             and not names_answer(card.prompt, (form,), glossary)
             and not any(overlaps(form, option.text) for option in wrong)
         ]
+        fitting = [form for form in shorter if _reads_like(form, wrong)]
+        if fitting:
+            return min(fitting, key=lambda form: (abs(len(form) - mean), form))
         if shorter:
-            return min(shorter, key=lambda form: (abs(len(form) - mean), form))
+            # The answer is too long and its short forms read as notes among sentences (or
+            # the reverse): every way of asking it gives the key away, so it is not asked.
+            return None
         if len(card.answer) > self.config.max_key_length_ratio * longest:
             return None
         return card.answer
@@ -1199,6 +1205,56 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
 
 
 _BRACKETED = re.compile(r"\s*\([^()]*\)")
+
+
+def _is_sentence(text: str) -> bool:
+    """Whether the option is written as a sentence (ends with a full stop, "?" or "!")
+    rather than as a term or a note."""
+    return text.rstrip().endswith((".", "?", "!"))
+
+
+#: Fragments joined by semicolons or a colon ("Lookback window length; need not cover the
+#: season"), or a "+" for "and later" ("1.2-2+"): note form, not a sentence.
+_NOTE_FORM = re.compile(r";|:\s|\w\+(?!\w)")
+
+
+def _reads_like(form: str, wrong: Sequence[OptionSource]) -> bool:
+    """Whether a shortened key reads like the wrong options: a sentence among sentences
+    (its full stop is added by :func:`_in_one_style`), a term or note among terms. A terse
+    note ("Boosted trees; each tree corrects ...") among full sentences is spotted as the key
+    by its style alone (review 15, seeds 7-9: 6 of 6 options without a full stop)."""
+    sentences = sum(_is_sentence(option.text) for option in wrong)
+    if 2 * sentences <= len(wrong):
+        return True
+    bare = _BRACKETED.sub("", form)
+    # A bare list of names ("Accuracy (validation), BLEU, perplexity") is no sentence either.
+    return _is_sentence(form) or (not _NOTE_FORM.search(bare) and len(words(bare)) >= 4)
+
+
+def _in_one_style(key: str, wrong: Sequence[OptionSource]) -> tuple[str, tuple[OptionSource, ...]]:
+    """Every option ending alike: with a full stop when most options are sentences, else
+    none; a sentence begins with a capital. Which options end with a full stop would
+    otherwise tell the key from wrong options drawn from other cards."""
+    texts = [key, *(option.text for option in wrong)]
+    as_sentences = 2 * sum(_is_sentence(text) for text in texts) > len(texts)
+
+    def styled(text: str) -> str:
+        text = text.rstrip()
+        if not as_sentences:
+            return text[:-1] if text.endswith(".") and not text.endswith("..") else text
+        if not _is_sentence(text):
+            text += "."
+        first = text.split(maxsplit=1)[0]
+        # Capitalised as a sentence, unless its first word is a name written in lower case
+        # on purpose (``eta``, ``mini_batch_size``, ``k-means``).
+        if first.isalpha() and first.islower() and len(first) > 3:
+            text = text[0].upper() + text[1:]
+        return text
+
+    return styled(key), tuple(
+        option if styled(option.text) == option.text else replace(option, text=styled(option.text))
+        for option in wrong
+    )
 
 
 def _without_gloss(answer: str) -> str:
