@@ -406,3 +406,34 @@ def test_every_choice_option_ends_like_the_others_and_a_note_key_is_not_shown_am
                     assert not (as_sentences and note), (key.card_id, short)
             checked += 1
     assert checked > 100
+
+
+def test_a_prompt_naming_its_answer_in_another_spelling_is_not_asked(
+    bank: Bank, bank_encoder: Any
+) -> None:
+    # Review 15 (final), 7/q11: a reverse definition saying "MaxPooling2D" for Max pooling;
+    # 7/q7: "two-dimensional data such as images" asking for Conv2D.
+    from quizsvc.exams.names import names_answer, shows_name
+
+    assert shows_name("In an image CNN, MaxPooling2D shrinks the image.", ["Max pooling"], {})
+    assert shows_name("Use max-pooling after it.", ["Max pooling"], {})
+    assert names_answer(
+        "Which convolution layer type do you use for two-dimensional data such as images?",
+        ["Conv2D"],
+        {},
+    )
+    # Max pooling is 2D too: the dimension alone does not name the convolution layer.
+    assert not names_answer("Which layer is for two-dimensional data?", ["Conv2D"], {})
+    assert names_answer("Which convolution layer suits 2-D data?", ["Conv2D"], {})
+    assert not names_answer("Which convolution layer suits one-dimensional text?", ["Conv2D"], {})
+    assert not shows_name("It shrinks the image, keeping the largest value.", ["Max pooling"], {})
+
+    for seed in range(1, 6):
+        exam = build_exam(
+            bank.cards, Blueprint(counts={MC: 20}, reverse=20, seed=seed), bank_encoder
+        )
+        for question in exam.questions:
+            squashed = re.sub(r"[\W_]+", "", question.key.prompt.casefold())
+            answer = re.sub(r"[\W_]+", "", question.key.answer.casefold())
+            assert len(answer) < 5 or answer not in squashed, (seed, question.key.card_id)
+            assert question.key.card_id != "cnn-conv2d-data" or question.key.type is not MC

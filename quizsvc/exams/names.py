@@ -173,9 +173,57 @@ def spelled_out(text: str, name: str) -> tuple[int, int] | None:
     return None
 
 
+#: "two-dimensional", "2-D", "2 D": the dimension a layer name writes as "2D" (Conv2D).
+_DIMENSION = re.compile(r"\b(one|two|three|[1-3])[\s-]?(?:dimensional|d)\b", re.IGNORECASE)
+_DIMENSION_DIGITS = {"one": "1", "two": "2", "three": "3"}
+
+
+def _with_dimensions(text: str) -> str:
+    """The text, case-folded, with every dimension written as "2d"."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _DIMENSION.sub(lambda m: _DIMENSION_DIGITS.get(m[1], m[1]) + "d", folded)
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", _with_dimensions(text))
+
+
+def names_in_another_spelling(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` in a spelling that whole-word matching misses:
+    compounded with another name part ("MaxPooling2D" names "Max pooling", "max-pooling"
+    too), or, for a name with a dimension ("Conv2D"), by that dimension in words and the
+    rest of the name as the start of a word ("two-dimensional ... convolution")."""
+    whole = _squashed(name)
+    if len(whole) >= 5 and any(
+        token.startswith(whole) or token.endswith(whole)
+        for token in (_squashed(chunk) for chunk in _with_dimensions(text).split())
+    ):
+        return True
+    pieces = list(_pieces(name))
+    dimensions = {
+        pieces[i] + "d"
+        for i in range(len(pieces) - 1)
+        if pieces[i].isdigit() and pieces[i + 1] == "d"
+    }
+    if not dimensions:
+        return False
+    rest = [p for p in pieces if p != "d" and not p.isdigit()]
+    text_words = _WORD.findall(_with_dimensions(text))
+    return (
+        bool(rest)
+        and all(any(word == dimension for word in text_words) for dimension in dimensions)
+        and all(any(word.startswith(piece) for word in text_words) for piece in rest)
+    )
+
+
 def names_in(text: str, names: Iterable[str]) -> list[str]:
-    """The names (of ``names``) that ``text`` mentions as whole words or spells out."""
-    return [name for name in names if mentions(text, name) or spelled_out(text, name)]
+    """The names (of ``names``) that ``text`` mentions as whole words, spells out, or writes
+    in another spelling (:func:`names_in_another_spelling`)."""
+    return [
+        name
+        for name in names
+        if mentions(text, name) or spelled_out(text, name) or names_in_another_spelling(text, name)
+    ]
 
 
 _ASKS_EXPANSION = re.compile(r"\bstand for\b|\bshort for\b|\babbreviation\b", re.IGNORECASE)
@@ -190,7 +238,7 @@ def names_answer(prompt: str, answers: Iterable[str], glossary: Mapping[str, str
         forms: Iterable[str] = [form for answer in answers for form in term_forms(answer)]
     else:
         forms = spellings(answers, glossary)
-    return any(mentions(prompt, form) for form in forms)
+    return any(mentions(prompt, form) or names_in_another_spelling(prompt, form) for form in forms)
 
 
 def shows_name(text: str, names: Iterable[str], glossary: Mapping[str, str]) -> bool:
