@@ -478,3 +478,45 @@ def test_no_blank_shows_its_paraphrase_in_brackets(
             assert "(" not in shown, shown
     made = fill_ins(bank.card("metrics-recall-when"), rarity, glossary)
     assert all("missed positive" not in fill.prompt for fill in made.values())
+
+
+# --- review 15 (final, seeds 7-9): AWS prefixes, word order and the card's accept list ----------
+
+
+@pytest.mark.parametrize(
+    ("card_id", "blank", "responses"),
+    [
+        # 7/q19 "Yes, the _____ lets you train and host SageMaker models from Spark."
+        ("sm-spark-integration", "SageMaker Spark library", ["Amazon SageMaker Spark library"]),
+        # 9/q16: AWS writes "the optimized protobuf recordIO format".
+        ("sm-ideal-input-format", None, ["protobuf recordIO format", "protobuf RecordIO"]),
+    ],
+)
+def test_a_blank_accepts_the_aws_prefix_either_way_and_a_two_word_name_in_either_order(
+    bank: Bank,
+    rarity: dict[str, int],
+    glossary: dict[str, str],
+    card_id: str,
+    blank: str | None,
+    responses: list[str],
+) -> None:
+    card = bank.card(card_id)
+    made = fill_ins(card, rarity, glossary)
+    chosen = made[blank] if blank else next(iter(made.values()))
+    for response in responses:
+        assert _graded(chosen, card, response, glossary) == 1.0, (card_id, response, chosen.accept)
+
+
+def test_a_blank_of_the_cards_whole_answer_accepts_the_cards_accept_entries(
+    bank: Bank, glossary: dict[str, str]
+) -> None:
+    from quizsvc.exams.cloze import accepted_forms
+
+    # Compared as words: "Rectified linear unit" is "Rectified Linear Unit".
+    missing = {
+        card.id: {compact(form) for form in card.accept}
+        - {compact(form) for form in accepted_forms(card, card.answer, glossary)}
+        for card in bank.cards
+        if card.accept
+    }
+    assert not {card_id: forms for card_id, forms in missing.items() if forms}

@@ -185,7 +185,9 @@ def with_head_nouns(forms: Iterable[str], context: str) -> tuple[str, ...]:
                     for variant in (f"{rest} {other}", f"{rest} {_plural(other)}")
                 )
                 break
-        if ended or "(" in form or not _is_name(words[0]) or asked is None:
+        # A two-word name may lead with a lower-case word ("protobuf RecordIO").
+        named = _is_name(words[0]) or (len(words) == 2 and _is_name(words[1]))
+        if ended or "(" in form or not named or asked is None:
             continue
         found.extend(
             variant for head in asked for variant in (f"{form} {head}", f"{form} {_plural(head)}")
@@ -317,7 +319,48 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
         parts = alias_forms(name)
         if any(compact(part) == key for part in parts):
             found.extend(spellings(parts, glossary, aliases_only=True))
+    if key in {compact(card.answer), compact(card.term or "")}:
+        # The blank is what the card answers: every form the card accepts answers it.
+        found.extend(card.accept)
+    found.extend(form for name in list(found) for form in aws_prefix_variants(name))
+    found.extend(swapped for name in list(found) if (swapped := _swapped_pair(name)))
     return literal_unique(found)
+
+
+_SAGEMAKER_NAME = re.compile(r"^SageMaker\s+\S", re.IGNORECASE)
+_AWS_NAME_PREFIX = re.compile(r"^(?:Amazon\s+SageMaker|Amazon|AWS)\s+(?=\S)", re.IGNORECASE)
+
+
+def aws_prefix_variants(name: str) -> tuple[str, ...]:
+    """The name with AWS's "Amazon"/"AWS"/"Amazon SageMaker" prefix dropped, or "Amazon"
+    added to a "SageMaker ..." name: "Amazon SageMaker Spark library" is the SageMaker
+    Spark library."""
+    found = []
+    if _SAGEMAKER_NAME.match(name):
+        found.append(f"Amazon {name}")
+    if prefix := _AWS_NAME_PREFIX.match(name):
+        rest = name[prefix.end() :]
+        if len(rest) >= 2:
+            found.append(rest)
+    return tuple(found)
+
+
+_TECHNICAL_WORD = re.compile(r"^\w+$")
+
+
+def _swapped_pair(name: str) -> str | None:
+    """A two-word technical name in the other order ("protobuf RecordIO" for "RecordIO
+    protobuf"): AWS writes both. Only when a word is written in mixed case or with a digit
+    (a format or product name), so "absolute values" is not turned around."""
+    pair = re.split(r"[\s\-]+", name.strip())
+    if len(pair) != 2 or not all(_TECHNICAL_WORD.match(word) for word in pair):
+        return None
+    if not any(
+        any(c.isdigit() for c in word) or (word[1:] != word[1:].lower() and not word.isupper())
+        for word in pair
+    ):
+        return None
+    return f"{pair[1]} {pair[0]}"
 
 
 _AWS_PREFIX = re.compile(r"^(Amazon|AWS)\s+")
