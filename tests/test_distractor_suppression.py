@@ -82,7 +82,11 @@ def test_a_suppressed_distractor_is_no_longer_drawn_for_its_card_until_undone(
     assert row["active"]
     assert row["text"] == wrong
     assert row["suppressed_by"] is not None
-    assert suppressed.headers["Location"].endswith(f"/suppressed/{row['id']}")
+    location = suppressed.headers["Location"]
+    assert location.endswith(f"/suppressed/{row['id']}")
+    followed = requests.get(f"{live_url}{location}", headers=staff, timeout=30)
+    assert followed.status_code == 200, followed.text
+    assert followed.json() == row
     # The same option again, differently cased, is the same suppression.
     again = requests.post(path, json={"text": wrong.upper()}, headers=staff, timeout=30)
     assert again.status_code == 409
@@ -113,6 +117,7 @@ def test_a_suppressed_distractor_is_no_longer_drawn_for_its_card_until_undone(
     assert entry["suppressed_by"] == entry["lifted_by"] == row["suppressed_by"]
     assert entry["reason"] == "dead_distractor"
     assert entry["suppressed_at"] <= entry["lifted_at"]
+    assert requests.get(f"{live_url}{location}", headers=staff, timeout=30).json() == entry
 
 
 @pytest.mark.http

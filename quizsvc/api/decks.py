@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
@@ -14,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.bank_editing import live_bank
 from quizsvc.api.errors import ApiError
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import services
 from quizsvc.bank import BankError, load_bank
 from quizsvc.bank.importers import DeckImportError, ImportedDeck, slugify
@@ -197,9 +198,14 @@ def _summary(imported: ImportedDeck, written: bool) -> dict[str, Any]:
 class DeckImport(MethodView):
     @roles_required(*STAFF)
     @blp.doc(requestBody=_REQUEST_BODY)
-    @blp.response(201, ImportResultSchema, description="The deck was written to the bank.")
+    @blp.response(
+        201,
+        ImportResultSchema,
+        description="The deck was written to the bank; Location lists its cards.",
+        headers=LOCATION,
+    )
     @blp.alt_response(200, schema=ImportResultSchema, description="Dry run: nothing written.")
-    def post(self) -> tuple[dict[str, Any], int]:
+    def post(self) -> tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]:
         """Import a QTI 1.2, GIFT or Moodle XML question bank as a new deck.
 
         Staff only. Upload the file (multipart/form-data, field ``file``) or send its text in
@@ -245,7 +251,11 @@ class DeckImport(MethodView):
                 422, f"The imported deck is not valid: {exc}", {field: problems}
             ) from None
         _serve_new_deck(bank_dir, file_name)
-        return _summary(imported, written=True), 201
+        return (
+            _summary(imported, written=True),
+            201,
+            {"Location": url_for("cards.Cards", deck=imported.deck.id)},
+        )
 
 
 def _serve_new_deck(bank_dir: Path, file_name: str) -> None:

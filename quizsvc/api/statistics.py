@@ -14,6 +14,7 @@ from quizsvc.api.auth import STAFF, current_principal, roles_required
 from quizsvc.api.csv_export import wants_csv
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import load_visible_exam
+from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import services
 from quizsvc.exams.distractors import compact
 from quizsvc.persistence.distractors import (
@@ -321,7 +322,7 @@ class SuppressedDistractors(MethodView):
 
     @roles_required(*STAFF)
     @blp.arguments(SuppressionCreateSchema)
-    @blp.response(201, SuppressionSchema)
+    @blp.response(201, SuppressionSchema, headers=LOCATION)
     @blp.alt_response(409, description="The option is already suppressed for this card")
     def post(self, body: dict[str, Any], card_id: str) -> tuple[dict[str, Any], int, Any]:
         """Suppress a wrong option for this card (typically one the card's statistics flag
@@ -350,6 +351,17 @@ class SuppressedDistractors(MethodView):
 
 @blp.route("/cards/<string:card_id>/distractors/suppressed/<string:suppression_id>")
 class SuppressedDistractor(MethodView):
+    @roles_required(*STAFF)
+    @blp.response(200, SuppressionSchema)
+    def get(self, card_id: str, suppression_id: str) -> dict[str, Any]:
+        """One suppression of the card, in force or lifted (with who lifted it and when)."""
+        _known_card(card_id)
+        rows = services().store.distractor_suppressions(card_id, include_lifted=True)
+        for row in rows:
+            if row.id == suppression_id:
+                return _suppression(row)
+        raise ApiError(404, f"No suppression {suppression_id!r} for this card.")
+
     @roles_required(*STAFF)
     @blp.response(200, SuppressionSchema)
     def delete(self, card_id: str, suppression_id: str) -> dict[str, Any]:
