@@ -520,3 +520,18 @@ def test_a_blank_of_the_cards_whole_answer_accepts_the_cards_accept_entries(
         if card.accept
     }
     assert not {card_id: forms for card_id, forms in missing.items() if forms}
+
+
+@pytest.mark.parametrize(
+    ("card_id", "blank"),
+    [
+        # 7/q16 "(_____ + TN) / (_____ + TN + FP + FN)": the one cell the formula lacks.
+        ("metrics-accuracy", "TP"),
+        # 9/q18 "Is SageMaker XGBoost CPU-only?" ... "can also train on _____ instances".
+        ("xgb-gpu-support", "GPU"),
+    ],
+)
+def test_no_blank_is_the_last_cell_of_a_formula_or_the_other_alternative_of_a_yes_no_prompt(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str], card_id: str, blank: str
+) -> None:
+    assert blank not in fill_ins(bank.card(card_id), rarity, glossary)

@@ -475,6 +475,10 @@ def _blank_out(
         # "_____, early stopping, L1 and L2 regularization", "such as _____": other members
         # of the list are right too, or the pattern of the others gives it away.
         return None
+    if _last_cell_of_a_formula(canonical.group(0), display) or _the_other_alternative(
+        canonical.group(0), card.prompt
+    ):
+        return None
     display, aliases = _bracketed_aliases(display)
     display, glosses = _without_remarks(display)
     aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
@@ -506,6 +510,37 @@ _LIST_SLOT = re.compile(
     + r"\s*(?:,|\s(?:and|or)\s))",
     re.IGNORECASE,
 )
+
+
+_FORMULA = re.compile(r"[/+=×*]")
+_YES_NO_PROMPT = re.compile(r"^\s*(?:is|are|does|do|can|should|will)\b", re.IGNORECASE)
+
+
+def _last_cell_of_a_formula(blank: str, display: str) -> bool:
+    """Whether the blank is the one missing cell of a formula that shows its siblings
+    ("(_____ + TN) / (_____ + TN + FP + FN)": TP is all that is left of TP, TN, FP, FN)."""
+    if not (blank.isupper() and len(blank) <= 4 and _FORMULA.search(display)):
+        return False
+    siblings = {
+        token
+        for token in re.findall(r"\b[A-Z]+\b", display)
+        if len(token) == len(blank) and token != blank
+    }
+    return len(siblings) >= 2
+
+
+def _the_other_alternative(blank: str, prompt: str) -> bool:
+    """Whether a yes/no prompt names the blank's one alternative, a character away ("Is
+    SageMaker XGBoost CPU-only?" leaves only GPU for "... also train on _____ instances")."""
+    if not _YES_NO_PROMPT.match(prompt) or len(blank) > 6:
+        return False
+    folded = blank.casefold()
+    return any(
+        len(word) == len(folded)
+        and word != folded
+        and sum(a != b for a, b in zip(word, folded, strict=True)) == 1
+        for word in re.findall(r"\w+", prompt.casefold())
+    )
 
 
 def _list_slot(display: str) -> bool:
