@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, url_for
@@ -18,9 +19,10 @@ from quizsvc.api.csv_export import csv_response, wants_csv
 from quizsvc.api.errors import ApiError
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.pagination import PageQuerySchema, PageSchema, offset_of, page_of
-from quizsvc.api.services import services
+from quizsvc.api.services import Services, services
 from quizsvc.exams import Blueprint as ExamBlueprint
 from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
+from quizsvc.exams import Exam as BuiltExam
 from quizsvc.exams.builder import SEED_RANGE
 from quizsvc.exams.pools import (
     MAX_POOL_SIZE,
@@ -321,6 +323,70 @@ def appeal_days(exam: Exam) -> int:
     return DEFAULT_APPEAL_DAYS if exam.appeal_days is None else exam.appeal_days
 
 
+def resolve_deck(state: Services, requested: str | None) -> str:
+    """The deck a blueprint names, or the bank's only deck; 422 naming ``deck`` otherwise."""
+    decks = list(state.bank.decks)
+    deck = requested or (decks[0] if len(decks) == 1 else None)
+    if deck is None:
+        raise ApiError(
+            422, "Name a deck.", {"json": {"deck": ["Required when the bank has several decks."]}}
+        )
+    if deck not in state.bank.decks:
+        raise ApiError(
+            422,
+            f"Unknown deck {deck!r}.",
+            {"json": {"deck": [f"Choose one of: {', '.join(decks)}."]}},
+        )
+    return deck
+
+
+def build_from_bank(
+    state: Services, blueprint: ExamBlueprint, question_card_ids: Sequence[str] | None = None
+) -> BuiltExam:
+    """``build_exam`` over the live bank: its authored questions, glossaries and the
+    distractors staff suppressed."""
+    deck = blueprint.deck
+    return build_exam(
+        state.bank.select(deck),
+        blueprint,
+        state.bank_encoder,
+        authored=state.bank.select_questions(deck),
+        question_card_ids=question_card_ids,
+        glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
+        suppressed_distractors=state.store.suppressed_distractors(),
+    )
+
+
+def build_or_422(
+    state: Services, blueprint: ExamBlueprint, question_card_ids: Sequence[str] | None = None
+) -> BuiltExam:
+    """``build_from_bank``, its refusals as 422s: a blueprint the deck cannot satisfy names
+    ``counts`` with what is available."""
+    try:
+        return build_from_bank(state, blueprint, question_card_ids)
+    except BlueprintError as exc:
+        raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
+    except InsufficientQuestionsError as exc:
+        available = {
+            kind.value: by_topic
+            for kind, by_topic in exc.available.items()
+            if any(by_topic.values())
+        }
+        raise ApiError(
+            422,
+            str(exc).splitlines()[0] + " (see errors.json.counts for what is available)",
+            {"json": {"counts": {"message": str(exc), "available": available}}},
+        ) from exc
+
+
+def stored_questions(built: BuiltExam) -> list[dict[str, Any]]:
+    """The built questions as an exam row keeps them: delivery and key views."""
+    return [
+        {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
+        for question in built.questions
+    ]
+
+
 def personal_seed(learner_id: str, seed: int) -> int:
     """The seed a learner's practice exam is built with: their seed mixed with their id, so
     that no learner can choose a seed that rebuilds an instructor's exam (and its key)."""
@@ -444,20 +510,7 @@ class Exams(MethodView):
         """Build an exam from a blueprint (learners build personal practice exams)."""
         state = services()
         principal = current_principal()
-        decks = list(state.bank.decks)
-        deck = body["deck"] or (decks[0] if len(decks) == 1 else None)
-        if deck is None:
-            raise ApiError(
-                422,
-                "Name a deck.",
-                {"json": {"deck": ["Required when the bank has several decks."]}},
-            )
-        if deck not in state.bank.decks:
-            raise ApiError(
-                422,
-                f"Unknown deck {deck!r}.",
-                {"json": {"deck": [f"Choose one of: {', '.join(decks)}."]}},
-            )
+        deck = resolve_deck(state, body["deck"])
         known_topics = list(
             dict.fromkeys(
                 [
@@ -502,37 +555,9 @@ class Exams(MethodView):
             difficulty=body["difficulty"],
             seed=seed,
         )
-        try:
-            # A blueprint of pools only has no fixed questions to build.
-            built = (
-                build_exam(
-                    state.bank.select(deck),
-                    blueprint,
-                    state.bank_encoder,
-                    authored=state.bank.select_questions(deck),
-                    glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
-                    suppressed_distractors=state.store.suppressed_distractors(),
-                )
-                if blueprint.total
-                else None
-            )
-        except BlueprintError as exc:
-            raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
-        except InsufficientQuestionsError as exc:
-            available = {
-                kind.value: by_topic
-                for kind, by_topic in exc.available.items()
-                if any(by_topic.values())
-            }
-            raise ApiError(
-                422,
-                str(exc).splitlines()[0] + " (see errors.json.counts for what is available)",
-                {"json": {"counts": {"message": str(exc), "available": available}}},
-            ) from exc
-        fixed = [
-            {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
-            for question in (built.questions if built is not None else ())
-        ]
+        # A blueprint of pools only has no fixed questions to build.
+        built = build_or_422(state, blueprint) if blueprint.total else None
+        fixed = stored_questions(built) if built is not None else []
         lines = [
             PoolLine(
                 type=line["type"],

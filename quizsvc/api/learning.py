@@ -19,14 +19,18 @@ from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import (
     ExamCreateSchema,
     ExamSchema,
+    build_from_bank,
+    build_or_422,
     exam_view,
     personal_seed,
+    resolve_deck,
     review_options,
+    stored_questions,
 )
 from quizsvc.api.headers import LOCATION
 from quizsvc.api.services import Services, services
 from quizsvc.exams import Blueprint as ExamBlueprint
-from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType, build_exam
+from quizsvc.exams import BlueprintError, InsufficientQuestionsError, QuestionType
 from quizsvc.exams import Exam as BuiltExam
 from quizsvc.exams.builder import SEED_RANGE
 from quizsvc.learning import (
@@ -331,7 +335,7 @@ class LearnerPractice(MethodView):
         staff = _check_learner(learner_id)
         state = services()
         principal = current_principal()
-        deck = _practice_deck(state, body)
+        deck = resolve_deck(state, body["deck"])
         requested = dict(body["counts"])
         reverse = requested.pop("reverse_multiple_choice")
         scenario = requested.pop("scenario")
@@ -383,10 +387,7 @@ class LearnerPractice(MethodView):
                 # With the seed, what rebuilds the exam: the cards questions were asked about.
                 "practice_card_ids": [item["card_id"] for item in practice],
             },
-            questions=[
-                {"delivery": question.delivery.to_dict(), "key": question.key.to_dict()}
-                for question in built.questions
-            ],
+            questions=stored_questions(built),
             time_limit_seconds=body["time_limit_seconds"],
             grace_seconds=body["grace_seconds"],
             max_attempts=None,
@@ -403,17 +404,6 @@ class LearnerPractice(MethodView):
         )
 
 
-def _practice_deck(state: Services, body: dict[str, Any]) -> str:
-    decks = list(state.bank.decks)
-    deck = body["deck"] or (decks[0] if len(decks) == 1 else None)
-    if deck is None:
-        raise ApiError(
-            422, "Name a deck.", {"json": {"deck": ["Required when the bank has several decks."]}}
-        )
-    _known_deck(state, deck)
-    return deck
-
-
 def _build_from(
     state: Services, blueprint: ExamBlueprint, card_ids: list[str], size: int
 ) -> BuiltExam:
@@ -421,23 +411,12 @@ def _build_from(
     cannot make the kinds of question asked for (a multiple-response question needs a card
     that lists items), about a few more of the next ones: the candidates double until the
     exam builds or every card has been offered."""
-    deck = blueprint.deck
     take = size
-    while True:
+    while take < len(card_ids):
         try:
-            return build_exam(
-                state.bank.select(deck),
-                blueprint,
-                state.bank_encoder,
-                authored=state.bank.select_questions(deck),
-                question_card_ids=card_ids[:take],
-                glossaries={name: state.bank.glossary(name) for name in state.bank.decks},
-                suppressed_distractors=state.store.suppressed_distractors(),
-            )
-        except BlueprintError as exc:
-            raise ApiError(422, str(exc), {"json": {"_schema": [str(exc)]}}) from exc
-        except InsufficientQuestionsError as exc:
-            if take >= len(card_ids):
-                message = str(exc).splitlines()[0]
-                raise ApiError(422, message, {"json": {"counts": {"message": str(exc)}}}) from exc
-            take = min(len(card_ids), 2 * take + 1)
+            return build_from_bank(state, blueprint, card_ids[:take])
+        except InsufficientQuestionsError:
+            take = 2 * take + 1
+        except BlueprintError:
+            break  # the same blueprint fails whatever the cards: say so below
+    return build_or_422(state, blueprint, card_ids)
