@@ -686,3 +686,91 @@ def test_api_export_errors(
         response = client.get(f"/v1/exams/{exam_id}/export{query}", headers=staff)
         assert response.status_code == 422, query
         assert "format" in response.get_json()["errors"]["query"]
+
+
+POOLED = {
+    "title": "Pooled / metrics",
+    "topics": ["metrics"],
+    "counts": {"multiple_choice": 1},
+    "pools": [
+        {"type": "multiple_choice", "draw": 2, "pool_size": 5},
+        {"type": "fill_in", "draw": 1, "pool_size": 3},
+    ],
+    "seed": 17,
+}
+
+
+@pytest.mark.model
+def test_a_pooled_exam_exports_each_pool_as_a_group_the_lms_draws_from(
+    client: FlaskClient, make_key: Callable[..., Headers], shared_dir: Path
+) -> None:
+    """Once every pooled question was exported as a question of its own, so an LMS gave
+    each learner the whole pool (9 questions) where quizsvc gives 1 + 2 + 1."""
+    staff = make_key("instructor")
+    created = client.post("/v1/exams", json=POOLED, headers=staff)
+    assert created.status_code == 201, created.get_json()
+    exam = client.get(f"/v1/exams/{created.get_json()['id']}?include=key", headers=staff)
+    by_id = {key["question_id"]: QuestionKey.from_dict(key) for key in exam.get_json()["key"]}
+    pools = exam.get_json()["pools"]
+    fixed_ids = set(by_id) - {qid for pool in pools for qid in pool["question_ids"]}
+    assert len(fixed_ids) == 1
+
+    def export(format_name: str) -> bytes:
+        url = f"/v1/exams/{created.get_json()['id']}/export?format={format_name}"
+        response = client.get(url, headers=staff)
+        assert response.status_code == 200
+        return response.data
+
+    # QTI: the fixed question in the root section, each pool a section selecting `draw`.
+    _, document, _ = qti_package(export("qti"))
+    assert_valid_qti(document, shared_dir)
+    root = document.find(".//q:section[@ident='root_section']", QTI_NS)
+    assert root is not None
+    assert len(root.findall("q:item", QTI_NS)) == 1
+    sections = root.findall("q:section", QTI_NS)
+    assert [
+        (
+            section.findtext("q:selection_ordering/q:selection/q:selection_number", None, QTI_NS),
+            len(section.findall("q:item", QTI_NS)),
+        )
+        for section in sections
+    ] == [("2", 5), ("1", 3)]
+    assert [section.get("title") for section in sections] == [
+        "Pool 1 (draw 2 of 5)",
+        "Pool 2 (draw 1 of 3)",
+    ]
+    first_pool = {by_id[qid].prompt for qid in pools[0]["question_ids"]}
+    prompts = set()
+    for item in sections[0].findall("q:item", QTI_NS):
+        material = item.find("q:presentation/q:material", QTI_NS)
+        assert material is not None
+        prompts.add(qti_mattext(material))
+    assert prompts == first_pool
+
+    # GIFT: every question once, each pool under a category that says how many to draw.
+    gift = export("gift").decode("utf-8")
+    assert len(gift_questions(gift)) == 9
+    categories = re.findall(r"^\$CATEGORY: (.*)$", gift, flags=re.MULTILINE)
+    assert categories == [
+        "$course$/top/Pooled // metrics",
+        "$course$/top/Pooled // metrics/Pool 1 (draw 2 of 5)",
+        "$course$/top/Pooled // metrics/Pool 2 (draw 1 of 3)",
+    ]
+    assert "add 2 random question(s) from this category" in gift
+
+    # Moodle XML: a category per pool with the same instruction, its questions after it.
+    quiz = etree.fromstring(export("moodle-xml"))
+    kinds = [question.get("type") for question in quiz.iterfind("question")]
+    assert kinds == [
+        "category",
+        "multichoice",
+        "category",
+        *["multichoice"] * 5,
+        "category",
+        *["shortanswer"] * 3,
+    ]
+    infos = [q.findtext("info/text") for q in quiz.iterfind("question[@type='category']")]
+    assert infos[1:] == [
+        "Add 2 random question(s) from this category to the quiz.",
+        "Add 1 random question(s) from this category to the quiz.",
+    ]

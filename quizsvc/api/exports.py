@@ -11,8 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.exams import load_visible_exam
-from quizsvc.exams.model import QuestionKey
-from quizsvc.lms.exports import EXPORT_FORMATS, export_exam
+from quizsvc.lms.exports import EXPORT_FORMATS, export_exam, pool_groups
 
 blp = Blueprint(
     "exports", __name__, url_prefix="/v1", description="Exam exports for learning platforms"
@@ -46,14 +45,18 @@ class ExamExport(MethodView):
     @blp.arguments(ExportQuerySchema, location="query")
     @blp.doc(responses={"200": _FILE_RESPONSE})
     def get(self, query: dict[str, Any], exam_id: str) -> Response:
-        """The exam as QTI 1.2 (zip), GIFT or Moodle XML, for import into an LMS.
+        """The exam as QTI 1.2 (zip), GIFT or Moodle XML, for import into an LMS. Each
+        question pool comes as a group the LMS draws from (a QTI section selecting N of its
+        items; a GIFT / Moodle XML category to add N random questions from).
 
         Instructors and admins only: an export carries the answer key.
         """
         exam = load_visible_exam(exam_id)
         spec = EXPORT_FORMATS[query["format"]]
-        keys = [QuestionKey.from_dict(question["key"]) for question in exam.questions]
-        response = Response(export_exam(spec.name, exam.title, keys), content_type=spec.media_type)
+        keys, pools = pool_groups(exam.questions)
+        response = Response(
+            export_exam(spec.name, exam.title, keys, pools), content_type=spec.media_type
+        )
         response.headers.set(
             "Content-Disposition", "attachment", filename=spec.filename(exam.title)
         )

@@ -8,6 +8,12 @@
 Every question type the format can express is carried: free answers become essay questions with
 the reference answer as information for the grader. Each builder takes the exam title and the
 frozen :class:`QuestionKey` s, so an export always matches what learners were given.
+
+An exam with question pools (each attempt draws N of a line's frozen questions) exports each
+line as a group the LMS draws from in the same way, never as if every learner answered the
+whole pool: a QTI section with ``selection_number`` N (Canvas imports it as a question group
+"pick N"), and in GIFT and Moodle XML a category of its own, named with N, from which the
+quiz adds N random questions (neither format can say "draw N" inside a quiz).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +35,13 @@ from quizsvc.exams.model import Option, QuestionKey, QuestionType
 __all__ = [
     "EXPORT_FORMATS",
     "ExportFormat",
+    "PoolGroup",
     "export_exam",
     "export_gift",
     "export_moodle_xml",
     "export_qti",
     "gift_escape",
+    "pool_groups",
 ]
 
 QTI_NAMESPACE = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
@@ -81,16 +89,55 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
 }
 
 
-def export_exam(format_name: str, title: str, keys: Sequence[QuestionKey]) -> bytes:
-    """The export of ``keys`` in the format named ``format_name`` (a key of EXPORT_FORMATS)."""
-    exporters: dict[str, Callable[[str, Sequence[QuestionKey]], bytes]] = {
+@dataclass(frozen=True)
+class PoolGroup:
+    """One pool line of an exam: each attempt is given ``draw`` of its ``keys``."""
+
+    line: int
+    draw: int
+    keys: tuple[QuestionKey, ...]
+
+    def label(self) -> str:
+        return f"Pool {self.line + 1} (draw {self.draw} of {len(self.keys)})"
+
+
+def pool_groups(
+    questions: Sequence[Mapping[str, Any]],
+) -> tuple[list[QuestionKey], list[PoolGroup]]:
+    """An exam's stored questions (``{"delivery", "key", "pool"?}``) as its fixed questions'
+    keys and its pool lines, in line order."""
+    fixed: list[QuestionKey] = []
+    lines: dict[int, tuple[int, list[QuestionKey]]] = {}
+    for question in questions:
+        key = QuestionKey.from_dict(question["key"])
+        pool = question.get("pool")
+        if pool:
+            lines.setdefault(int(pool["line"]), (int(pool["draw"]), []))[1].append(key)
+        else:
+            fixed.append(key)
+    groups = [
+        PoolGroup(line=line, draw=draw, keys=tuple(keys))
+        for line, (draw, keys) in sorted(lines.items())
+    ]
+    return fixed, groups
+
+
+def export_exam(
+    format_name: str,
+    title: str,
+    keys: Sequence[QuestionKey],
+    pools: Sequence[PoolGroup] = (),
+) -> bytes:
+    """The export of ``keys`` (and of each pool line as a group the LMS draws from) in the
+    format named ``format_name`` (a key of EXPORT_FORMATS)."""
+    exporters: dict[str, Callable[[str, Sequence[QuestionKey], Sequence[PoolGroup]], bytes]] = {
         "qti": export_qti,
-        "gift": lambda title, keys: export_gift(title, keys).encode("utf-8"),
+        "gift": lambda title, keys, pools: export_gift(title, keys, pools).encode("utf-8"),
         "moodle-xml": export_moodle_xml,
     }
     if format_name not in exporters:
         raise ValueError(f"unknown export format {format_name!r}")
-    return exporters[format_name](title, keys)
+    return exporters[format_name](title, keys, pools)
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -265,7 +312,9 @@ def _default_namespace(uri: str, **prefixed: str) -> dict[Any, str]:
     return {None: uri, **prefixed}
 
 
-def _qti_assessment(title: str, keys: Sequence[QuestionKey], ident: str) -> bytes:
+def _qti_assessment(
+    title: str, keys: Sequence[QuestionKey], ident: str, pools: Sequence[PoolGroup] = ()
+) -> bytes:
     root = etree.Element(
         f"{{{QTI_NAMESPACE}}}questestinterop",
         nsmap=_default_namespace(QTI_NAMESPACE),
@@ -275,6 +324,15 @@ def _qti_assessment(title: str, keys: Sequence[QuestionKey], ident: str) -> byte
     section = _qti(assessment, "section", ident="root_section")
     for number, key in enumerate(keys, start=1):
         _qti_item(section, key, _question_name(title, number))
+    number = len(keys)
+    for group in pools:
+        # A section that selects ``draw`` of its items: Canvas's question group "pick N".
+        pool = _qti(section, "section", ident=f"pool_{group.line + 1}", title=group.label())
+        selection = _qti(_qti(pool, "selection_ordering"), "selection")
+        _qti(selection, "selection_number", str(group.draw))
+        for key in group.keys:
+            number += 1
+            _qti_item(pool, key, _question_name(title, number))
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
@@ -301,15 +359,15 @@ def _manifest(ident: str, href: str) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-def export_qti(title: str, keys: Sequence[QuestionKey]) -> bytes:
+def export_qti(title: str, keys: Sequence[QuestionKey], pools: Sequence[PoolGroup] = ()) -> bytes:
     """A QTI 1.2 package: ``imsmanifest.xml`` plus one ``<questestinterop>`` assessment."""
-    ident = _identifier(title, keys)
+    ident = _identifier(title, [*keys, *(key for group in pools for key in group.keys)])
     href = f"{ident}/{ident}.xml"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
         for name, data in (
             ("imsmanifest.xml", _manifest(ident, href)),
-            (href, _qti_assessment(title, keys, ident)),
+            (href, _qti_assessment(title, keys, ident, pools)),
         ):
             entry = zipfile.ZipInfo(name, date_time=_ZIP_TIMESTAMP)
             entry.compress_type = zipfile.ZIP_DEFLATED
@@ -359,8 +417,14 @@ def _gift_category(title: str) -> str:
     return "$course$/top/" + " ".join(_clean(title).split()).replace("/", "//")
 
 
-def export_gift(title: str, keys: Sequence[QuestionKey]) -> str:
-    """The exam as GIFT: one category named after the exam, one question per key."""
+def _pool_category(title: str, group: PoolGroup) -> str:
+    # A subcategory of the exam's: "//" keeps a slash in the title from nesting deeper.
+    return f"{_gift_category(title)}/{group.label()}"
+
+
+def export_gift(title: str, keys: Sequence[QuestionKey], pools: Sequence[PoolGroup] = ()) -> str:
+    """The exam as GIFT: one category named after the exam, one question per key; each pool
+    line in a subcategory of its own, from which the quiz adds ``draw`` random questions."""
     blocks = [
         f"// {' '.join(_clean(title).split())}\n$CATEGORY: {_gift_category(title)}",
         *(
@@ -368,6 +432,15 @@ def export_gift(title: str, keys: Sequence[QuestionKey]) -> str:
             for number, key in enumerate(keys, start=1)
         ),
     ]
+    number = len(keys)
+    for group in pools:
+        blocks.append(
+            f"// {group.label()}: add {group.draw} random question(s) from this category"
+            f" to the quiz\n$CATEGORY: {_pool_category(title, group)}"
+        )
+        for key in group.keys:
+            number += 1
+            blocks.append(_gift_question(key, _question_name(title, number)))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -436,12 +509,28 @@ def _moodle_question(quiz: etree._Element, key: QuestionKey, name: str) -> None:
         _moodle_text(question, "responsetemplate", "")
 
 
-def export_moodle_xml(title: str, keys: Sequence[QuestionKey]) -> bytes:
+def export_moodle_xml(
+    title: str, keys: Sequence[QuestionKey], pools: Sequence[PoolGroup] = ()
+) -> bytes:
     """The exam as a Moodle XML ``<quiz>``: one category named after the exam, then the
-    questions. Text is HTML (escaped, so card text shows as written) inside XML escaping."""
+    questions; each pool line in a subcategory of its own (its description says how many
+    random questions to add from it). Text is HTML (escaped, so card text shows as written)
+    inside XML escaping."""
     quiz = etree.Element("quiz")
     category = etree.SubElement(quiz, "question", type="category")
     _moodle_text(category, "category", _gift_category(title), fmt="")
     for number, key in enumerate(keys, start=1):
         _moodle_question(quiz, key, _question_name(title, number))
+    number = len(keys)
+    for group in pools:
+        category = etree.SubElement(quiz, "question", type="category")
+        _moodle_text(category, "category", _pool_category(title, group), fmt="")
+        _moodle_text(
+            category,
+            "info",
+            f"Add {group.draw} random question(s) from this category to the quiz.",
+        )
+        for key in group.keys:
+            number += 1
+            _moodle_question(quiz, key, _question_name(title, number))
     return bytes(etree.tostring(quiz, xml_declaration=True, encoding="UTF-8", pretty_print=True))
