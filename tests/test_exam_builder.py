@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from quizsvc.bank import Bank, Card
+from quizsvc.bank.model import Misconception
 from quizsvc.embedding import CachedEncoder, HashingEncoder
 from quizsvc.exams import (
     Blueprint,
@@ -83,6 +84,7 @@ def demo_cards(deck: str = "demo") -> list[Card]:
                 )
             )
         items = DEMO_LISTS[topic]
+        (other,) = (things for name, things in DEMO_LISTS.items() if name != topic)
         cards.append(
             make_card(
                 f"{deck}-{topic}-rare",
@@ -92,6 +94,13 @@ def demo_cards(deck: str = "demo") -> list[Card]:
                 key_points=items,
                 tags=("list",),
                 deck=deck,
+                # Names the other topic's list as wrong here, so that its items are safe
+                # wrong options of this list's multiple-response question.
+                misconceptions=(
+                    Misconception(
+                        f"{other[0]}, {other[1]} and {other[2]}.", f"Those are not {topic}."
+                    ),
+                ),
             )
         )
         cards.append(

@@ -185,7 +185,9 @@ def test_a_list_of_values_is_never_offered_other_kinds(
     assert answer_option_kind(values) == OptionKind(AnswerKind.HYPERPARAMETER_VALUE)
     exam = largest_exam(bank, hashing, glossaries, "multiple_response")
     assert values.id not in {q.key.card_id for q in exam.questions}
-    assert len(exam.questions) >= 20
+    # Multiple response draws only items known to be wrong for the card (its topic's other
+    # lists, or items its misconceptions name), so fewer lists make a question than before.
+    assert len(exam.questions) >= 10
 
 
 # --- reuse and prompts -------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def test_no_prompt_names_its_answer(
 ) -> None:
     glossary = merged_glossary(bank.glossary(DECK))
     exam = largest_exam(bank, hashing, glossaries, kind)
-    assert len(exam.questions) >= 20
+    assert len(exam.questions) >= (10 if kind == "multiple_response" else 20)
     for question in exam.questions:
         assert not names_its_answer(question.key, glossary), question.key.prompt
 
@@ -457,8 +459,10 @@ def test_reviewed_choice_questions_offer_no_second_right_answer(
     gpu = only("xgb-gpu-support", full_answer, counts={MC: 1})
     assert set(gpu.option_sources) == {"xgb-gpu-support"}
     # Its own misconceptions only (the yes/no ones count, as answers to this prompt).
-    encoders = only("o2v-encoders", counts={MR: 1})
-    assert not {"Long Short-Term Memory", "LSTM"} & wrong(encoders)
+    # Object2Vec's encoders: its topic has no other list of encoders and its misconceptions
+    # name no other list's items, so no wrong item is known to be safe: not asked at all.
+    with pytest.raises(InsufficientQuestionsError):
+        only("o2v-encoders", counts={MR: 1})
     bagging = only("ens-bagging", reverse=1)
     assert "Ensemble learning" not in wrong(bagging)
 
@@ -470,13 +474,18 @@ def test_a_multiple_response_item_is_never_the_genus_of_a_right_one(
     """Object2Vec's sequence encoders (a bidirectional LSTM among them) offered "Recurrent
     neural network (RNN)": the LSTM is an RNN cell, so a careful learner picks it too."""
     for seed in (1, 2, 3):
-        exam = build_exam(
-            bank.cards,
-            Blueprint(seed=seed, counts={MR: 1}),
-            bank_encoder,
-            question_card_ids=["o2v-encoders"],
-            glossaries=glossaries,
-        )
+        try:
+            exam = build_exam(
+                bank.cards,
+                Blueprint(seed=seed, counts={MR: 1}),
+                bank_encoder,
+                question_card_ids=["o2v-encoders"],
+                glossaries=glossaries,
+            )
+        except InsufficientQuestionsError:
+            # No wrong item known to be safe for it (see test_multiple_response_wrong_items_
+            # are_known_wrong in test_exam_build_cache_mr.py): not asked, which is safe too.
+            continue
         key = exam.questions[0].key
         wrong = {o.text for o in key.options if o.id not in key.correct_option_ids}
         assert not wrong & {"Recurrent neural network (RNN)", "Long Short-Term Memory", "LSTM"}

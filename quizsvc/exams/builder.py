@@ -83,6 +83,37 @@ MAX_ITEM_WORDS = 4
 MIN_SECRET_LENGTH = 4
 #: Key points of an open question with at least this many words may not appear elsewhere.
 MIN_SECRET_POINT_WORDS = 3
+#: A misconception that lists several things ("Bagging and stacking") is no single item.
+_LISTED = re.compile(r"[,;:]|\b(?:and|or|only|not|but)\b", re.IGNORECASE)
+#: A misconception that qualifies its list ("Regression only; ...", "CNN ... but not text")
+#: says more than which items it names: its parts are not read as named items.
+_QUALIFIED = re.compile(
+    r"[;:]|->|\b(?:only|not|but|cannot|no|although|because|instead|without)\b", re.IGNORECASE
+)
+_ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
+
+
+def _listed_parts(text: str) -> list[str]:
+    """The items a plain list misconception names ("subsample, eta, gamma, l1 and wd"),
+    split at top-level commas, "and" and "or" (never inside brackets); none for a
+    misconception that qualifies its list."""
+    if _QUALIFIED.search(text):
+        return []
+    marked, depth = [], 0
+    for char in text.strip().rstrip("."):
+        depth += char == "("
+        depth -= char == ")"
+        marked.append("\0" if char == "," and depth == 0 else char)
+    joined = "".join(marked)
+    # " and "/" or " at top level only: blank out bracketed text while searching.
+    flat = re.sub(r"\([^()]*\)", lambda m: "_" * len(m.group()), joined)
+    cuts = [m.span() for m in re.finditer(r"\s+(?:and|or)\s+", flat)]
+    for start, end in reversed(cuts):
+        joined = joined[:start] + "\0" + joined[end:]
+    parts = (_ARTICLE.sub("", part.strip()) for part in joined.split("\0"))
+    return [part for part in parts if part]
+
+
 _STATED_COUNT = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
 
 
@@ -733,17 +764,13 @@ class _Drafter:
         #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
         self._memo: dict[tuple[str, str, str], Any] = {}  # values: what each key's make gives
         list_items = {card.id: card_list_items(card) for card in deck_cards}
-        # Wrong options of multiple response: other lists' items, and the names that other
-        # cards answer with ("True negative rate" is a fine wrong name for recall). Other
-        # key points are facts, too often true of the question's subject as well.
-        option_items = {card.id: list_items[card.id] or _named_points(card) for card in deck_cards}
         texts: list[str] = []
         for card in deck_cards:
             texts.append(card.prompt)
             texts.extend(answer_forms(card))
             if card.term:
                 texts.extend(term_forms(card.term))
-            texts.extend(option_items[card.id])
+            texts.extend(list_items[card.id])
             texts.extend(source.text for source in misconception_sources(card))
         self.table = SimilarityTable(texts, encoder, config.decimals)
         self.selector = Selector(self.table, config)
@@ -759,7 +786,14 @@ class _Drafter:
         self.term_kinds = {card.id: term_option_kind(card) for card in deck_cards if card.term}
         answers: dict[tuple[str, bool, OptionKind], list[OptionSource]] = {}
         terms: dict[tuple[str, OptionKind], list[OptionSource]] = {}
-        item_sources: dict[tuple[str, OptionKind], list[OptionSource]] = {}
+        # Wrong options of multiple response (review 15: "Handwriting recognition" offered as
+        # wrong for CNN uses, "Image classification" for Linear Learner): only items known to
+        # be wrong for the card. Those are the items of the other lists of its topic whose
+        # answer is of the same kind (DeepAR's required fields for its optional ones, L2's
+        # properties for L1's), never another topic's list (CNN uses are not Linear Learner's
+        # tasks, but may be true of it) nor a name another card answers with (LeNet-5 was
+        # made for handwriting recognition, which is also a CNN use).
+        item_sources: dict[tuple[str, str, OptionKind], list[OptionSource]] = {}
         for c in deck_cards:
             kind = self.answer_kinds[c.id]
             answers.setdefault((c.deck, bool(list_items[c.id]), kind), []).append(
@@ -769,13 +803,38 @@ class _Drafter:
                 terms.setdefault((c.deck, self.term_kinds[c.id]), []).append(
                     OptionSource(c.term, c, c.prompt)
                 )
-            for item in option_items[c.id]:
-                item_sources.setdefault((c.deck, kind), []).append(OptionSource(item, c, c.prompt))
+            for item in list_items[c.id]:
+                item_sources.setdefault((c.deck, c.topic, kind), []).append(
+                    OptionSource(item, c, c.prompt)
+                )
         self.answers = {key: CandidatePool.of(found, self.table) for key, found in answers.items()}
         self.terms = {key: CandidatePool.of(found, self.table) for key, found in terms.items()}
-        self.items = {
-            key: CandidatePool.of(found, self.table) for key, found in item_sources.items()
-        }
+        # Another topic's item is safe only where the card's author named it in a wrong
+        # answer to this very prompt ("l1 and wd are Linear Learner names" for XGBoost's
+        # overfitting controls), and it is an item of a list of the same kind elsewhere.
+        item_pools: dict[str, CandidatePool] = {}
+        for c in deck_cards:
+            if not list_items[c.id]:
+                continue
+            kind = self.answer_kinds[c.id]
+            named = {
+                compact(part)
+                for source in misconception_sources(c)
+                for part in _listed_parts(source.text)
+            }
+            found = [
+                source
+                for (deck, topic, other_kind), sources in item_sources.items()
+                if deck == c.deck and other_kind == kind
+                for source in sources
+                if source.card.id != c.id
+                and (
+                    topic == c.topic
+                    or any(compact(form) in named for form in term_forms(source.text))
+                )
+            ]
+            item_pools[c.id] = CandidatePool.of(found, self.table)
+        self.item_pools = item_pools
         self.no_candidates = CandidatePool.of((), self.table)
         self.list_items = list_items
         self.lists = [card for card in deck_cards if list_items[card.id]]
@@ -795,10 +854,26 @@ class _Drafter:
         elif kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
             pool = self.terms.get((card.deck, self.term_kinds[card.id]), self.no_candidates)
         elif kind is QuestionKind.MULTIPLE_RESPONSE:
-            pool = self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates)
+            pool = self._item_pool(card)
         else:
             return -1
         return sum(topic == card.topic for topic in pool.topics)
+
+    def _item_pool(self, card: Card) -> CandidatePool:
+        """Items of other lists known to be wrong for the card: those of its topic's lists
+        with answers of its kind, and those its misconceptions name (see ``__init__``)."""
+        return self.item_pools.get(card.id, self.no_candidates)
+
+    def _item_misconceptions(self, card: Card) -> tuple[OptionSource, ...]:
+        """The card's own misconceptions that read as one item of its list. Most list cards'
+        misconceptions are whole wrong lists ("subsample, eta, gamma, l1 and wd"): wrong as a
+        whole, while single items of them may be right (subsample controls overfitting), so
+        they are never split into items."""
+        return tuple(
+            source
+            for source in misconception_sources(card)
+            if len(words(source.text)) <= MAX_ITEM_WORDS and not _LISTED.search(source.text)
+        )
 
     def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> dict[str, _Draft]:
         """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``."""
@@ -1038,12 +1113,15 @@ class _Drafter:
             return None
 
         def choose() -> tuple[OptionSource, ...] | None:
+            # Fewer safe wrong items than needed: the card makes no multiple-response
+            # question rather than fill up with items that may be right.
             return self.selector.choose(
                 target,
-                self.items.get((card.deck, self.answer_kinds[card.id]), self.no_candidates),
+                self._item_pool(card),
                 self.config.response_distractors,
                 avoid,
                 extra=too_generic,
+                first=self._item_misconceptions(card),
             )
 
         # The wrong options need no seed; only which right items are shown does.
@@ -1119,19 +1197,6 @@ def _free_answer_knowledge(card: Card, question_type: QuestionType) -> dict[str,
         "short_answers": card.short_answers,
         "misconceptions": card.misconceptions,
     }
-
-
-def _named_points(card: Card) -> tuple[str, ...]:
-    """Key points that name what the card answers with (its answer, an alias or its term)."""
-    names = {compact(form) for form in (*answer_forms(card), card.term or "")}
-    names |= {compact(form) for form in term_forms(card.answer)}
-    if card.term:
-        names |= {compact(form) for form in term_forms(card.term)}
-    return tuple(
-        point
-        for point in card.key_points
-        if compact(point) in names and len(words(point)) <= MAX_ITEM_WORDS
-    )
 
 
 def card_list_items(card: Card) -> tuple[str, ...]:
