@@ -39,7 +39,9 @@ def full_exam(bank: Bank, bank_encoder: CachedEncoder) -> Exam:
     Not quite every card: an exam never shows one question's answer in another's options,
     and a bank of overlapping cards cannot satisfy that with all of them at once.
     """
-    shares = {MC: 0.3, MR: 0.15, FILL: 0.2, FREE: 0.1}
+    # Multiple response: only the list cards with enough wrong items known to be wrong for
+    # them (about 12 of 189); free answers take the rest of the share.
+    shares = {MC: 0.3, MR: 0.06, FILL: 0.2, FREE: 0.19}
     reverse_share = 0.1
     for attempt in range(10):
         size = len(bank) * (1 - 0.02 * attempt)
