@@ -875,6 +875,54 @@ def test_nrps_lists_the_course_learners_with_their_results(
     assert missing.status_code == 404
 
 
+def test_an_lti_learner_listed_by_the_roster_can_be_accommodated_before_their_first_launch(
+    registered: InteropPlatform,
+    live_url: str,
+    exam: dict[str, Any],
+    make_key: Callable[..., Headers],
+) -> None:
+    """Once an accommodation was 404 "no learner" until the learner had launched once: too
+    late for a learner who needs the extra time from the first minute."""
+    lms = registered
+    lms.custom = {"exam_id": exam["id"]}
+    staff = make_key("instructor")
+    browser = requests.Session()
+    learner_attempt(browser, live_url, lms)  # the course is known from a first launch
+    lms.members = [
+        {"user_id": lms.user, "roles": [LEARNER]},
+        {"user_id": "lms-learner-later", "roles": [LEARNER]},
+        {"user_id": "lms-teacher", "roles": [INSTRUCTOR]},
+    ]
+    later = lti.learner_id_for(lms.issuer, "lms-learner-later")
+    url = f"{live_url}/v1/exams/{exam['id']}/accommodations/{later}"
+    before = requests.put(url, json={"extra_minutes": 15}, headers=staff)
+    assert before.status_code == 404, before.text
+    assert "roster" in before.json()["errors"]["path"]["learner_id"][0]
+
+    contexts = requests.get(f"{live_url}/v1/lti/contexts", headers=staff).json()["items"]
+    (course,) = [c for c in contexts if c["registration_id"] == lms.registration_id]
+    roster = requests.get(f"{live_url}/v1/lti/contexts/{course['id']}/members", headers=staff)
+    assert roster.status_code == 200, roster.text
+    listed = {m["user_id"]: m["learner_id"] for m in roster.json()["members"]}
+    assert listed["lms-learner-later"] == later
+
+    granted = requests.put(url, json={"extra_minutes": 15}, headers=staff)
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["effective"]["time_limit_seconds"] == exam["time_limit_seconds"] + 900
+    # Staff are never listed as learners, and a second fetch of the roster keeps one row.
+    teacher = lti.learner_id_for(lms.issuer, "lms-teacher")
+    assert (
+        requests.put(
+            f"{live_url}/v1/exams/{exam['id']}/accommodations/{teacher}",
+            json={"extra_minutes": 15},
+            headers=staff,
+        ).status_code
+        == 404
+    )
+    again = requests.get(f"{live_url}/v1/lti/contexts/{course['id']}/members", headers=staff)
+    assert again.status_code == 200, again.text
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_nrps_follows_link_header_pages_on_the_platform_only(
     registered: InteropPlatform,

@@ -274,11 +274,21 @@ def moved_view(moved: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def known_learner(learner_id: str) -> str:
-    if not services().store.learner_known(learner_id):
+    """A learner with a key or an attempt, or listed by an LMS course's roster (an LTI
+    learner who has not launched yet); 404 otherwise, so a mistyped id is not accommodated."""
+    store = services().store
+    if not (store.learner_known(learner_id) or store.listed_in_a_roster(learner_id)):
         raise ApiError(
             404,
             f"No learner with id {learner_id!r}.",
-            {"path": {"learner_id": ["No API key or attempt has this learner id."]}},
+            {
+                "path": {
+                    "learner_id": [
+                        "No API key, attempt or LMS course roster has this learner id "
+                        "(GET /v1/lti/contexts/{id}/members lists a course's learners)."
+                    ]
+                }
+            },
         )
     return learner_id
 

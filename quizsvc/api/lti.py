@@ -413,6 +413,16 @@ class ContextMembers(MethodView):
                     "passback": passback_status(passback) if passback else None,
                 }
             )
+        # Staff may give an accommodation to a listed learner before their first launch.
+        state.store.record_members(
+            course.id,
+            (
+                learner_id_for(registration.issuer, member.user_id)
+                for member in members
+                if not any(is_staff_role(role) for role in member.roles)
+            ),
+            state.clock(),
+        )
         listed = []
         for member in members:
             staff = any(is_staff_role(role) for role in member.roles)

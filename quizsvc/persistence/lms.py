@@ -3,6 +3,7 @@ launches; webhook subscriptions; the outbox of grade passbacks and webhook event
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,18 @@ class LtiContext(Base):
     memberships_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LtiMember(Base):
+    """A learner a course's roster (Names and Role Provisioning Services) listed, by their
+    quizsvc learner id: staff can give them an accommodation before their first launch.
+    Nothing else about them is kept (names and emails stay in the LMS)."""
+
+    __tablename__ = "lti_members"
+
+    context_id: Mapped[str] = mapped_column(ForeignKey("lti_contexts.id"), primary_key=True)
+    learner_id: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    listed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class WebhookSubscription(Base):
@@ -325,6 +338,35 @@ class LmsStore(StoreBase):
             return list(
                 session.scalars(select(LtiContext).order_by(LtiContext.created_at, LtiContext.id))
             )
+
+    def record_members(self, context_id: str, learner_ids: Iterable[str], now: datetime) -> None:
+        """Remember the learners a course's roster listed (see :class:`LtiMember`)."""
+        wanted = set(learner_ids)
+        for _ in range(2):  # a parallel fetch of the same roster may insert between read and ours
+            try:
+                with self.session() as session:
+                    listed = LtiMember.context_id == context_id
+                    known = set(session.scalars(select(LtiMember.learner_id).where(listed)))
+                    session.add_all(
+                        LtiMember(context_id=context_id, learner_id=learner_id, listed_at=now)
+                        for learner_id in sorted(wanted - known)
+                    )
+                    session.execute(
+                        update(LtiMember)
+                        .where(listed, LtiMember.learner_id.in_(wanted & known))
+                        .values(listed_at=now)
+                    )
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not record the LTI roster")
+
+    def listed_in_a_roster(self, learner_id: str) -> bool:
+        with self.session() as session:
+            found = session.scalar(
+                select(LtiMember.learner_id).where(LtiMember.learner_id == learner_id).limit(1)
+            )
+            return found is not None
 
     def context_launches(self, context_id: str) -> list[LtiLaunch]:
         """The attempts launched from a course, oldest first."""
