@@ -22,7 +22,7 @@ import re
 import secrets
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -34,8 +34,10 @@ from quizsvc.exams.distractors import (
     NOTHING_TO_AVOID,
     Avoid,
     CandidatePool,
+    ChoicePlan,
     DistractorConfig,
     OptionSource,
+    PhraseIndex,
     Rejection,
     Selector,
     SimilarityTable,
@@ -386,21 +388,14 @@ def build_exam(
     requested = blueprint.requested()
     drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
 
+    preferred = {kind: by_card.preferred for kind, by_card in drafts.items()}
     excluded: set[tuple[QuestionKind, str]] = set()
     for attempt in range(len(scope) * len(requested) + 1):
         eligible = {
             kind: [card_id for card_id in by_card if (kind, card_id) not in excluded]
             for kind, by_card in drafts.items()
         }
-        slots, usable = _assign(
-            requested,
-            eligible,
-            _rng(seed, "assign", str(attempt)),
-            {
-                kind: frozenset(c for c, d in by_card.items() if d.preferred)
-                for kind, by_card in drafts.items()
-            },
-        )
+        slots, usable = _assign(requested, eligible, _rng(seed, "assign", str(attempt)), preferred)
         if slots is None:
             available = {
                 kind: _per_topic(
@@ -431,7 +426,7 @@ def build_exam(
 
 def _settle(
     slots: Sequence[tuple[QuestionKind, str]],
-    drafts: Mapping[QuestionKind, Mapping[str, _Draft]],
+    drafts: Mapping[QuestionKind, _Eligible],
     drafter: _Drafter,
     excluded: set[tuple[QuestionKind, str]],
     rng: random.Random,
@@ -450,9 +445,14 @@ def _settle(
     asked_open = {card_id: kind for kind, card_id in slots if not kind.is_choice}
     asked_answers: dict[str, tuple[QuestionKind, str]] = {}
     for card_id, kind in asked_open.items():
-        for secret in _secrets(drafts[kind][card_id]):
+        for secret in drafter.secrets(drafts[kind][card_id]):
             asked_answers.setdefault(secret, (kind, card_id))
-    avoid = Avoid(cards=frozenset(asked_open), texts=tuple(asked_answers))
+    avoid = Avoid(cards=frozenset(asked_open), texts=tuple(asked_answers), index=drafter.phrases)
+    # Each answer asked (in compact form, as mentions() compares), with the open question
+    # that asks it first: what revealed() finds by set lookups instead of a scan.
+    asked_needles: dict[str, tuple[int, tuple[QuestionKind, str]]] = {}
+    for rank, (secret, pair) in enumerate(asked_answers.items()):
+        asked_needles.setdefault(compact(secret), (rank, pair))
     settled: dict[int, _Draft] = {}
     uses: Counter[str] = Counter()
     in_exam = {card_id for _, card_id in slots}
@@ -465,10 +465,14 @@ def _settle(
             if draft.kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
             else draft.right
         )
-        for secret, pair in asked_answers.items():
-            if any(mentions(text, secret) for text in shown):
-                return pair
-        return None
+        # The first answer asked (in asked_answers' order) that a shown text mentions.
+        found = [
+            asked_needles[needle]
+            for text in shown
+            for needle in drafter.phrases.found_in(text)
+            if needle in asked_needles
+        ]
+        return min(found)[1] if found else None
 
     def fit(draft: _Draft) -> _Draft | None:
         """The draft, or a redraft of its card without what the exam rules out."""
@@ -489,8 +493,8 @@ def _settle(
     def spare(kind: QuestionKind) -> _Draft | None:
         if kind not in spares:
             by_card = drafts[kind]
-            best = [card_id for card_id, draft in by_card.items() if draft.preferred]
-            rest = [card_id for card_id, draft in by_card.items() if not draft.preferred]
+            best = [card_id for card_id in by_card if card_id in by_card.preferred]
+            rest = [card_id for card_id in by_card if card_id not in by_card.preferred]
             spares[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
         for card_id in spares[kind]:
             if card_id in in_exam or (kind, card_id) in excluded:
@@ -672,6 +676,47 @@ _SEED_FREE_KINDS = frozenset(
     }
 )
 
+#: Scopes (the cards a blueprint asks about) whose eligible cards a drafter remembers.
+ELIGIBLE_CACHE_SIZE = 64
+
+
+class _Eligible(Mapping[str, "_Draft"]):
+    """Card id -> draft of the eligible cards, in scope order; drafts made on first use."""
+
+    def __init__(
+        self, ids: tuple[str, ...], preferred: frozenset[str], make: Callable[[str], _Draft | None]
+    ) -> None:
+        self.ids = ids
+        self.preferred = preferred
+        self._make = make
+        self._known = frozenset(ids)
+        self._made: dict[str, _Draft] = {}
+
+    def __getitem__(self, card_id: str) -> _Draft:
+        made = self._made.get(card_id)
+        if made is None:
+            if card_id not in self._known:
+                raise KeyError(card_id)
+            draft = self._make(card_id)
+            assert draft is not None, f"{card_id} was eligible"
+            made = self._made[card_id] = draft
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, card_id: object) -> bool:
+        return card_id in self._known
+
+
+def _option_key(options: Sequence[OptionSource]) -> tuple[tuple[str, str, bool], ...]:
+    """What tells chosen wrong options apart, for remembering what follows from them."""
+    return tuple((option.text, option.card.id, option.is_misconception) for option in options)
+
+
 #: Drafters of recent builds (see :func:`_drafter_for`): one per deck set, card versions,
 #: model, distractor settings and glossaries in use.
 DRAFTER_CACHE_SIZE = 16
@@ -762,7 +807,12 @@ class _Drafter:
         self.glossaries = glossaries
         #: Seed-free drafts and draft parts, by (what, kind, card id); shared by every
         #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
-        self._memo: dict[tuple[str, str, str], Any] = {}  # values: what each key's make gives
+        self._memo: dict[tuple[Any, ...], Any] = {}  # values: what each key's make gives
+        #: Eligible card ids and preferred ones per (kind, scope), most recent last.
+        self._eligible: OrderedDict[tuple[Any, ...], tuple[tuple[str, ...], frozenset[str]]]
+        self._eligible = OrderedDict()
+        #: The answers open questions ask for, found in option texts by set lookups.
+        self.phrases = PhraseIndex()
         list_items = {card.id: card_list_items(card) for card in deck_cards}
         texts: list[str] = []
         for card in deck_cards:
@@ -847,7 +897,9 @@ class _Drafter:
     def room(self, kind: QuestionKind, draft: _Draft) -> int:
         """How many candidates of its kind the draft's topic has (none for open questions):
         the fewer, the sooner a wrong option it needs is used up by other questions."""
-        card = draft.card
+        return self._remembered("room", kind, draft.card, lambda: self._room(kind, draft.card))
+
+    def _room(self, kind: QuestionKind, card: Card) -> int:
         if kind is QuestionKind.MULTIPLE_CHOICE:
             key = (card.deck, bool(self.list_items[card.id]), self.answer_kinds[card.id])
             pool = self.answers.get(key, self.no_candidates)
@@ -875,14 +927,29 @@ class _Drafter:
             if len(words(source.text)) <= MAX_ITEM_WORDS and not _LISTED.search(source.text)
         )
 
-    def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> dict[str, _Draft]:
-        """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``."""
-        drafts = {}
-        for card in scope:
-            draft = self.draft(kind, card)
-            if draft is not None:
-                drafts[card.id] = draft
-        return drafts
+    def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> _Eligible:
+        """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``.
+
+        Which cards are eligible (and preferred) no seed changes, so it is remembered per
+        scope; the drafts themselves are made when the build first needs them (a seeded
+        draft costs a seeded generator, and most eligible cards are never drawn)."""
+        key = (kind.value, tuple(card.id for card in scope))
+        found = self._eligible.get(key)
+        if found is None:
+            ids, preferred = [], set()
+            for card in scope:
+                draft = self.draft(kind, card)
+                if draft is not None:
+                    ids.append(card.id)
+                    if draft.preferred:
+                        preferred.add(card.id)
+            found = (tuple(ids), frozenset(preferred))
+            with _drafters_lock:
+                self._eligible[key] = found
+                while len(self._eligible) > ELIGIBLE_CACHE_SIZE:
+                    self._eligible.popitem(last=False)
+        by_id = {card.id: card for card in scope}
+        return _Eligible(found[0], found[1], lambda card_id: self.draft(kind, by_id[card_id]))
 
     def for_seed(self, seed: int) -> _Drafter:
         """This drafter for one build: the same tables and memo, the build's seed."""
@@ -891,13 +958,27 @@ class _Drafter:
         return seeded
 
     def _remembered(
-        self, what: str, kind: QuestionKind, card: Card, make: Callable[[], _Remembered]
+        self,
+        what: str,
+        kind: QuestionKind,
+        card: Card,
+        make: Callable[[], _Remembered],
+        *detail: Any,
     ) -> _Remembered:
-        key = (what, kind.value, card.id)
-        if key not in self._memo:
-            self._memo[key] = make()
-        remembered: _Remembered = self._memo[key]
+        """What ``make`` gives for (``what``, ``kind``, ``card``, ``detail``), made once: it
+        must depend on nothing else (no seed, no exam)."""
+        key = (what, kind.value, card.id, *detail)
+        try:
+            remembered: _Remembered = self._memo[key]
+        except KeyError:
+            remembered = self._memo[key] = make()
         return remembered
+
+    def secrets(self, draft: _Draft) -> list[str]:
+        """:func:`_secrets` of an open draft (a fill-in's depend on its blank)."""
+        return self._remembered(
+            "secrets", draft.kind, draft.card, lambda: _secrets(draft), draft.accept
+        )
 
     def draft(
         self, kind: QuestionKind, card: Card, avoid: Avoid = NOTHING_TO_AVOID
@@ -918,6 +999,21 @@ class _Drafter:
         return self._free_answer(card)
 
     def _multiple_choice(self, card: Card, avoid: Avoid) -> _Draft | None:
+        kind = QuestionKind.MULTIPLE_CHOICE
+        plan = self._remembered("plan", kind, card, lambda: self._multiple_choice_plan(card))
+        wrong = None if plan is None else plan.choose(avoid)
+        if wrong is None:
+            return None
+        # The rest depends only on the wrong options chosen.
+        return self._remembered(
+            "options",
+            kind,
+            card,
+            lambda: self._multiple_choice_draft(card, wrong),
+            *_option_key(wrong),
+        )
+
+    def _multiple_choice_plan(self, card: Card) -> ChoicePlan | None:
         right = answer_forms(card)
         kind = self.answer_kinds[card.id]
         if kind.kind is AnswerKind.YES_NO or names_answer(
@@ -943,11 +1039,9 @@ class _Drafter:
             lists=is_list,
         )
         pool = self.answers.get((card.deck, is_list, kind), self.no_candidates)
-        wrong = self.selector.choose(
-            target, pool, self.config.count, avoid, first=self._misconceptions(card)
-        )
-        if wrong is None:
-            return None
+        return self.selector.plan(target, pool, self.config.count, first=self._misconceptions(card))
+
+    def _multiple_choice_draft(self, card: Card, wrong: tuple[OptionSource, ...]) -> _Draft | None:
         key = self._key_of_fair_length(card, wrong)
         if key is None:
             return None
@@ -993,6 +1087,26 @@ class _Drafter:
         return card.answer
 
     def _reverse(self, card: Card, avoid: Avoid) -> _Draft | None:
+        kind = QuestionKind.REVERSE_MULTIPLE_CHOICE
+        planned = self._remembered("plan", kind, card, lambda: self._reverse_plan(card))
+        if planned is None or card.term is None:
+            return None
+        plan, definition = planned
+        wrong = plan.choose(avoid)
+        if wrong is None:
+            return None
+        return _Draft(
+            QuestionKind.REVERSE_MULTIPLE_CHOICE,
+            card,
+            prompt=f"{REVERSE_PROMPT}\n{definition}",
+            right=(card.term,),
+            wrong=wrong,
+            answer=card.term,
+            preferred=self._preferred(card, wrong),
+        )
+
+    def _reverse_plan(self, card: Card) -> tuple[ChoicePlan, str] | None:
+        """The plan of a reverse question's wrong options and the definition it shows."""
         if not card.term:
             return None
         glossary = self.glossaries[card.deck]
@@ -1016,18 +1130,7 @@ class _Drafter:
             weigh_length=False,
         )
         pool = self.terms.get((card.deck, self.term_kinds[card.id]), self.no_candidates)
-        wrong = self.selector.choose(target, pool, self.config.count, avoid)
-        if wrong is None:
-            return None
-        return _Draft(
-            QuestionKind.REVERSE_MULTIPLE_CHOICE,
-            card,
-            prompt=f"{REVERSE_PROMPT}\n{definition}",
-            right=(card.term,),
-            wrong=wrong,
-            answer=card.term,
-            preferred=self._preferred(card, wrong),
-        )
+        return self.selector.plan(target, pool, self.config.count), definition
 
     def _misconceptions(self, card: Card) -> tuple[OptionSource, ...]:
         """The card's own misconceptions: each was written as a wrong answer to this very
@@ -1057,6 +1160,35 @@ class _Drafter:
         return tuple(kinds)
 
     def _multiple_response(self, card: Card, avoid: Avoid) -> _Draft | None:
+        kind = QuestionKind.MULTIPLE_RESPONSE
+        planned = self._remembered("plan", kind, card, lambda: self._multiple_response_plan(card))
+        if planned is None:
+            return None
+        plan, select = planned
+        # The wrong options need no seed; only which right items are shown does.
+        wrong = (
+            self._remembered("wrong", kind, card, plan.choose)
+            if avoid is NOTHING_TO_AVOID
+            else plan.choose(avoid)
+        )
+        if wrong is None:
+            return None
+        items = self.list_items[card.id]
+        rng = _rng(self.seed, "select", card.id)
+        shown = tuple(items[i] for i in sorted(rng.sample(range(len(items)), select)))
+        return _Draft(
+            QuestionKind.MULTIPLE_RESPONSE,
+            card,
+            prompt=f"{card.prompt} (Select {_COUNT_WORDS[select]}.)",
+            right=shown,
+            wrong=wrong,
+            answer="; ".join(shown),
+            select=select,
+        )
+
+    def _multiple_response_plan(self, card: Card) -> tuple[ChoicePlan, int] | None:
+        """The plan of a multiple-response question's wrong items and how many right items
+        it shows, or None when the card makes no such question."""
         items = self.list_items[card.id]
         if (
             len(items) < 2
@@ -1112,37 +1244,16 @@ class _Drafter:
                 return Rejection.STATES_ANSWER
             return None
 
-        def choose() -> tuple[OptionSource, ...] | None:
-            # Fewer safe wrong items than needed: the card makes no multiple-response
-            # question rather than fill up with items that may be right.
-            return self.selector.choose(
-                target,
-                self._item_pool(card),
-                self.config.response_distractors,
-                avoid,
-                extra=too_generic,
-                first=self._item_misconceptions(card),
-            )
-
-        # The wrong options need no seed; only which right items are shown does.
-        wrong = (
-            self._remembered("wrong", QuestionKind.MULTIPLE_RESPONSE, card, choose)
-            if avoid is NOTHING_TO_AVOID
-            else choose()
+        # Fewer safe wrong items than needed: the card makes no multiple-response question
+        # (choose gives None) rather than fill up with items that may be right.
+        plan = self.selector.plan(
+            target,
+            self._item_pool(card),
+            self.config.response_distractors,
+            extra=too_generic,
+            first=self._item_misconceptions(card),
         )
-        if wrong is None:
-            return None
-        rng = _rng(self.seed, "select", card.id)
-        shown = tuple(items[i] for i in sorted(rng.sample(range(len(items)), select)))
-        return _Draft(
-            QuestionKind.MULTIPLE_RESPONSE,
-            card,
-            prompt=f"{card.prompt} (Select {_COUNT_WORDS[select]}.)",
-            right=shown,
-            wrong=wrong,
-            answer="; ".join(shown),
-            select=select,
-        )
+        return plan, select
 
     def _fill_in_options(self, card: Card) -> tuple[FillIn, ...]:
         """The fill-ins ``make_fill_in`` chooses among with the seed (none, one or more)."""

@@ -22,9 +22,10 @@ has no such token and is rejected.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
@@ -363,6 +364,61 @@ def _word_count(text: str) -> int:
     return max(1, len(words(text)))
 
 
+class PhraseIndex:
+    """Which of a growing set of phrases each text mentions (as :func:`mentions`: whole
+    words, case and punctuation ignored), memoized per text.
+
+    Exam building asks "does this option show the answer to an open question of the exam?"
+    for every candidate option against every answer asked: about 100,000 :func:`mentions`
+    per 65-question exam. The phrases (the answers open questions can ask for) and the texts
+    (options, prompts) both come from the bank, so each text's matches are found once, by
+    looking its word n-grams up in a set, and a check is a set intersection.
+
+    Thread-safe without a lock on the read path: the phrase set is replaced, never changed
+    in place, and each memo entry records the set it was computed against.
+    """
+
+    def __init__(self, phrases: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        # (phrases, {first word: word counts of phrases starting with it})
+        self._state: tuple[frozenset[str], dict[str, tuple[int, ...]]] = (frozenset(), {})
+        self._found: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self.add(phrases)
+
+    def add(self, phrases: Iterable[str]) -> frozenset[str]:
+        """Index ``phrases`` too; returns their compact forms (empty ones left out)."""
+        wanted = frozenset(needle for needle in map(compact, phrases) if needle)
+        if wanted <= self._state[0]:
+            return wanted
+        with self._lock:
+            known = self._state[0] | wanted
+            starts: dict[str, set[int]] = {}
+            for phrase in known:
+                split = phrase.split(" ")
+                starts.setdefault(split[0], set()).add(len(split))
+            self._state = (known, {word: tuple(sorted(n)) for word, n in starts.items()})
+        return wanted
+
+    def found_in(self, text: str) -> frozenset[str]:
+        """The indexed phrases (compact forms) that ``text`` mentions."""
+        known, starts = self._state
+        memo = self._found.get(text)
+        if memo is not None and memo[0] is known:
+            return memo[1]
+        split = compact(text).split(" ")
+        found = set()
+        for start, word in enumerate(split):
+            for length in starts.get(word, ()):
+                if start + length > len(split):
+                    break
+                gram = " ".join(split[start : start + length])
+                if gram in known:
+                    found.add(gram)
+        result = frozenset(found)
+        self._found[text] = (known, result)
+        return result
+
+
 @dataclass(frozen=True)
 class Avoid:
     """What the other questions of the same exam make unusable as a wrong option."""
@@ -377,8 +433,17 @@ class Avoid:
     #: Option texts (``compact`` form) an instructor suppressed for the question's card
     #: (a dead or wrongly discriminating distractor in the card's item statistics).
     suppressed: frozenset[str] = frozenset()
+    #: Where given, :meth:`reveals` is a set intersection over it (same answers).
+    index: PhraseIndex | None = field(default=None, compare=False, repr=False)
+    _needles: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.index is not None:
+            object.__setattr__(self, "_needles", self.index.add(self.texts))
 
     def reveals(self, text: str) -> bool:
+        if self.index is not None:
+            return not self._needles.isdisjoint(self.index.found_in(text))
         return any(mentions(text, secret) for secret in self.texts)
 
     def overuses(self, text: str) -> bool:
@@ -534,19 +599,21 @@ class Selector:
         ``first`` (the card's own misconceptions) are taken before any of the pool, most
         plausible first: a wrong answer learners really give beats any other card's
         answer."""
-        chosen: list[OptionSource] = []
-        for candidate in [*self.rank_first(target, first), *self.rank(target, pool)]:
-            if self.rejection(target, candidate, chosen, avoid, extra) is None:
-                chosen.append(candidate)
-                if len(chosen) == count:
-                    break
-        else:
-            return None
-        if target.answers_prompt and self.plausibility(target, chosen) < (
-            self.config.min_plausibility
-        ):
-            return None
-        return tuple(chosen)
+        return self.plan(target, pool, count, extra, first).choose(avoid)
+
+    def plan(
+        self,
+        target: Target,
+        pool: CandidatePool,
+        count: int,
+        extra: Callable[[OptionSource], Rejection | None] | None = None,
+        first: Sequence[OptionSource] = (),
+    ) -> ChoicePlan:
+        """What :meth:`choose` does for this target whatever the exam: keep it to choose
+        again under another exam's :class:`Avoid` at the price of set lookups."""
+        return ChoicePlan(
+            self, target, count, extra, [*self.rank_first(target, first), *self.rank(target, pool)]
+        )
 
     def rank_first(self, target: Target, first: Sequence[OptionSource]) -> list[OptionSource]:
         """``first`` by similarity to what is right, ties in their given order."""
@@ -592,3 +659,101 @@ class Selector:
             return False
         shared_names = contrast_tokens(text) & contrast_tokens(anchor)
         return score >= self.config.cross_topic_named_twin and bool(shared_names)
+
+
+class ChoicePlan:
+    """:meth:`Selector.choose` for one target, split into what no exam changes and what an
+    exam's :class:`Avoid` does.
+
+    The candidates are ranked once. Whether a candidate passes the rules that depend on
+    neither the exam nor the other chosen options (every rule but those of :class:`Avoid`
+    and ``REPEATS_OPTION``), and whether two candidates repeat each other, are worked out
+    the first time a choice reaches them and remembered, so choosing again for another
+    exam walks the ranking with set lookups. The outcome is :meth:`Selector.choose`'s: a
+    candidate is taken when no rule rejects it, whichever rule is checked first.
+    """
+
+    def __init__(
+        self,
+        selector: Selector,
+        target: Target,
+        count: int,
+        extra: Callable[[OptionSource], Rejection | None] | None,
+        candidates: Sequence[OptionSource],
+    ) -> None:
+        self.selector = selector
+        self.target = target
+        self.count = count
+        self.extra = extra
+        self.candidates = tuple(candidates)
+        card_id = target.card.id
+        #: Own misconceptions: not ruled out by their card being asked elsewhere.
+        self._own = tuple(c.is_misconception and c.card.id == card_id for c in self.candidates)
+        self._compact = tuple(compact(c.text) for c in self.candidates)
+        # Values are immutable; a race between two builds only computes one twice.
+        self._passes: dict[int, bool] = {}
+        self._repeats: dict[tuple[int, int], bool] = {}
+        self._plausible: dict[tuple[int, ...], bool] = {}
+
+    def choose(self, avoid: Avoid = NOTHING_TO_AVOID) -> tuple[OptionSource, ...] | None:
+        chosen: list[int] = []
+        plain = avoid == NOTHING_TO_AVOID
+        for index, candidate in enumerate(self.candidates):
+            if not plain and self._avoided(index, candidate, avoid):
+                continue
+            if not self._passes_alone(index):
+                continue
+            if any(self._repeat(index, earlier) for earlier in chosen):
+                continue
+            chosen.append(index)
+            if len(chosen) == self.count:
+                break
+        else:
+            return None
+        key = tuple(chosen)
+        if self.target.answers_prompt:
+            plausible = self._plausible.get(key)
+            if plausible is None:
+                options = [self.candidates[index] for index in chosen]
+                score = self.selector.plausibility(self.target, options)
+                plausible = score >= self.selector.config.min_plausibility
+                self._plausible[key] = plausible
+            if not plausible:
+                return None
+        return tuple(self.candidates[index] for index in chosen)
+
+    def _avoided(self, index: int, candidate: OptionSource, avoid: Avoid) -> bool:
+        """ASKED_ELSEWHERE, OVERUSED and SUPPRESSED of :meth:`Selector.rejection`."""
+        text = self._compact[index]
+        return (
+            (candidate.card.id in avoid.cards and not self._own[index])
+            or text in avoid.overused
+            or text in avoid.suppressed
+            or avoid.reveals(candidate.text)
+        )
+
+    def _passes_alone(self, index: int) -> bool:
+        passes = self._passes.get(index)
+        if passes is None:
+            candidate = self.candidates[index]
+            passes = self.selector.rejection(self.target, candidate, (), extra=self.extra) is None
+            self._passes[index] = passes
+        return passes
+
+    def _repeat(self, index: int, earlier: int) -> bool:
+        """REPEATS_OPTION of :meth:`Selector.rejection` for this candidate after ``earlier``
+        (the looser rule for the card's own misconceptions included)."""
+        pair = (index, earlier)
+        found = self._repeats.get(pair)
+        if found is None:
+            found = (
+                self.selector.rejection(
+                    self.target,
+                    self.candidates[index],
+                    (self.candidates[earlier],),
+                    extra=self.extra,
+                )
+                is Rejection.REPEATS_OPTION
+            )
+            self._repeats[pair] = found
+        return found
