@@ -139,8 +139,10 @@ def test_every_fill_in_of_the_bank_blanks_a_key_term(
             fill_in.accept[0],
         )
     # Fewer than three quarters since list slots ("_____, early stopping, L1 ...") and
-    # examples after "such as" are no longer blanked (review 15, independent).
-    assert made >= 0.70 * len(bank.select(DECK))
+    # examples after "such as" are no longer blanked (review 15, independent), nor (review
+    # round 3) the last item of a list without a serial comma or a blank whose synonym,
+    # opposite or "or" alternative the sentence shows: 114 of 189 cards.
+    assert made >= 0.58 * len(bank.select(DECK))
 
 
 # --- accepted variants -------------------------------------------------------------------------
@@ -163,7 +165,8 @@ def test_a_hyphenated_blank_accepts_the_spaced_spelling(glossary: dict[str, str]
     found = card("It uses skip-gram to learn word vectors from context.", ("skip-gram",))
     made = make_fill_in(found, random.Random(0), {}, glossary)
     assert made is not None
-    assert made.accept == ("skip-gram", "skip gram")
+    # "skipgram" from the deck's synonym groups.
+    assert made.accept == ("skip-gram", "skip gram", "skipgram")
     assert "It uses _____ to learn" in made.prompt
 
 
@@ -174,6 +177,8 @@ def test_glossary_abbreviation_and_expansion_are_accepted_both_ways(
         "false negatives",
         "FN",
         "false negative",
+        "type II error",  # the deck's synonym group
+        "type 2 error",
     )
     assert accepted_forms(card("x", ()), "LSTM", glossary) == ("LSTM", "Long Short-Term Memory")
     assert accepted_forms(card("x", ()), "long short-term memory", glossary) == (
@@ -206,7 +211,10 @@ def test_a_remark_in_brackets_is_no_alias(glossary: dict[str, str]) -> None:
         ("RecordIO-wrapped protobuf (float32 only)", "CSV"),
     )
     accept = accepted_forms(formats, "RecordIO-wrapped protobuf", glossary)
-    assert accept == ("RecordIO-wrapped protobuf", "RecordIO wrapped protobuf")
+    assert accept[:2] == ("RecordIO-wrapped protobuf", "RecordIO wrapped protobuf")
+    # The rest are the format's other names (the deck's synonym group), never the remark.
+    assert not any("float32" in form for form in accept)
+    assert "RecordIO-protobuf" in accept
 
 
 def test_short_answers_accept_aliases_but_not_what_the_prompt_names(
@@ -330,15 +338,17 @@ def test_no_blank_is_a_predicate_an_alias_in_brackets_or_part_of_a_name(
             # "continuous bag" of "continuous bag of words"
             assert not re.search(re.escape(BLANK) + r" of words", shown), (card.id, blank)
             checked += 1
-    assert checked >= 200
+    # 157 since review round 3 drops blanks that a list, a synonym, an opposite or an "or"
+    # alternative gives away.
+    assert checked >= 150
 
 
 def test_a_short_exact_name_alone_answers_its_two_word_blank(
     bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
 ) -> None:
-    # "It sets the weight decay, i.e. the strength of the _____ penalty": "L2" is right.
-    made = fill_ins(bank.card("ll-hyperparameter-wd"), rarity, glossary)
-    assert "L2" in made["L2 regularization"].accept
+    # "It sets the strength of the _____ penalty": "L2" is right. (The bank's
+    # ll-hyperparameter-wd no longer blanks it: "weight decay", shown there, is its synonym.)
+    assert "L2" in accepted_forms(card("x", ()), "L2 regularization", glossary)
     assert loose_variants("L1 regularization") == ("L1",)
     assert loose_variants("SageMaker Spark") == ()
 

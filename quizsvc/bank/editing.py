@@ -265,6 +265,8 @@ def _write_staged_deck(bank: Bank, deck: Deck, staged: _StagedItem, deck_dir: Pa
         deck_document["topics"] = dict(deck.topics)
     if deck.glossary:
         deck_document["glossary"] = dict(deck.glossary)
+    if deck.synonyms:
+        deck_document["synonyms"] = [list(group) for group in deck.synonyms]
     _dump(deck_dir / DECK_FILE, deck_document)
 
     staged_topic = staged.raw.get("topic")

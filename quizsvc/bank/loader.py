@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from quizsvc.bank.model import AuthoredQuestion, Bank, Card, Deck
+from quizsvc.bank.synonyms import synonym_problems
 
 DECK_FILE = "deck.yaml"
 #: Authored questions of a deck live in this sub-directory, one file per topic.
@@ -344,6 +345,11 @@ def _load_deck(
                 source=meta.get("source"),
                 topics=dict(meta.get("topics") or {}),
                 glossary=dict(meta.get("glossary") or {}),
+                synonyms=tuple(tuple(group) for group in meta.get("synonyms") or ()),
+            )
+            problems.extend(
+                Problem(deck_label, parsed.line_of(("synonyms",)), None, "synonyms", message)
+                for message in synonym_problems(deck.synonyms)
             )
     cards: list[_Located] = []
     topic_files = sorted(p for p in deck_dir.glob("*.yaml") if p.name != DECK_FILE)

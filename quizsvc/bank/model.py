@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from quizsvc.bank.synonyms import DeckGlossary
+
 
 @dataclass(frozen=True)
 class Misconception:
@@ -91,6 +93,8 @@ class Deck:
     topics: Mapping[str, str] = field(default_factory=dict)
     #: abbreviation -> expansion, used by graders before comparing free answers
     glossary: Mapping[str, str] = field(default_factory=dict)
+    #: groups of names that mean the same thing; a fill-in blank accepts each for the others
+    synonyms: tuple[tuple[str, ...], ...] = ()
 
     def topic_title(self, topic: str) -> str:
         return self.topics.get(topic, topic.replace("-", " ").capitalize())
@@ -239,5 +243,6 @@ class Bank:
         return counts
 
     def glossary(self, deck: str) -> Mapping[str, str]:
+        """The deck's abbreviations, carrying its synonym groups (a :class:`DeckGlossary`)."""
         found = self.decks.get(deck)
-        return found.glossary if found else {}
+        return DeckGlossary(found.glossary, found.synonyms) if found else DeckGlossary()

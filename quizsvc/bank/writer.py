@@ -131,6 +131,8 @@ def render_deck_file(deck: Deck, topics: Sequence[str]) -> str:
     document["topics"] = {topic: deck.topic_title(topic) for topic in topics}
     if deck.glossary:
         document["glossary"] = dict(deck.glossary)
+    if deck.synonyms:
+        document["synonyms"] = [list(group) for group in deck.synonyms]
     return _dump(document)
 
 

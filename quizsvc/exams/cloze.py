@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from quizsvc.bank.model import Card
+from quizsvc.bank.synonyms import equivalents, synonym_groups
 from quizsvc.exams.distractors import compact, mentions, term_forms
 from quizsvc.exams.keyterms import (
     HEAD_NOUN_GROUPS,
@@ -34,6 +35,7 @@ from quizsvc.exams.keyterms import (
     LOOSE_MODIFIERS,
     STOP_WORDS,
     facts,
+    is_adjective,
     is_generic,
     is_noun_phrase,
     is_verb,
@@ -133,12 +135,31 @@ def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
     variants += [
         form[: match.start()] for form in accept if (match := _OBJECT_PRONOUN.search(form))
     ]
+    # The card's short answers that are names too ("Gradient explosion" for "Exploding
+    # gradients"): a learner who writes one is right.
+    variants += [
+        form
+        for short in card.short_answers
+        if len(short.split()) <= SHORT_ANSWER_WORDS and not _LIST_MARK.search(short)
+        for form in alias_forms(short)
+        if not mentions(card.prompt, form) and not _NOTE_FORM.match(form)
+    ]
     heads = [
         form
         for form in with_head_nouns((*accept, *variants), _card_text(card))
         if not mentions(card.prompt, form)
     ]
-    return FillIn(prompt=card.prompt, accept=literal_unique((*accept, *variants, *heads)))
+    found = literal_unique((*accept, *variants, *heads))
+    others = [
+        form
+        for form in equivalents(found, synonym_groups(glossary), card.prompt)
+        if not mentions(card.prompt, form)
+    ]
+    return FillIn(prompt=card.prompt, accept=literal_unique((*found, *others)))
+
+
+#: A bracketed note, not a name: "e.g. MNIST", "a GPU instance".
+_NOTE_FORM = re.compile(r"^\s*(?:e\.g\.|i\.e\.|eg|ie|for example|such as|a|an)\b", re.IGNORECASE)
 
 
 def _card_text(card: Card) -> str:
@@ -166,7 +187,8 @@ def with_head_nouns(forms: Iterable[str], context: str) -> tuple[str, ...]:
     asked = _asked_heads(context)
     for form in forms:
         words = form.split()
-        if not 1 <= len(words) <= MAX_NAME_WORDS:
+        if not 1 <= len(words) <= MAX_NAME_WORDS or "(" in form:
+            # "ml.p3.2xlarge (a GPU instance)" has no head to take off: "instance)" ends a note.
             continue
         ended = False
         for heads, droppable in HEAD_NOUN_GROUPS:
@@ -310,8 +332,11 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
     found.extend(singular_variants(blank))
     found.extend(aws_short_names(blank, glossary))
     if not glossary_variants(blank, glossary):
-        for shorter in loose_variants(blank):
-            found.extend((shorter, *singular_variants(shorter)))
+        # "single-GPU instance" is "single GPU instance", which a learner may write "GPU
+        # instance".
+        for spelled in (blank, *hyphen_variants(blank)):
+            for shorter in loose_variants(spelled):
+                found.extend((shorter, *singular_variants(shorter)))
     names = [card.answer, *card.accept, *card.key_points]
     if card.term:
         names.append(card.term)
@@ -322,6 +347,11 @@ def accepted_forms(card: Card, blank: str, glossary: Mapping[str, str]) -> tuple
     if key in {compact(card.answer), compact(card.term or "")}:
         # The blank is what the card answers: every form the card accepts answers it.
         found.extend(card.accept)
+    # The other names of the same thing (the deck's synonym groups): "sensitivity" for
+    # "recall", "L2 penalty" or "ridge" for "L2 regularization". A prompt that shows one
+    # of them gives the blank away (the caller then drops the blank).
+    found.extend(equivalents(found, synonym_groups(glossary), card.prompt))
+    found.extend(single for name in list(found) if (single := _capital_singular(name)))
     found.extend(form for name in list(found) for form in aws_prefix_variants(name))
     found.extend(swapped for name in list(found) if (swapped := _swapped_pair(name)))
     return literal_unique(found)
@@ -346,6 +376,14 @@ def aws_prefix_variants(name: str) -> tuple[str, ...]:
 
 
 _TECHNICAL_WORD = re.compile(r"^\w+$")
+_CAPITAL_PLURAL = re.compile(r"^([A-Z][A-Z0-9]+)s$")
+
+
+def _capital_singular(name: str) -> str | None:
+    """An abbreviation's singular ("GPUs" -> "GPU", "CNNs" -> "CNN"): right where the
+    plural is, and a sentence that shows it shows the blank."""
+    match = _CAPITAL_PLURAL.match(name.strip())
+    return match.group(1) if match else None
 
 
 def _swapped_pair(name: str) -> str | None:
@@ -354,6 +392,9 @@ def _swapped_pair(name: str) -> str | None:
     (a format or product name), so "absolute values" is not turned around."""
     pair = re.split(r"[\s\-]+", name.strip())
     if len(pair) != 2 or not all(_TECHNICAL_WORD.match(word) for word in pair):
+        return None
+    if any(word.isdigit() for word in pair):
+        # "LeNet-5" is no "5 LeNet".
         return None
     if not any(
         any(c.isdigit() for c in word) or (word[1:] != word[1:].lower() and not word.isupper())
@@ -479,12 +520,25 @@ def _blank_out(
         canonical.group(0), card.prompt
     ):
         return None
+    if _cut_from_a_compound(canonical.group(0), shown[0][canonical.end() :]):
+        return None
     display, aliases = _bracketed_aliases(display)
     display, glosses = _without_remarks(display)
+    if _list_slot(display) or _ALIAS_BLANK.search(display):
+        # "_____ (continuous bag of words), skip-gram and batch skip-gram": a list once the
+        # remark is out.
+        return None
+    if _other_alternative_shown(canonical.group(0), display) or _opposite_shown(
+        canonical.group(0), display
+    ):
+        return None
     aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
+    aliases += _equivalents_before_head(accept, display, card.prompt, glossary)
     accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
     accept = literal_unique((*accept, *glosses, *with_head_nouns(accept, _card_text(card))))
-    if any(mentions(display, form) for form in accept):
+    if any(mentions(display, form) or mentions(card.prompt, form) for form in accept):
+        # Also the names found after the first check: "a _____ (sequence)" under "What does
+        # a sequence-to-sequence topology do?".
         return None
     context = [word for word in tokens(display) if word.casefold() not in STOP_WORDS]
     if len(context) < MIN_CONTEXT_WORDS:
@@ -507,7 +561,12 @@ _LIST_SLOT = re.compile(
     + r")|(?:"
     + re.escape(BLANK)
     + r"\s*,\s*(?!(?:such|and|or|for|which|so|but|e\.g)\b)(?:[\w\-]+\s+){0,3}?[\w\-]+"
-    + r"\s*(?:,|\s(?:and|or)\s))",
+    + r"\s*(?:,|\s(?:and|or)\s))"
+    # "Learning rate, batch size and number of _____": the last item after a comma list
+    # without a serial comma.
+    + r"|(?:,\s*(?:[\w\-]+\s+){0,3}?[\w\-]+\s+(?:and|or)\s+(?:[\w\-]+\s+){0,2}?"
+    + re.escape(BLANK)
+    + r")",
     re.IGNORECASE,
 )
 
@@ -523,7 +582,7 @@ def _last_cell_of_a_formula(blank: str, display: str) -> bool:
         return False
     siblings = {
         token
-        for token in re.findall(r"\b[A-Z]+\b", display)
+        for token in re.findall(r"(?<![A-Za-z])[A-Z]+(?![A-Za-z])", display)
         if len(token) == len(blank) and token != blank
     }
     return len(siblings) >= 2
@@ -541,6 +600,101 @@ def _the_other_alternative(blank: str, prompt: str) -> bool:
         and sum(a != b for a, b in zip(word, folded, strict=True)) == 1
         for word in re.findall(r"\w+", prompt.casefold())
     )
+
+
+def _lone_modifier(words: Iterable[str]) -> bool:
+    """A single adjective or participle ("unsupervised", "supervised"): a remark about the
+    blank, never another name of it."""
+    found = tuple(words)
+    return len(found) == 1 and (is_adjective(found[0]) or found[0].casefold().endswith("ed"))
+
+
+def _cut_from_a_compound(blank: str, after: str) -> bool:
+    """Whether a blank ending in a generic word is cut out of a longer noun ("Amazon _____
+    jobs" for "SageMaker training"): the learner writes the name ("SageMaker") and is told
+    it is wrong."""
+    words = blank.split()
+    following = re.match(r"\s+([A-Za-z][\w\-]*)", after)
+    if not words or not is_generic(words[-1]) or following is None:
+        return False
+    word = following.group(1)
+    return word.casefold() not in STOP_WORDS and not is_verb(word)
+
+
+def _equivalents_before_head(
+    accept: Iterable[str], display: str, prompt: str, glossary: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Other names of the blank with the head noun the sentence puts after it: "fed into a
+    _____ layer" (perceptron) also takes "Dense" and "fully connected", the group of
+    "perceptron layer" without "layer"."""
+    following = re.search(re.escape(BLANK) + r"\s+([A-Za-z]+)\b", display)
+    if following is None:
+        return ()
+    head = following.group(1).casefold()
+    if not any(head in heads for heads, _droppable in HEAD_NOUN_GROUPS):
+        return ()
+    found = []
+    for name in equivalents(
+        [f"{form} {head}" for form in accept], synonym_groups(glossary), prompt
+    ):
+        words = name.split()
+        if len(words) > 1 and words[-1].casefold() == head:
+            found.append(" ".join(words[:-1]))
+    return tuple(found)
+
+
+def _other_alternative_shown(blank: str, display: str) -> bool:
+    """Whether the sentence offers the blank as the other half of an "or" with a word a
+    character away ("CPU or _____", "_____ or GPU instances"): only GPU is left."""
+    first = blank.split()[0].casefold() if blank.split() else ""
+    if not first or len(first) > 6:
+        return False
+    near = r"(?:[\w\-]+\s+){0,2}?"
+    # Two searches: one match of "X or ... _____" must not hide "_____ or Y".
+    before = re.findall(r"([\w\-]+)\s+or\s+" + near + re.escape(BLANK), display, re.IGNORECASE)
+    after = re.findall(re.escape(BLANK) + r"\s+or\s+" + near + r"([\w\-]+)", display, re.IGNORECASE)
+    for found in (*before, *after):
+        word = found.casefold()
+        if (
+            len(word) == len(first)
+            and word != first
+            and sum(a != b for a, b in zip(word, first, strict=True)) == 1
+        ):
+            return True
+    return False
+
+
+#: Opposite modifiers: a sentence showing "short-term state" gives "long-term state" away,
+#: "false positive rate" gives "true positive rate".
+_OPPOSITES = (
+    ("long", "short"),
+    ("true", "false"),
+    ("positive", "negative"),
+    ("input", "output"),
+    ("encoder", "decoder"),
+    ("upper", "lower"),
+    ("minimum", "maximum"),
+    ("sparse", "dense"),
+    ("local", "global"),
+    ("supervised", "unsupervised"),
+    ("micro", "macro"),
+)
+
+
+def _opposite_shown(blank: str, display: str) -> bool:
+    """Whether the sentence shows the blank with its first modifier swapped for the opposite
+    ("Both a _____ and a short-term state" for "long-term state")."""
+    match = re.match(r"^([A-Za-z]+)([\s\-].+)$", blank.strip())
+    if not match:
+        return False
+    first, rest = match.group(1).casefold(), match.group(2)
+    shown = compact(display.replace(BLANK, " "))
+    for pair in _OPPOSITES:
+        if first in pair:
+            other = pair[1] if first == pair[0] else pair[0]
+            if f" {compact(other + rest)} " in f" {shown} ":
+                return True
+    return False
 
 
 def _list_slot(display: str) -> bool:
@@ -577,8 +731,10 @@ def _without_remarks(display: str) -> tuple[str, tuple[str, ...]]:
             return match.group(0)
         words = tokens(remark)
         after_blank = before.rstrip().endswith(BLANK)
+        # A lone adjective ("(unsupervised)") says something about the blank, not what it is.
         if (
             after_blank
+            and not _lone_modifier(words)
             and 0 < len(words) <= MAX_GLOSS_WORDS
             and not any(is_verb(word) for word in words)
             and all(
@@ -606,17 +762,32 @@ _PREDICATE_BEFORE = frozenset(
 
 def _sibling_shown(blank: str, display: str) -> bool:
     """Whether the sentence shows the blank's numbered sibling ("_____ and enc1_network" for
-    enc0_network, "different _____ and L2 regularization settings" for L1): the answer is
-    then a digit away from what is shown."""
-    if not any(char.isdigit() for char in blank):
+    enc0_network, "different L1 and _____ settings" for L2 regularization): a word of the
+    same shape whose numbers differ from a word of the blank's in one place only, so the
+    answer is a digit away from what is shown. ("1.0-1 and earlier; _____ and later" for
+    version 1.2-2 is no sibling: the version cannot be read off.)"""
+    numbered = [word for word in blank.split() if any(char.isdigit() for char in word)]
+    if not numbered:
         return False
-    shape = re.sub(r"\d+", "#", blank.casefold())
-    shown = re.sub(r"\d+", "#", display.replace(BLANK, " ").casefold())
-    return bool(re.search(r"(?<!\w)" + re.escape(shape) + r"(?!\w)", shown))
+    shown_words = re.findall(r"[\w.\-]+", display.replace(BLANK, " ").casefold())
+    for word in numbered:
+        folded = word.casefold()
+        shape = re.sub(r"\d+", "#", folded)
+        numbers = re.findall(r"\d+", folded)
+        for other in shown_words:
+            other = other.strip(".-")
+            if other == folded or re.sub(r"\d+", "#", other) != shape:
+                continue
+            differing = sum(a != b for a, b in zip(numbers, re.findall(r"\d+", other), strict=True))
+            if differing == 1:
+                return True
+    return False
 
 
 #: A blank alone in brackets, after the thing it names another way.
-_ALIAS_BLANK = re.compile(r"\((?:(?:a|an|the)\s+)?" + re.escape(BLANK) + r"\)")
+_ALIAS_BLANK = re.compile(
+    r"\((?:(?:a|an|the)\s+)?" + re.escape(BLANK) + r"(?:\s+[\w\-]+)?\)", re.IGNORECASE
+)
 #: "_____ (sensitivity)": a name in brackets right after the blank.
 _BRACKETED_AFTER_BLANK = re.compile(re.escape(BLANK) + r"\s*\(([^()]{1,60})\)")
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -635,7 +806,11 @@ def _bracketed_aliases(display: str) -> tuple[str, tuple[str, ...]]:
         words = tuple(tokens(match.group(1)))
         if words and words[0].casefold() in _ARTICLES:
             words = words[1:]
-        if 0 < len(words) <= MAX_BRACKETED_WORDS and is_noun_phrase(words):
+        if (
+            0 < len(words) <= MAX_BRACKETED_WORDS
+            and is_noun_phrase(words)
+            and not _lone_modifier(words)
+        ):
             aliases.append(" ".join(words))
             return BLANK
         return match.group(0)

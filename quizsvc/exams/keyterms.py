@@ -63,7 +63,8 @@ VERBS = _word_set(
 #: Nouns too general to test anything when blanked alone ("fraud _____" -> "detection").
 GENERIC_WORDS = _word_set(
     """
-    amount approach case choice code data dataset detection example form information input kind
+    amount answer approach case choice code data dataset detection direction example form
+    information input kind object
     fraction level machine measure method model number opposite option order output part
     percent percentage prediction problem process proportion ratio result setting share size
     solution step task technique thing time training type value version way
@@ -81,7 +82,8 @@ QUALIFIERS = _word_set(
 #: "vector"; "related time series" or "time series").
 LOOSE_MODIFIERS = _word_set(
     """
-    actual certain different entire given last main related several single specific whole
+    actual certain different entire given last main random related several single specific
+    whole
     """
 )
 #: Heads a learner may rightly leave out when the context shows what kind of thing it is
@@ -90,7 +92,7 @@ LOOSE_MODIFIERS = _word_set(
 LOOSE_HEADS = _word_set(
     """
     algorithm data effect file format function hyperparameter instance library mode node
-    parameter row set task term
+    parameter row set setting task term type
     """
 )
 #: Generic head nouns a learner adds to or leaves off a name, each with the heads that mean
@@ -123,10 +125,26 @@ COMPARATIVES = _word_set(
 #: "slight", "tiny"). Alone, an adjective has synonyms; in a phrase it names a kind.
 ADJECTIVES = _word_set(
     """
-    bad big correct deep easy false fast few good great hard high incorrect large long low
-    new old optimal right short simple slow small true wrong equal
+    arbitrary bad big correct deep easy false fast few good great hard high incorrect large
+    long low new old optimal right short simple slow small true wrong equal available
+    lower necessary needed possible required upper
     """
 )
+#: Modifiers that point at something else in the sentence ("the errors of the _____" ->
+#: "previous trees", or "earlier", "prior", "preceding" trees; "_____ use pickle" -> "older
+#: versions", or "old", "earlier" versions): the blank then names no term.
+RELATIVE_MODIFIERS = _word_set(
+    """
+    corresponding earlier following former later latter newer next older preceding previous
+    prior remaining resulting same subsequent withheld
+    """
+)
+#: A compound adjective ("low-dimensional", "GZIP-compressed", "fully-connected"): a phrase
+#: that starts with one and has more words describes a thing in several ways, and a learner
+#: who knows it may give the ways in another order or leave one out.
+_COMPOUND_ADJECTIVE = re.compile(r"^\w+-\w*(?:al|ed|ive|ous|ful|able|ible|less|ic)$", re.IGNORECASE)
+_SCALE_PREFIX = re.compile(r"^(?:multi|single|non|semi|pre|post|un)-\w", re.IGNORECASE)
+NUMBER_WORDS = _word_set("two three four five six seven eight nine ten")
 _ADJECTIVE_ENDING = re.compile(r"(?:ive|ous|ful|able|ible|less)$")
 _UNITS = frozenset({"kb", "mb", "gb", "tb", "pb", "ms", "gib", "mib", "tib", "hz", "ghz"})
 _INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
@@ -285,7 +303,18 @@ def key_term(
         return None
     if _in_glossary(key, glossary) and _in_key_points(card, blank):
         return KeyTerm("a glossary term of a key point")
-    if words[0].casefold() in COMPARATIVES:
+    if words[0].casefold() in COMPARATIVES or words[0].casefold() in RELATIVE_MODIFIERS:
+        return None
+    if len(words) == 1 and _SCALE_PREFIX.match(words[0]):
+        # "Single- or _____ CPU instances" -> "multi-machine" (or "multi-node", "distributed"):
+        # the opposite of what is shown, in many wordings.
+        return None
+    if len(words) > 1 and words[0].casefold() in NUMBER_WORDS:
+        # "Two input channels": a count, which a learner writes as "2" or leaves out.
+        return None
+    if len(words) >= 3 and _COMPOUND_ADJECTIVE.match(words[0]):
+        # "low-dimensional dense embeddings": "dense embeddings", "low-dimensional
+        # embeddings" and "dense low-dimensional vectors" all say it.
         return None
     if len(words) == 1 and words[0].casefold() in _UNITS:
         # "less than 2 _____ of training data" -> "GB": a unit, not a fact.
@@ -357,7 +386,12 @@ def _is_adverb(word: str) -> bool:
 
 def _plain_modifier(word: str) -> bool:
     lowered = word.casefold()
-    return lowered in ADJECTIVES or lowered in COMPARATIVES or lowered in LOOSE_MODIFIERS
+    return (
+        lowered in ADJECTIVES
+        or lowered in COMPARATIVES
+        or lowered in LOOSE_MODIFIERS
+        or bool(_COMPOUND_ADJECTIVE.match(word))
+    )
 
 
 def is_adjective(word: str) -> bool:

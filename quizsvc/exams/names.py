@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import cache
 
+from quizsvc.bank.synonyms import DeckGlossary, synonym_groups
 from quizsvc.exams.distractors import compact, mentions, term_forms
 
 #: Words skipped when an expansion is spelled out ("Bilingual Evaluation Understudy" has no
@@ -37,9 +38,10 @@ def default_glossary() -> Mapping[str, str]:
     return DEFAULT_GLOSSARY
 
 
-def merged_glossary(deck_glossary: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The default glossary under a deck's own entries (the deck wins), as the grader has it."""
-    merged = dict(default_glossary())
+def merged_glossary(deck_glossary: Mapping[str, str] | None = None) -> DeckGlossary:
+    """The default glossary under a deck's own entries (the deck wins), as the grader has it,
+    with the deck's synonym groups."""
+    merged = DeckGlossary(default_glossary(), synonym_groups(deck_glossary))
     for key, value in (deck_glossary or {}).items():
         for existing in [k for k in merged if k.casefold() == key.casefold()]:
             del merged[existing]
@@ -77,7 +79,20 @@ def alias_forms(name: str) -> tuple[str, ...]:
     if len(forms) < 3:
         return forms
     whole, head, tail = forms[:3]
-    return (whole, head, tail) if is_alias(head, tail) else (whole,)
+    # "dynamic_feat (dynamic features, e.g. a promotion applied to a product)": the example
+    # is no part of the other name.
+    cut = _EXAMPLE_IN_BRACKET.split(tail, maxsplit=1)[0].strip()
+    if not cut:
+        return (whole,)
+    if cut != tail:
+        whole = f"{head} ({cut})"
+    return (whole, head, cut) if is_alias(head, cut) else (whole,)
+
+
+_EXAMPLE_IN_BRACKET = re.compile(
+    r"\s*[,;:]?\s*\b(?:e\.\s?g\.|i\.\s?e\.|for example|for instance|such as)(?=\W|$)",
+    re.IGNORECASE,
+)
 
 
 def is_alias(left: str, right: str) -> bool:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
+from quizsvc.exams.cloze import aws_prefix_variants, loose_variants
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading.config import GradingConfig
 from quizsvc.grading.contradiction import DEFAULT_CONTRAST_GROUPS, contrast_groups
@@ -191,6 +192,12 @@ def _named_by(prompt: str) -> set[tuple[str, ...]]:
     }
 
 
+def _shown_in(text: str, name: str) -> bool:
+    """Whether ``text`` contains ``name`` as whole words (case, hyphens and spacing aside)."""
+    needle = " ".join(_canonical_tokens(name))
+    return bool(needle) and f" {needle} " in f" {' '.join(_canonical_tokens(text))} "
+
+
 def grade_fill_in(
     key: QuestionKey, response: str | None, glossary: Glossary, config: GradingConfig
 ) -> Grade:
@@ -202,6 +209,16 @@ def grade_fill_in(
     # may credit the abbreviation.
     named = _named_by(key.prompt)
     forms = [form for form in forms if _canonical_tokens(form) not in named] or forms
+    # The other names of the blank's term (the deck's synonym groups: "sensitivity" for
+    # "recall"), also for keys built before a group was added; never a name the question
+    # itself shows, and none where it asks what an abbreviation stands for.
+    shorter = [variant for form in forms for variant in loose_variants(form)]
+    others = glossary.synonyms_of([*forms, *shorter], key.prompt)
+    forms += [
+        name
+        for name in (*others, *(form for other in others for form in aws_prefix_variants(other)))
+        if not _shown_in(key.prompt, name) and _canonical_tokens(name) not in named
+    ]
     reference = key.answer
     text = (response or "").strip()
     match = (

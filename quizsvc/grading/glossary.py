@@ -8,9 +8,10 @@ sides they compare as the same statement.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 
+from quizsvc.bank.synonyms import equivalents, synonym_groups
 from quizsvc.grading.normalize import STOP_WORDS
 
 #: Used under a deck's own glossary (the deck wins) and for ad-hoc grading without a deck.
@@ -89,11 +90,18 @@ class Glossary:
     abbreviation is understood ("TPs").
     """
 
-    def __init__(self, entries: Mapping[str, str]) -> None:
+    def __init__(
+        self, entries: Mapping[str, str], synonyms: Iterable[Iterable[str]] | None = None
+    ) -> None:
         self.entries: dict[str, str] = {
             key.strip(): value.strip() for key, value in entries.items()
         }
-        self._identity = tuple(sorted(self.entries.items()))
+        #: Groups of names that mean the same thing (the deck's ``synonyms``); by default
+        #: those a :class:`~quizsvc.bank.synonyms.DeckGlossary` carries.
+        self.synonyms: tuple[tuple[str, ...], ...] = tuple(
+            tuple(group) for group in (synonym_groups(entries) if synonyms is None else synonyms)
+        )
+        self._identity = (tuple(sorted(self.entries.items())), self.synonyms)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Glossary) and other._identity == self._identity
@@ -102,7 +110,7 @@ class Glossary:
         return hash(self._identity)
 
     def __repr__(self) -> str:
-        return f"Glossary({len(self.entries)} entries)"
+        return f"Glossary({len(self.entries)} entries, {len(self.synonyms)} synonym groups)"
 
     @classmethod
     def for_deck(cls, deck_glossary: Mapping[str, str] | None = None) -> Glossary:
@@ -112,7 +120,7 @@ class Glossary:
             for existing in [k for k in merged if k.casefold() == key.casefold()]:
                 del merged[existing]
             merged[key] = value
-        return cls(merged)
+        return cls(merged, synonym_groups(deck_glossary))
 
     @cached_property
     def _lookup(self) -> dict[str, str]:
@@ -142,6 +150,11 @@ class Glossary:
     @cached_property
     def abbreviations(self) -> frozenset[str]:
         return frozenset(key.casefold() for key in self.entries) | frozenset(self.entries)
+
+    def synonyms_of(self, forms: Iterable[str], prompt: str = "") -> tuple[str, ...]:
+        """The other names of what ``forms`` name, from the deck's synonym groups (none when
+        ``prompt`` asks what an abbreviation stands for)."""
+        return equivalents(forms, self.synonyms, prompt)
 
     def lookup(self, abbreviation: str) -> str | None:
         """The expansion of one abbreviation, or None."""

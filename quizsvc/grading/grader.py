@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from quizsvc.bank.model import Bank, Card
+from quizsvc.bank.synonyms import DeckGlossary
 from quizsvc.embedding.base import Encoder
 from quizsvc.exams.cloze import make_fill_in, word_rarity
 from quizsvc.exams.model import QuestionKey, QuestionType
@@ -48,8 +49,9 @@ class Grader:
         self.encoder = encoder
         self.bank_encoder = bank_encoder
         self.config = config or GradingConfig()
+        # DeckGlossary.of keeps a deck's synonym groups, which fill-in grading uses.
         self._glossary_entries = {
-            deck: dict(entries) for deck, entries in (glossaries or {}).items()
+            deck: DeckGlossary.of(entries) for deck, entries in (glossaries or {}).items()
         }
         self._deck_overrides = {
             deck: dict(values) for deck, values in (deck_overrides or {}).items()
@@ -77,7 +79,7 @@ class Grader:
         card_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Grader:
         """A grader with each deck's glossary from the bank."""
-        glossaries = {deck_id: deck.glossary for deck_id, deck in bank.decks.items()}
+        glossaries = {deck_id: bank.glossary(deck_id) for deck_id in bank.decks}
         return cls(encoder, bank_encoder, glossaries, config, deck_overrides, card_overrides)
 
     def glossary(self, deck: str) -> Glossary:
