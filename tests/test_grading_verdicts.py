@@ -135,6 +135,20 @@ def test_a_bag_of_words_past_the_word_list_screen_gets_no_unreviewed_credit(
         assert "word_salad" in grade.evidence["review_reasons"]
 
 
+@pytest.mark.model
+def test_a_bag_of_words_keeping_some_function_words_gets_no_unreviewed_credit(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    """Three function words in sixteen (stop share 0.19) passed the former cut-off of 0.15:
+    five of the tuning half's sixteen bags did, and were graded correct unflagged."""
+    bag = (
+        "data the training new overfitting so model regularization prevent instead "
+        "generalizes memorizing techniques data to data"
+    )
+    grade = grade_card(bank_grader, bank, "reg-definition", bag)
+    assert grade.verdict is Verdict.INCORRECT or "word_salad" in grade.evidence["review_reasons"]
+
+
 def test_a_cards_free_answer_key_accepts_what_an_exams_key_accepts(bank: Bank) -> None:
     """The verdict model is fitted on keys from ``question_key_for_card``; an exam grades with
     the builder's key, whose ``accept`` is the card's accepted forms. The answer sentence
@@ -379,3 +393,61 @@ def test_same_answers_and_same_grader_version_give_the_same_grade(
     assert len(details["verdict_model_sha256"]) == 64
     stricter = Grader.for_bank(bank, model, bank_encoder, GradingConfig(review_below=0.9))
     assert stricter.version_for(pairs[0][0]).id != version
+
+
+# --- The score of a partial verdict -------------------------------------------------------------
+
+
+def test_a_partial_verdict_scores_the_models_expected_credit_within_the_partial_band() -> None:
+    from quizsvc.grading.free_answer import PARTIAL_SCORE_BAND, verdict_score
+
+    low, high = PARTIAL_SCORE_BAND
+    assert verdict_score(Verdict.CORRECT, 0.6, 0.9) == 1.0
+    assert verdict_score(Verdict.INCORRECT, 0.3, 0.45) == 0.0
+    # P(correct) + half of P(partial): 0.4 + 0.5 * (0.8 - 0.4).
+    assert verdict_score(Verdict.PARTIAL, 0.4, 0.8) == pytest.approx(0.6)
+    assert verdict_score(Verdict.PARTIAL, 0.02, 0.3) == low
+    assert verdict_score(Verdict.PARTIAL, 0.95, 0.99) == high
+    # Nearly right scores above barely credited.
+    assert verdict_score(Verdict.PARTIAL, 0.45, 0.9) > verdict_score(Verdict.PARTIAL, 0.1, 0.55)
+
+
+@pytest.mark.model
+def test_a_partial_grade_reads_its_score_from_the_model(bank_grader: Grader, bank: Bank) -> None:
+    grade = grade_card(
+        bank_grader,
+        bank,
+        "bt-word2vec",
+        "Word embeddings - a vector per word.",
+    )
+    assert grade.verdict is Verdict.PARTIAL
+    model = grade.evidence["verdict_model"]
+    expected = model["p_correct"] + 0.5 * (model["p_credit"] - model["p_correct"])
+    assert grade.score == pytest.approx(min(0.8, max(0.2, expected)), abs=1e-3)
+
+
+# --- Key points derived from an ad-hoc reference -------------------------------------------------
+
+
+@pytest.mark.model
+def test_a_paraphrase_of_a_one_clause_ad_hoc_reference_is_not_incorrect(
+    model: Encoder, bank_encoder: CachedEncoder
+) -> None:
+    """Without listed key points, the reference's clause is the key point. A right answer in
+    other words matches a whole clause less closely than a one-idea key point, and at the
+    listed key points' threshold (0.6) this one covered nothing and was graded incorrect."""
+    from quizsvc.grading import GradingConfig, grade_free_answer
+
+    arguments = {
+        "encoder": model,
+        "bank_encoder": bank_encoder,
+        "prompt": "What is the role of a prototype in software development?",
+    }
+    answer = "It lets you try out how parts of the final program will behave before building it."
+    reference = "To simulate the behaviour of portions of the desired software product."
+    grade = grade_free_answer(answer, reference, **arguments)  # type: ignore[arg-type]
+    assert grade.verdict is not Verdict.INCORRECT
+    assert grade.feedback.right == (reference,)
+    former = GradingConfig(derived_key_point_covered_at=0.6)
+    before = grade_free_answer(answer, reference, config=former, **arguments)  # type: ignore[arg-type]
+    assert before.verdict is Verdict.INCORRECT

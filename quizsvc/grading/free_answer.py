@@ -896,9 +896,15 @@ def verdict_features(
     )
 
 
-def covered_key_points(scored: ScoredBatch, index: int, config: GradingConfig) -> NDArray[np.bool_]:
+def covered_key_points(
+    scored: ScoredBatch, index: int, config: GradingConfig, key: FreeAnswerKey
+) -> NDArray[np.bool_]:
+    """Which of the key's graded key points the answer covers: listed key points at
+    ``key_point_covered_at``, clauses derived from the reference at
+    ``derived_key_point_covered_at``."""
     start, end = int(scored.point_offsets[index]), int(scored.point_offsets[index + 1])
-    covered: NDArray[np.bool_] = scored.key_point_credit[start:end] >= config.key_point_covered_at
+    at = config.key_point_covered_at if key.key_points else config.derived_key_point_covered_at
+    covered: NDArray[np.bool_] = scored.key_point_credit[start:end] >= at
     return covered
 
 
@@ -921,7 +927,7 @@ def _build_grade(
 ) -> Grade:
     start = int(scored.point_offsets[index])
     points = key.graded_key_points
-    covered = [bool(hit) for hit in covered_key_points(scored, index, config)]
+    covered = [bool(hit) for hit in covered_key_points(scored, index, config, key)]
     contradictions = measurement.contradictions_at(config.contradiction_overlap)
     answered = measurement.screen is Screen.ANSWER
     verdict = decision.verdict
@@ -968,7 +974,7 @@ def _build_grade(
         summary = "Not correct: your answer does not cover the key points."
     if decision.needs_review:
         summary += " Provisional: an instructor may review this grade."
-    score = verdict_score(verdict, float(scored.score[index]), len(right), len(points))
+    score = verdict_score(verdict, decision.p_correct, decision.p_credit)
     units = (
         ("(whole answer)", *measurement.units) if len(measurement.units) > 1 else measurement.units
     )
@@ -1037,16 +1043,27 @@ def _build_grade(
     )
 
 
-def verdict_score(verdict: Verdict, similarity_score: float, right: int, points: int) -> float:
+#: The score of a ``partial`` verdict stays within this band: clear of 0 (incorrect) and of
+#: 1 (correct), so that the score a learner reads never looks like the other verdicts.
+PARTIAL_SCORE_BAND = (0.2, 0.8)
+
+
+def verdict_score(verdict: Verdict, p_correct: float, p_credit: float) -> float:
     """The score a learner reads agrees with the verdict: full marks for correct, nothing for
-    incorrect, and for partial the share of key points covered, never below the similarity
-    score's own partial credit band."""
+    incorrect, and for partial the verdict model's expected credit (full marks times
+    P(correct) plus half marks times P(partial)), within ``PARTIAL_SCORE_BAND``.
+
+    Why expected credit: a partial answer's worth is continuous. On Mohler et al. (2011),
+    each assignment graded by a model fitted without it, Pearson r of the final score with
+    the human scores was 0.581 with the former partial score (the larger of the share of key
+    points covered and the similarity score) and 0.598 with this."""
     if verdict is Verdict.CORRECT:
         return 1.0
     if verdict is Verdict.INCORRECT:
         return 0.0
-    share = right / points if points else 0.5
-    return float(min(0.9, max(share, similarity_score, 0.1)))
+    low, high = PARTIAL_SCORE_BAND
+    expected = p_correct + 0.5 * max(0.0, p_credit - p_correct)
+    return float(min(high, max(low, expected)))
 
 
 def grade_free_answers(
@@ -1096,7 +1113,7 @@ def _verdict_inputs(
             VerdictInput(
                 verdict_features(key, measurement, scored, position, knowledge),
                 knowledge,
-                int(covered_key_points(scored, position, config).sum()),
+                int(covered_key_points(scored, position, config, key).sum()),
             )
         )
     return inputs
