@@ -23,6 +23,7 @@ from tests.web_support import (
     bearer_key,
     chromium,  # noqa: F401  (a fixture)
     new_page,
+    overlapping_legend_entries,
     page_problems,
     screenshot,
     sign_in_link,
@@ -70,6 +71,8 @@ def check_page(page: Any, name: str) -> None:
     """axe-core finds nothing serious on the page; it fits 320 px without sideways
     scrolling; screenshots at desktop and phone width."""
     assert axe_serious(page) == [], name
+    # Once the mastery chart's legend wrote long topic names over each other.
+    assert overlapping_legend_entries(page) == [], name
     screenshot(page, f"{name}-desktop")
     page.set_viewport_size({"width": NARROWEST, "height": PHONE["height"]})
     overflow = page.evaluate("document.documentElement.scrollWidth")

@@ -25,6 +25,7 @@ from tests.web_support import (
     bearer_key,
     chromium,
     new_page,
+    overlapping_legend_entries,
     page_problems,
     screenshot,
     sign_in_page,
@@ -242,6 +243,7 @@ def test_every_staff_page_passes_axe_and_is_photographed(
                 summary.click()  # the chart tables, open, are checked and photographed too
         screenshot(page, f"staff-{name}-{width}")
         found[name] = axe_serious(page)
+        assert overlapping_legend_entries(page) == [], name
         # Nothing wider than the screen but what scrolls inside its own box (wide tables).
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= page.viewport_size["width"], (name, overflow)

@@ -153,3 +153,29 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+OVERLAPPING_LEGEND_ENTRIES = """() => {
+    const overlaps = [];
+    for (const legends of document.querySelectorAll('svg .legends')) {
+        const boxes = [...legends.querySelectorAll('text')].map(text => {
+            const box = text.getBoundingClientRect();
+            return {name: text.textContent, box};
+        }).filter(entry => entry.box.width > 0);
+        for (let i = 0; i < boxes.length; i++) {
+            for (let j = i + 1; j < boxes.length; j++) {
+                const a = boxes[i].box, b = boxes[j].box;
+                if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+                    overlaps.push([boxes[i].name, boxes[j].name]);
+                }
+            }
+        }
+    }
+    return overlaps;
+}"""
+
+
+def overlapping_legend_entries(page: Any) -> list[list[str]]:
+    """Pairs of legend entries of the page's charts whose text boxes overlap on screen."""
+    found: list[list[str]] = page.evaluate(OVERLAPPING_LEGEND_ENTRIES)
+    return found

@@ -97,6 +97,25 @@ def _config(chart_id: str, kind: str, title: str) -> pygal.Config:
     return config
 
 
+#: Legend text, in SVG units: an upper bound on the width of one character at the legend's
+#: font size, and the swatch and gap before it.
+LEGEND_CHAR_WIDTH = 8.5
+LEGEND_SWATCH = 34
+LEGEND_ROW_HEIGHT = 24
+
+
+def _fit_legend(config: pygal.Config, names: Sequence[str], most: int = 3) -> None:
+    """As many legend columns as the longest name allows (names are never truncated: two
+    topics that begin alike would read the same), and the drawing taller by the extra rows,
+    so that entries never overlap and the plot keeps its height."""
+    widest = max((len(name) for name in names), default=0) * LEGEND_CHAR_WIDTH + LEGEND_SWATCH
+    room = WIDTH - 2 * config.margin
+    columns = max(1, min(most, int(room // widest) if widest else most))
+    config.legend_at_bottom_columns = columns
+    rows = math.ceil(len(names) / columns)
+    config.height = HEIGHT + max(0, rows - 2) * LEGEND_ROW_HEIGHT
+
+
 def _strict_svg(
     rendered: str,
     chart_id: str,
@@ -290,10 +309,10 @@ def mastery_chart(
     moments = sorted({point.at for point in points})
     config.x_labels = [str(number) for number in range(1, len(moments) + 1)]
     config.x_title = "Exam taken (1 = first shown)"
-    config.legend_at_bottom_columns = 3
+    topics = list(dict.fromkeys(point.topic for point in points))
+    _fit_legend(config, topics)
     chart = pygal.Line(config)
     index = {moment: position for position, moment in enumerate(moments)}
-    topics = list(dict.fromkeys(point.topic for point in points))
     for topic in topics:
         values: list[float | None] = [None] * len(moments)
         for point in points:
