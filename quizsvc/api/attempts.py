@@ -8,11 +8,13 @@ attempt is finalised with the answers saved in time, on the next access or by
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from flask import Response as FlaskResponse
 from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -28,6 +30,7 @@ from quizsvc.api.auth import (
     roles_required,
     unconfirmed_key_id,
 )
+from quizsvc.api.bank_editing import bank_not_read_by
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import (
     DeliveredQuestionSchema,
@@ -444,15 +447,17 @@ def attempt_view(
     exam: Exam,
     staff: bool = False,
     responses: dict[str, Response] | None = None,
+    with_questions: bool = True,
 ) -> dict[str, Any]:
-    """``responses``: the attempt's saved answers when the caller knows them already."""
+    """``responses``: the attempt's saved answers when the caller knows them already;
+    ``with_questions`` False leaves out the delivered questions (see :func:`attempt_response`)."""
     state = services()
     now = state.clock()
     timing = timing_of(attempt, exam)
     if responses is None:
         responses = state.store.responses(attempt.id)
     public = PublicIds.of(attempt.layout)
-    return {
+    view = {
         "id": attempt.id,
         "exam_id": exam.id,
         "exam_title": exam.title,
@@ -476,6 +481,71 @@ def attempt_view(
         else None,
         "passback": passback_view(attempt.id) if attempt.status == "graded" else None,
     }
+    if not with_questions:
+        del view["questions"]
+    return view
+
+
+#: Each cached exam's delivered questions as AttemptSchema dumps them, less what differs per
+#: attempt (order, public ids, position): by exam question id, the question's fields and its
+#: options by id. Weak keys: an exam the store's cache dropped (a regrade) is forgotten.
+_dumped_deliveries: weakref.WeakKeyDictionary[
+    Exam, dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _exam_deliveries(exam: Exam) -> dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+    parts = _dumped_deliveries.get(exam)
+    if parts is None:
+        schema = DeliveredQuestionSchema()
+        parts = {}
+        for question in exam.questions:
+            dumped: dict[str, Any] = schema.dump(question["delivery"])
+            options = dumped.pop("options") if dumped.get("options") else []
+            parts[question["delivery"]["id"]] = (
+                dumped,
+                {option["id"]: option for option in options},
+            )
+        _dumped_deliveries[exam] = parts
+    return parts
+
+
+def dumped_delivery(exam: Exam, layout: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``DeliveredQuestionSchema`` dumps of ``delivery_in_layout(exam.questions, layout)``,
+    from the exam's dumps made once: a class starting together costs one marshmallow dump
+    of the questions per exam and worker, not one per learner."""
+    parts = _exam_deliveries(exam)
+    public = PublicIds.of(layout)
+    delivered = []
+    for position, slot in enumerate(layout, start=1):
+        question_id = slot["question_id"]
+        fields_of, options = parts[question_id]
+        question = dict(fields_of)
+        if options:
+            question["options"] = [
+                {**options[option_id], "id": public.option(question_id, option_id)}
+                for option_id in slot["option_ids"]
+            ]
+        question["id"] = public.question(question_id)
+        question["position"] = position
+        delivered.append(question)
+    return delivered
+
+
+_ATTEMPT_WITHOUT_QUESTIONS = AttemptSchema(exclude=("questions",))
+
+
+def attempt_response(
+    attempt: Attempt, exam: Exam, responses: dict[str, Response] | None = None
+) -> FlaskResponse:
+    """The attempt as ``AttemptSchema`` would send it (``tests/test_attempt_round_trips``
+    compares the two), with the questions from :func:`dumped_delivery`."""
+    body = _ATTEMPT_WITHOUT_QUESTIONS.dump(
+        attempt_view(attempt, exam, responses=responses, with_questions=False)
+    )
+    body["questions"] = dumped_delivery(exam, attempt.layout)
+    # Flask's own JSON response, as flask-smorest would make it (typed as werkzeug's base).
+    return cast(FlaskResponse, current_app.json.response(body))
 
 
 def result_view(attempt: Attempt, exam: Exam, staff: bool) -> dict[str, Any]:
@@ -524,7 +594,7 @@ class ExamAttempts(MethodView):
     @roles_required("learner")
     @blp.response(201, AttemptSchema, headers=LOCATION)
     @blp.alt_response(200, schema=AttemptSchema, description="An attempt in progress, resumed")
-    def post(self, exam_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(self, exam_id: str) -> tuple[FlaskResponse, int, dict[str, str]]:
         """Start a timed attempt, or resume the one in progress."""
         state = services()
         principal = current_principal()
@@ -532,6 +602,10 @@ class ExamAttempts(MethodView):
         learner_id = principal.learner_id
         exam = load_visible_exam(exam_id)
         used_up: int | None = None
+        # The new attempt's id and layout before the start's lock, so that it is held for
+        # checks only; a resume throws them away.
+        attempt_id = new_id()
+        layout = make_layout(exam.questions, attempt_id)
 
         def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
             nonlocal used_up
@@ -548,7 +622,6 @@ class ExamAttempts(MethodView):
                 rules.check_start(now)
             except OutsideWindow as exc:
                 raise ApiError(409, str(exc)) from exc
-            attempt_id = new_id()
             return Attempt(
                 id=attempt_id,
                 exam_id=exam.id,
@@ -556,7 +629,7 @@ class ExamAttempts(MethodView):
                 started_at=now,
                 deadline=rules.deadline(now),
                 status="in_progress",
-                layout=make_layout(exam.questions, attempt_id),
+                layout=layout,
             )
 
         # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
@@ -571,10 +644,10 @@ class ExamAttempts(MethodView):
             raise ApiError(409, f"All {used_up} attempt(s) at this exam are used.")
         location = {"Location": url_for("attempts.AttemptById", attempt_id=attempt.id)}
         if not created:
-            return attempt_view(attempt, exam), 200, location
+            return attempt_response(attempt, exam), 200, location
         metrics_of(current_app).attempts_started.inc()
         # A new attempt has no answers yet: nothing to read back.
-        return attempt_view(attempt, exam, responses={}), 201, location
+        return attempt_response(attempt, exam, responses={}), 201, location
 
 
 @blp.route("/attempts/<string:attempt_id>")
@@ -743,3 +816,16 @@ class AttemptResult(MethodView):
         if attempt.status != "graded":
             raise ApiError(409, "This attempt is still in progress; submit it to see the result.")
         return result_view(attempt, exam, is_staff(current_principal()))
+
+
+# Attempts read their exam's frozen copy, never the bank's cards: their requests skip the
+# check for other instances' edits (a query at most once a second per worker, on the autosave
+# hot path before). Grading reads only the deck's topic titles, which edits never change
+# (bank.editing.effective_bank keeps the YAML decks).
+bank_not_read_by(
+    "attempts.ExamAttempts",
+    "attempts.AttemptById",
+    "attempts.AttemptResponse",
+    "attempts.AttemptSubmit",
+    "attempts.AttemptResult",
+)

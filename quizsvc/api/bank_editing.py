@@ -6,7 +6,9 @@ Edits live in the database, so every instance behind a proxy sees them: each ins
 the YAML bank it started with and, at most every :data:`BANK_REFRESH_SECONDS` (and before
 every edit), compares the number of stored versions with the one its bank was built at,
 rebuilding the bank from the stored edits when it changed. An instance's own edits apply at
-once.
+once. Requests to endpoints that never read the bank (:func:`bank_not_read_by`: starting an
+attempt, autosaving, resuming, all of which use the exam's frozen copy) skip the check, so
+that a class taking an exam adds no query for it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from marshmallow import fields
 
 from quizsvc.api.auth import current_principal
@@ -47,6 +49,15 @@ LIVE_BANK_KEY = "quizsvc.live_bank"
 BANK_REFRESH_SECONDS = 1.0
 
 _install_lock = threading.Lock()
+#: Flask endpoints whose requests never read the bank (see :func:`bank_not_read_by`).
+_ENDPOINTS_WITHOUT_BANK: set[str] = set()
+
+
+def bank_not_read_by(*endpoints: str) -> None:
+    """Declare Flask endpoints (``blueprint.View``) that never read the bank: their requests
+    skip :func:`refresh_before_request`. The next request that reads the bank checks, so
+    edits are as fresh there as before."""
+    _ENDPOINTS_WITHOUT_BANK.update(endpoints)
 
 
 class LiveBank:
@@ -97,7 +108,9 @@ def live_bank(app: Flask | None = None) -> LiveBank:
 def refresh_before_request() -> None:
     """Every request sees the edits of the last :data:`BANK_REFRESH_SECONDS`; a database
     outage leaves the bank as it was (the request itself reports the outage if it needs
-    the database)."""
+    the database). Skipped for endpoints that never read the bank (the attempt hot path)."""
+    if request.endpoint in _ENDPOINTS_WITHOUT_BANK:
+        return
     try:
         live_bank().refresh(services())
     except StoreUnavailable as exc:
