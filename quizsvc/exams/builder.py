@@ -387,15 +387,23 @@ def build_exam(
     ).for_seed(seed)
     requested = blueprint.requested()
     drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
+    drafter.prepare(drafts)
 
     preferred = {kind: by_card.preferred for kind, by_card in drafts.items()}
+    clashes = _Clashes(drafts, drafter)
     excluded: set[tuple[QuestionKind, str]] = set()
     for attempt in range(len(scope) * len(requested) + 1):
         eligible = {
             kind: [card_id for card_id in by_card if (kind, card_id) not in excluded]
             for kind, by_card in drafts.items()
         }
-        slots, usable = _assign(requested, eligible, _rng(seed, "assign", str(attempt)), preferred)
+        slots, usable = _assign(
+            requested,
+            eligible,
+            _rng(seed, "assign", str(attempt)),
+            preferred,
+            clashes,
+        )
         if slots is None:
             available = {
                 kind: _per_topic(
@@ -460,15 +468,10 @@ def _settle(
 
     def revealed(draft: _Draft) -> tuple[QuestionKind, str] | None:
         """The open question whose answer this choice question's right side shows."""
-        shown = (
-            (*draft.right, draft.prompt)
-            if draft.kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
-            else draft.right
-        )
         # The first answer asked (in asked_answers' order) that a shown text mentions.
         found = [
             asked_needles[needle]
-            for text in shown
+            for text in _shown(draft)
             for needle in drafter.phrases.found_in(text)
             if needle in asked_needles
         ]
@@ -527,6 +530,81 @@ def _settle(
             uses.update({compact(w.text) for w in draft.wrong})
         settled[index] = draft
     return [settled[index] for index in range(len(slots))]
+
+
+def _shown(draft: _Draft) -> tuple[str, ...]:
+    """What a choice question shows as right: its right options, and a reverse question's
+    definition (in its prompt)."""
+    if draft.kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
+        return (*draft.right, draft.prompt)
+    return draft.right
+
+
+class _Clashes:
+    """Whether a card would clash with the slots an assignment has filled so far: a choice
+    question whose right side shows what an open question (fill-in, free answer) asks for.
+
+    :func:`_settle` would find the clash and exclude the open question from the exam, then
+    ask for a new assignment; an average 65-question build did that 17 times, each a new
+    shuffle of every eligible card. Passing over the card while assigning costs set
+    lookups (the answers' and the options' phrases are indexed once per drafter)."""
+
+    def __init__(self, drafts: Mapping[QuestionKind, _Eligible], drafter: _Drafter) -> None:
+        self.drafts = drafts
+        self.drafter = drafter
+        self._needles: dict[tuple[QuestionKind, str], frozenset[str]] = {}
+        self._shown: dict[tuple[QuestionKind, str], frozenset[str]] = {}
+        self._state: object = None
+        # What the slots filled so far ask for and show, as of the first ``_seen`` of them
+        # in the list ``_filled``: a greedy pass only appends, so each is added once.
+        self._filled: object = None
+        self._seen = 0
+        self._asked: set[str] = set()
+        self._showing: set[str] = set()
+
+    def needles(self, kind: QuestionKind, card_id: str) -> frozenset[str]:
+        """What the open question asks for, in compact form."""
+        pair = (kind, card_id)
+        found = self._needles.get(pair)
+        if found is None:
+            secrets = self.drafter.secrets(self.drafts[kind][card_id])
+            found = self._needles[pair] = self.drafter.phrases.add(secrets)
+        return found
+
+    def shown(self, kind: QuestionKind, card_id: str) -> frozenset[str]:
+        """The indexed phrases the choice question shows as right."""
+        pair = (kind, card_id)
+        found = self._shown.get(pair)
+        if found is None:
+            texts = _shown(self.drafts[kind][card_id])
+            found = frozenset().union(*(self.drafter.phrases.found_in(t) for t in texts))
+            self._shown[pair] = found
+        return found
+
+    def __call__(
+        self, filled: Sequence[tuple[QuestionKind, str]], kind: QuestionKind, card_id: str
+    ) -> bool:
+        asked = self.needles(kind, card_id) if not kind.is_choice else frozenset()
+        state = self.drafter.phrases.state
+        if state is not self._state or filled is not self._filled or len(filled) < self._seen:
+            # New phrases were indexed (what a text mentions may have grown), or this is
+            # another assignment: start over.
+            self._shown.clear()
+            self._state, self._filled, self._seen = state, filled, 0
+            self._asked.clear()
+            self._showing.clear()
+        for pair in filled[self._seen :]:
+            if pair[0].is_choice:
+                self._showing.update(self.shown(*pair))
+            else:
+                self._asked.update(self.needles(*pair))
+        self._seen = len(filled)
+        if self.drafter.phrases.state is not state:
+            # needles() above indexed new phrases: judge this one from scratch.
+            return self(filled, kind, card_id)
+        if kind.is_choice:
+            return not self._asked.isdisjoint(self.shown(kind, card_id))
+        return not asked.isdisjoint(self._showing)
 
 
 def _suppressed_by_card(
@@ -607,11 +685,13 @@ def _assign(
     eligible: Mapping[QuestionKind, Sequence[str]],
     rng: random.Random,
     preferred: Mapping[QuestionKind, frozenset[str]] | None = None,
+    clashes: Callable[[Sequence[tuple[QuestionKind, str]], QuestionKind, str], bool] | None = None,
 ) -> tuple[list[tuple[QuestionKind, str]] | None, int]:
     """Distinct cards for every requested slot, drawn at random, and the number of slots that
-    could be filled. Greedy in a shuffled order first, ``preferred`` cards before the others;
-    a slot left empty then takes a card from another slot that can move (an augmenting
-    path), so the only failure is a real one."""
+    could be filled. Greedy in a shuffled order first, ``preferred`` cards before the others,
+    passing over a card that ``clashes`` with the slots filled so far (it would show an
+    answer another question asks for); a slot left empty then takes a card from another
+    slot that can move (an augmenting path), so the only failure is a real one."""
     slots = [kind for kind, count in requested.items() for _ in range(count)]
     order: dict[QuestionKind, list[str]] = {}
     for kind in requested:
@@ -621,10 +701,14 @@ def _assign(
         order[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
     holder: dict[str, int] = {}
     taken: list[str | None] = [None] * len(slots)
+    filled_so_far: list[tuple[QuestionKind, str]] = []
     for slot, kind in enumerate(slots):
         for card_id in order[kind]:
-            if card_id not in holder:
+            if card_id not in holder and (
+                clashes is None or not clashes(filled_so_far, kind, card_id)
+            ):
                 holder[card_id], taken[slot] = slot, card_id
+                filled_so_far.append((kind, card_id))
                 break
 
     def augment(slot: int, visited: set[str]) -> bool:
@@ -678,17 +762,26 @@ _SEED_FREE_KINDS = frozenset(
 
 #: Scopes (the cards a blueprint asks about) whose eligible cards a drafter remembers.
 ELIGIBLE_CACHE_SIZE = 64
+#: Candidates judged ahead per choice question beyond the wrong options it needs: about
+#: what the other questions of a large exam rule out (its open questions' cards and
+#: answers, options at the reuse cap).
+PREPARED_CANDIDATES = 8
 
 
 class _Eligible(Mapping[str, "_Draft"]):
     """Card id -> draft of the eligible cards, in scope order; drafts made on first use."""
 
     def __init__(
-        self, ids: tuple[str, ...], preferred: frozenset[str], make: Callable[[str], _Draft | None]
+        self,
+        ids: tuple[str, ...],
+        preferred: frozenset[str],
+        make: Callable[[str], _Draft | None],
+        cards: Mapping[str, Card],
     ) -> None:
         self.ids = ids
         self.preferred = preferred
         self._make = make
+        self._cards = cards
         self._known = frozenset(ids)
         self._made: dict[str, _Draft] = {}
 
@@ -710,6 +803,9 @@ class _Eligible(Mapping[str, "_Draft"]):
 
     def __contains__(self, card_id: object) -> bool:
         return card_id in self._known
+
+    def card(self, card_id: str) -> Card:
+        return self._cards[card_id]
 
 
 def _option_key(options: Sequence[OptionSource]) -> tuple[tuple[str, str, bool], ...]:
@@ -813,6 +909,8 @@ class _Drafter:
         self._eligible = OrderedDict()
         #: The answers open questions ask for, found in option texts by set lookups.
         self.phrases = PhraseIndex()
+        #: Sets of eligible-card lists already prepared (see :meth:`prepare`).
+        self._prepared: set[tuple[Any, ...]] = set()
         list_items = {card.id: card_list_items(card) for card in deck_cards}
         texts: list[str] = []
         for card in deck_cards:
@@ -949,7 +1047,55 @@ class _Drafter:
                 while len(self._eligible) > ELIGIBLE_CACHE_SIZE:
                     self._eligible.popitem(last=False)
         by_id = {card.id: card for card in scope}
-        return _Eligible(found[0], found[1], lambda card_id: self.draft(kind, by_id[card_id]))
+        return _Eligible(
+            found[0], found[1], lambda card_id: self.draft(kind, by_id[card_id]), by_id
+        )
+
+    def prepare(self, drafts: Mapping[QuestionKind, _Eligible]) -> None:
+        """Do now the seed-independent work builds of these eligible cards would otherwise
+        do as they first meet it, once per set of scopes: index every answer an open
+        question can ask for (every blank of a fill-in), find them in every text a choice
+        question can show, and judge the best candidates of every choice question beyond
+        the ones it takes when nothing is ruled out (an exam rules some out). Later builds
+        then only draw at random and look things up (issue 19: a 65-question build within
+        10 health requests)."""
+        key = tuple(sorted((kind.value, by_card.ids) for kind, by_card in drafts.items()))
+        if key in self._prepared:
+            return
+        texts: list[str] = []
+        for kind, by_card in drafts.items():
+            for card_id in by_card:
+                card = by_card.card(card_id)
+                if kind is QuestionKind.FILL_IN:
+                    for made in self._fill_in_choices(card):
+                        self.phrases.add(self.secrets(_fill_in_draft(card, made)))
+                elif kind is QuestionKind.FREE_ANSWER:
+                    self.phrases.add(self.secrets(by_card[card_id]))
+                else:
+                    plan = self._choice_plan(kind, card)
+                    if plan is not None:
+                        texts.extend(plan.warm(plan.count + PREPARED_CANDIDATES))
+                    # Every item a multiple-response question may show as right.
+                    texts.extend(self.list_items[card_id])
+                    texts.extend(_shown(by_card[card_id]))
+        for text in texts:
+            self.phrases.found_in(text)
+        with _drafters_lock:
+            self._prepared.add(key)
+
+    def _choice_plan(self, kind: QuestionKind, card: Card) -> ChoicePlan | None:
+        if kind is QuestionKind.MULTIPLE_CHOICE:
+            return self._remembered("plan", kind, card, lambda: self._multiple_choice_plan(card))
+        if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
+            reverse = self._remembered("plan", kind, card, lambda: self._reverse_plan(card))
+            return None if reverse is None else reverse[0]
+        response = self._remembered("plan", kind, card, lambda: self._multiple_response_plan(card))
+        return None if response is None else response[0]
+
+    def _fill_in_choices(self, card: Card) -> tuple[FillIn, ...]:
+        return self._remembered(
+            "fill-in", QuestionKind.FILL_IN, card, lambda: self._fill_in_options(card)
+        )
 
     def for_seed(self, seed: int) -> _Drafter:
         """This drafter for one build: the same tables and memo, the build's seed."""
@@ -1266,9 +1412,7 @@ class _Drafter:
         return () if made is None else (made,)
 
     def _fill_in(self, card: Card) -> _Draft | None:
-        options: tuple[FillIn, ...] = self._remembered(
-            "fill-in", QuestionKind.FILL_IN, card, lambda: self._fill_in_options(card)
-        )
+        options = self._fill_in_choices(card)
         # As make_fill_in itself: the one blank, or the seed's choice among several.
         made = (
             None
@@ -1277,15 +1421,7 @@ class _Drafter:
             if len(options) == 1
             else _rng(self.seed, "fill", card.id).choice(options)
         )
-        if made is None:
-            return None
-        return _Draft(
-            QuestionKind.FILL_IN,
-            card,
-            prompt=made.prompt,
-            accept=made.accept,
-            answer=made.accept[0],
-        )
+        return None if made is None else _fill_in_draft(card, made)
 
     def _free_answer(self, card: Card) -> _Draft | None:
         if mentions(card.prompt, card.answer):
@@ -1297,6 +1433,16 @@ class _Drafter:
             accept=card.accept,
             answer=card.answer,
         )
+
+
+def _fill_in_draft(card: Card, made: FillIn) -> _Draft:
+    return _Draft(
+        QuestionKind.FILL_IN,
+        card,
+        prompt=made.prompt,
+        accept=made.accept,
+        answer=made.accept[0],
+    )
 
 
 def _free_answer_knowledge(card: Card, question_type: QuestionType) -> dict[str, Any]:

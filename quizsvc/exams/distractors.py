@@ -399,6 +399,11 @@ class PhraseIndex:
             self._state = (known, {word: tuple(sorted(n)) for word, n in starts.items()})
         return wanted
 
+    @property
+    def state(self) -> object:
+        """Changes (by identity) whenever phrases are added."""
+        return self._state[0]
+
     def found_in(self, text: str) -> frozenset[str]:
         """The indexed phrases (compact forms) that ``text`` mentions."""
         known, starts = self._state
@@ -556,13 +561,22 @@ class Selector:
             return Rejection.CROSS_TOPIC_TWIN
         if extra is not None and (reason := extra(candidate)) is not None:
             return reason
-        for earlier in chosen:
-            if overlaps(text, earlier.text) or (
-                self.table.score(text, earlier.text) >= self.config.distinct
-                and not contrasting(text, earlier.text)
-            ):
-                return Rejection.REPEATS_OPTION
+        if any(self.repeats(candidate, earlier) for earlier in chosen):
+            return Rejection.REPEATS_OPTION
         return None
+
+    def repeats(self, candidate: OptionSource, earlier: OptionSource, own: bool = False) -> bool:
+        """Whether ``candidate`` says what the chosen ``earlier`` option says. For the
+        card's own misconception (``own``) only a chosen misconception's exact wording
+        counts, not its similarity (see :meth:`_misconception_rejection`)."""
+        text = candidate.text
+        if overlaps(text, earlier.text):
+            return True
+        if own and earlier.is_misconception:
+            return False
+        return self.table.score(text, earlier.text) >= self.config.distinct and not contrasting(
+            text, earlier.text
+        )
 
     def _misconception_rejection(
         self, target: Target, candidate: OptionSource, chosen: Sequence[OptionSource]
@@ -577,13 +591,8 @@ class Selector:
         # author's word however close it reads to "toward the upper-left corner".
         if any(mentions(guard, text) for guard in target.guard if guard):
             return Rejection.STATES_ANSWER
-        for earlier in chosen:
-            if overlaps(text, earlier.text) or (
-                not earlier.is_misconception
-                and self.table.score(text, earlier.text) >= self.config.distinct
-                and not contrasting(text, earlier.text)
-            ):
-                return Rejection.REPEATS_OPTION
+        if any(self.repeats(candidate, earlier, own=True) for earlier in chosen):
+            return Rejection.REPEATS_OPTION
         return None
 
     def choose(
@@ -746,14 +755,17 @@ class ChoicePlan:
         pair = (index, earlier)
         found = self._repeats.get(pair)
         if found is None:
-            found = (
-                self.selector.rejection(
-                    self.target,
-                    self.candidates[index],
-                    (self.candidates[earlier],),
-                    extra=self.extra,
-                )
-                is Rejection.REPEATS_OPTION
-            )
+            candidate = self.candidates[index]
+            found = self.selector.repeats(candidate, self.candidates[earlier], self._own[index])
             self._repeats[pair] = found
         return found
+
+    def warm(self, accepted: int) -> tuple[str, ...]:
+        """Work out the verdicts of the best candidates, until ``accepted`` pass (or none
+        is left), as exams that rule some out will need them; returns their texts."""
+        passed = 0
+        for index in range(len(self.candidates)):
+            if passed >= accepted:
+                return tuple(c.text for c in self.candidates[:index])
+            passed += self._passes_alone(index)
+        return tuple(c.text for c in self.candidates)
