@@ -5,12 +5,17 @@ a card's content, the set of cards, the model, the distractor settings or a glos
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from quizsvc.bank import Bank, Card
 from quizsvc.embedding import CachedEncoder, HashingEncoder
 from quizsvc.exams import Blueprint, DistractorConfig, QuestionType, build_exam, builder
+from quizsvc.exams.distractors import Avoid, OptionSource, PhraseIndex, compact, mentions
+from quizsvc.exams.names import merged_glossary
 
 COUNTS = {
     QuestionType.MULTIPLE_CHOICE: 6,
@@ -96,3 +101,109 @@ def test_suppressed_distractors_apply_to_cached_drafts(bank: Bank) -> None:
     for rebuilt in again.questions:
         if rebuilt.key.card_id == card_id:
             assert wrong not in {option.text for option in rebuilt.key.options}
+
+
+# --- what the cache holds gives what a fresh computation gives -------------------------------
+
+NO_FLOOR = DistractorConfig(min_plausibility=-1.0)
+
+
+def test_a_build_does_not_depend_on_what_the_cache_met_before(bank: Bank) -> None:
+    """The drafter's memos (plans judged deeper by other exams, phrases indexed for other
+    scopes, eligible cards of other scopes) never change an exam."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    builder._drafters.clear()
+    fresh = [key_json(cards, encoder, seed, config=NO_FLOOR) for seed in (21, 22)]
+    builder._drafters.clear()
+    topics = sorted({card.topic for card in cards})
+    for seed in range(1, 6):
+        blueprint = Blueprint(counts={QuestionType.MULTIPLE_CHOICE: 3}, topics=(topics[seed],))
+        build_exam(cards, replace(blueprint, seed=seed), encoder, NO_FLOOR)
+        big = Blueprint(counts={**COUNTS, QuestionType.FILL_IN: 30}, reverse=10, seed=seed)
+        build_exam(cards, big, encoder, NO_FLOOR)
+        build_exam(
+            cards,
+            Blueprint(counts={QuestionType.FREE_ANSWER: 2}, seed=seed),
+            encoder,
+            NO_FLOOR,
+            question_card_ids=[card.id for card in cards[seed::20]],
+        )
+    assert [key_json(cards, encoder, seed, config=NO_FLOOR) for seed in (21, 22)] == fresh
+
+
+def test_a_choice_plan_chooses_as_the_selector_always_did(bank: Bank) -> None:
+    """ChoicePlan remembers verdicts between exams; under any exam's Avoid it must choose
+    what checking every rule on every candidate in rank order chooses."""
+    cards = sorted(bank.cards, key=lambda card: card.id)
+    encoder = CachedEncoder(HashingEncoder())
+    glossaries = {deck: merged_glossary(bank.glossary(deck)) for deck in bank.decks}
+    drafter = builder._drafter_for(cards, encoder, NO_FLOOR, glossaries)
+    rng = random.Random(5)
+    checked = 0
+    for card in cards[::3]:
+        plan = drafter._choice_plan(builder.QuestionKind.MULTIPLE_CHOICE, card)
+        if plan is None:
+            continue
+        for _ in range(4):
+            texts = [c.text for c in rng.sample(plan.candidates, min(6, len(plan.candidates)))]
+            avoid = Avoid(
+                cards=frozenset(rng.sample([c.id for c in cards], 30)),
+                texts=tuple(texts[:2]),
+                overused=frozenset(compact(text) for text in texts[2:4]),
+                suppressed=frozenset(compact(text) for text in texts[4:]),
+                index=drafter.phrases,
+            )
+            expected: list[OptionSource] = []
+            for candidate in plan.candidates:
+                reason = drafter.selector.rejection(
+                    plan.target, candidate, expected, avoid, plan.extra
+                )
+                if reason is None:
+                    expected.append(candidate)
+                    if len(expected) == plan.count:
+                        break
+            want = tuple(expected) if len(expected) == plan.count else None
+            assert plan.choose(avoid) == want, card.id
+            checked += 1
+    assert checked > 100
+
+
+def test_the_phrase_index_finds_what_mentions_finds(bank: Bank) -> None:
+    texts = [text for card in bank.cards for text in (card.prompt, card.answer, *card.key_points)]
+    phrases = [point for card in bank.cards for point in card.key_points] + ["", "a", "of the"]
+    index = PhraseIndex(phrases[: len(phrases) // 2])
+    index.add(phrases[len(phrases) // 2 :])  # grows after the first lookups would be made
+    needles = {compact(phrase) for phrase in phrases} - {""}
+    for text in texts[::4]:
+        assert index.found_in(text) == {n for n in needles if mentions(text, n)}, text
+
+
+def test_a_large_exam_settles_without_reshuffling(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A choice question whose right side shows an open question's answer is passed over
+    while cards are assigned; settling used to find each such clash afterwards, exclude the
+    open question and reshuffle every eligible card (17 times per 65-question build)."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    settles = 0
+    settle = builder._settle
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal settles
+        settles += 1
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(builder, "_settle", counting)
+    counts = {
+        QuestionType.MULTIPLE_CHOICE: 25,
+        QuestionType.MULTIPLE_RESPONSE: 8,
+        QuestionType.FILL_IN: 12,
+        QuestionType.FREE_ANSWER: 12,
+    }
+    seeds = range(1000, 1010)
+    for seed in seeds:
+        exam = build_exam(cards, Blueprint(counts=counts, reverse=8, seed=seed), encoder, NO_FLOOR)
+        assert len(exam.questions) == 65
+    assert settles <= 2 * len(seeds)
