@@ -103,7 +103,7 @@ class GradingConfig:
     key_point_covered_at: float = 0.6
     #: The same for key points derived from the reference's clauses (a key without listed
     #: key points: ad-hoc grading, the public benchmarks). A whole clause of a long reference
-    #: is matched less closely than a short one-idea key point, and at 0.6 correct answers
+    #: is matched less closely than a short one-idea key point, and at 0.6 right answers
     #: covered none: leave-one-out by question on SemEval-2013 training data, 2-way macro-F1
     #: of the verdict 0.659 -> 0.677 (SciEntsBank) and 0.700 -> 0.708 (Beetle), Mohler r of
     #: the final score 0.532 -> 0.581 (by assignment), with 0.3 instead of 0.6.
