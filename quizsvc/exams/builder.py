@@ -130,9 +130,7 @@ class QuestionKind(StrEnum):
 
     @property
     def question_type(self) -> QuestionType:
-        if self is QuestionKind.REVERSE_MULTIPLE_CHOICE:
-            return QuestionType.MULTIPLE_CHOICE
-        return QuestionType(self.value)
+        return _QUESTION_TYPES[self]
 
     @property
     def is_choice(self) -> bool:
@@ -146,6 +144,15 @@ _CHOICE_KINDS = frozenset(
         QuestionKind.MULTIPLE_RESPONSE,
     }
 )
+
+
+#: Looked up once per question of every build: a dict, not an enum lookup by value.
+_QUESTION_TYPES = {
+    kind: QuestionType.MULTIPLE_CHOICE
+    if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE
+    else QuestionType(kind.value)
+    for kind in QuestionKind
+}
 
 
 class BlueprintError(ValueError):
@@ -366,7 +373,7 @@ def build_exam(
     Raises :class:`BlueprintError` for an unusable blueprint and
     :class:`InsufficientQuestionsError` when the bank cannot give what is asked.
     """
-    cards = sorted(bank_cards, key=lambda card: card.id)
+    cards, source = _sorted_cards(bank_cards)
     check_blueprint(cards, blueprint, authored)
     seed = blueprint.seed if blueprint.seed is not None else secrets.randbelow(SEED_RANGE)
     blueprint = replace(blueprint, seed=seed)
@@ -375,9 +382,7 @@ def build_exam(
         return Exam(blueprint=blueprint, questions=authored_questions(authored, blueprint, 1))
 
     asked = None if question_card_ids is None else frozenset(question_card_ids)
-    scope = [
-        card for card in cards if _in_scope(card, blueprint) and (asked is None or card.id in asked)
-    ]
+    scope = _scope(cards, source, blueprint, asked)
     decks = {card.deck for card in scope}
     drafter = _drafter_for(
         [card for card in cards if card.deck in decks],
@@ -643,6 +648,59 @@ def bank_texts(cards: Iterable[Card]) -> list[str]:
         if card.term:
             texts.update(dict.fromkeys(term_forms(card.term)))
     return list(texts)
+
+
+#: The bank's cards in id order and the scopes of recent blueprints, per card tuple (the
+#: bank's ``cards``, the same object from build to build; kept alive by the entry, so its
+#: id is not reused while it is a key).
+_SORTED_CACHE_SIZE = 64
+_sorted: OrderedDict[tuple[Any, ...], tuple[object, list[Card]]] = OrderedDict()
+
+
+def _cached_cards(
+    key: tuple[Any, ...], pinned: object, make: Callable[[], list[Card]]
+) -> list[Card]:
+    found = _sorted.get(key)
+    if found is not None and found[0] is pinned:
+        return found[1]
+    made = make()
+    with _drafters_lock:
+        _sorted[key] = (pinned, made)
+        while len(_sorted) > _SORTED_CACHE_SIZE:
+            _sorted.popitem(last=False)
+    return made
+
+
+def _sorted_cards(bank_cards: Iterable[Card]) -> tuple[list[Card], tuple[Card, ...] | None]:
+    """The cards in id order (a cached list: not to be changed), and the tuple they came
+    from when it can key later lookups (None for any other iterable)."""
+    if not isinstance(bank_cards, tuple):
+        return sorted(bank_cards, key=lambda card: card.id), None
+    cards = bank_cards
+    key = ("sorted", id(cards))
+    return _cached_cards(key, cards, lambda: sorted(cards, key=lambda card: card.id)), cards
+
+
+def _scope(
+    cards: list[Card],
+    source: tuple[Card, ...] | None,
+    blueprint: Blueprint,
+    asked: frozenset[str] | None,
+) -> list[Card]:
+    """The cards questions are asked about, in id order (remembered per blueprint scope
+    when the cards came from a tuple)."""
+
+    def make() -> list[Card]:
+        return [
+            card
+            for card in cards
+            if _in_scope(card, blueprint) and (asked is None or card.id in asked)
+        ]
+
+    if source is None:
+        return make()
+    key = ("scope", id(source), blueprint.deck, blueprint.topics, blueprint.difficulty, asked)
+    return _cached_cards(key, source, make)
 
 
 def _in_scope(card: Card, blueprint: Blueprint) -> bool:
@@ -1113,7 +1171,7 @@ class _Drafter:
     ) -> _Remembered:
         """What ``make`` gives for (``what``, ``kind``, ``card``, ``detail``), made once: it
         must depend on nothing else (no seed, no exam)."""
-        key = (what, kind.value, card.id, *detail)
+        key = (what, kind, card.id, *detail)
         try:
             remembered: _Remembered = self._memo[key]
         except KeyError:
