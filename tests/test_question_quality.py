@@ -483,8 +483,8 @@ def test_a_multiple_response_item_is_never_the_genus_of_a_right_one(
                 glossaries=glossaries,
             )
         except InsufficientQuestionsError:
-            # No wrong item known to be safe for it (see test_multiple_response_wrong_items_
-            # are_known_wrong in test_exam_build_cache_mr.py): not asked, which is safe too.
+            # No wrong item is known to be safe for it (test_multiple_response_wrong_items_
+            # are_known_wrong_for_every_seed): not asked, which is safe too.
             continue
         key = exam.questions[0].key
         wrong = {o.text for o in key.options if o.id not in key.correct_option_ids}

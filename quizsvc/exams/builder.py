@@ -400,6 +400,8 @@ def build_exam(
     for attempt in range(len(scope) * len(requested) + 1):
         eligible = {
             kind: [card_id for card_id in by_card if (kind, card_id) not in excluded]
+            if excluded
+            else list(by_card.ids)
             for kind, by_card in drafts.items()
         }
         slots, usable = _assign(
@@ -468,6 +470,8 @@ def _settle(
         asked_needles.setdefault(compact(secret), (rank, pair))
     settled: dict[int, _Draft] = {}
     uses: Counter[str] = Counter()
+    #: The texts of ``uses`` at the reuse cap, kept as they get there.
+    overused: set[str] = set()
     in_exam = {card_id for _, card_id in slots}
     spares: dict[QuestionKind, list[str]] = {}
 
@@ -484,9 +488,6 @@ def _settle(
 
     def fit(draft: _Draft) -> _Draft | None:
         """The draft, or a redraft of its card without what the exam rules out."""
-        overused = frozenset(
-            text for text, count in uses.items() if count >= drafter.config.max_option_reuse
-        )
         taken_out = suppressed.get(draft.card.id, frozenset())
         if (
             draft.sources & avoid.cards
@@ -494,7 +495,9 @@ def _settle(
             or any(compact(w.text) in overused or compact(w.text) in taken_out for w in draft.wrong)
         ):
             return drafter.draft(
-                draft.kind, draft.card, replace(avoid, overused=overused, suppressed=taken_out)
+                draft.kind,
+                draft.card,
+                replace(avoid, overused=frozenset(overused), suppressed=taken_out),
             )
         return draft
 
@@ -532,7 +535,10 @@ def _settle(
                 excluded.add((kind, card_id))
                 return None
             draft = fitted
-            uses.update({compact(w.text) for w in draft.wrong})
+            for text in {compact(w.text) for w in draft.wrong}:
+                uses[text] += 1
+                if uses[text] >= drafter.config.max_option_reuse:
+                    overused.add(text)
         settled[index] = draft
     return [settled[index] for index in range(len(slots))]
 
