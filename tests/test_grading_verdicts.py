@@ -149,6 +149,20 @@ def test_a_bag_of_words_keeping_some_function_words_gets_no_unreviewed_credit(
     assert grade.verdict is Verdict.INCORRECT or "word_salad" in grade.evidence["review_reasons"]
 
 
+@pytest.mark.model
+def test_a_bag_of_words_with_a_fifth_function_words_and_none_of_its_own_is_reviewed(
+    bank_grader: Grader, bank: Bank
+) -> None:
+    """A fifth of it function words (the stop-share cut-off is below 0.2), every content word
+    the reference's: graded correct (0.81) and not flagged before."""
+    bag = (
+        "memorizing the training data instead generalizes new data model overfitting prevent "
+        "techniques regularization so to"
+    )
+    grade = grade_card(bank_grader, bank, "reg-definition", bag)
+    assert grade.verdict is Verdict.INCORRECT or "word_salad" in grade.evidence["review_reasons"]
+
+
 def test_a_cards_free_answer_key_accepts_what_an_exams_key_accepts(bank: Bank) -> None:
     """The verdict model is fitted on keys from ``question_key_for_card``; an exam grades with
     the builder's key, whose ``accept`` is the card's accepted forms. The answer sentence
