@@ -973,8 +973,9 @@ class _Drafter:
         self._eligible = OrderedDict()
         #: The answers open questions ask for, found in option texts by set lookups.
         self.phrases = PhraseIndex()
-        #: Sets of eligible-card lists already prepared (see :meth:`prepare`).
-        self._prepared: set[tuple[Any, ...]] = set()
+        #: Sets of eligible-card lists already prepared (see :meth:`prepare`), most recent
+        #: last: bounded, as learners' practice exams each have a scope of their own.
+        self._prepared: OrderedDict[tuple[Any, ...], None] = OrderedDict()
         list_items = {card.id: card_list_items(card) for card in deck_cards}
         texts: list[str] = []
         for card in deck_cards:
@@ -1125,6 +1126,9 @@ class _Drafter:
         10 health requests)."""
         key = tuple(sorted((kind.value, by_card.ids) for kind, by_card in drafts.items()))
         if key in self._prepared:
+            with _drafters_lock:
+                if key in self._prepared:
+                    self._prepared.move_to_end(key)
             return
         texts: list[str] = []
         for kind, by_card in drafts.items():
@@ -1145,7 +1149,9 @@ class _Drafter:
         for text in texts:
             self.phrases.found_in(text)
         with _drafters_lock:
-            self._prepared.add(key)
+            self._prepared[key] = None
+            while len(self._prepared) > ELIGIBLE_CACHE_SIZE:
+                self._prepared.popitem(last=False)
 
     def _choice_plan(self, kind: QuestionKind, card: Card) -> ChoicePlan | None:
         if kind is QuestionKind.MULTIPLE_CHOICE:
