@@ -141,8 +141,8 @@ def test_every_fill_in_of_the_bank_blanks_a_key_term(
     # Fewer than three quarters since list slots ("_____, early stopping, L1 ...") and
     # examples after "such as" are no longer blanked (review 15, independent), nor (review
     # round 3) the last item of a list without a serial comma or a blank whose synonym,
-    # opposite or "or" alternative the sentence shows: 114 of 189 cards.
-    assert made >= 0.58 * len(bank.select(DECK))
+    # opposite or "or" alternative the sentence shows: 109 of 189 cards.
+    assert made >= 0.55 * len(bank.select(DECK))
 
 
 # --- accepted variants -------------------------------------------------------------------------
@@ -338,9 +338,9 @@ def test_no_blank_is_a_predicate_an_alias_in_brackets_or_part_of_a_name(
             # "continuous bag" of "continuous bag of words"
             assert not re.search(re.escape(BLANK) + r" of words", shown), (card.id, blank)
             checked += 1
-    # 157 since review round 3 drops blanks that a list, a synonym, an opposite or an "or"
+    # 146 since review round 3 drops blanks that a list, a synonym, an opposite or an "or"
     # alternative gives away.
-    assert checked >= 150
+    assert checked >= 140
 
 
 def test_a_short_exact_name_alone_answers_its_two_word_blank(

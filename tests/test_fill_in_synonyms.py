@@ -236,6 +236,10 @@ def test_a_name_the_question_shows_is_not_its_answer(
         # "a fully connected hidden layer of neurons (a _____ layer)": another name of what
         # is shown, of which there are several
         "cnn-layer-dense-role",
+        # "a hierarchical _____, and a bidirectional LSTM": a middle list item
+        "o2v-encoders",
+        # "Only _____ instances ... multiple GPUs": the sentence shows the answer's plural
+        "s2s-instance-types",
     ],
 )
 def test_the_round_3_poor_blanks_are_never_asked(
@@ -261,6 +265,13 @@ def test_descriptions_relative_words_and_counts_are_no_key_terms(
     bank: Bank, glossary: dict[str, str], card_id: str, blank: str
 ) -> None:
     assert key_term(bank.card(card_id), blank, glossary) is None
+
+
+def test_no_blank_follows_an_adverb(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    """ "is computationally _____" -> "inefficient": a description, with many wordings."""
+    assert "inefficient" not in fill_ins(bank, "reg-l1-properties", rarity, glossary)
 
 
 def test_a_blank_and_its_accept_list_hold_no_remark_or_broken_name(
@@ -294,7 +305,7 @@ def test_every_blank_of_the_bank_hides_its_synonyms(
             for other in equivalents(made.accept, groups):
                 assert f" {synonym_key(other)} " not in shown, (card.id, other)
             checked += 1
-    assert checked >= 120
+    assert checked >= 110
 
 
 # --- The groups as bank data --------------------------------------------------------------------

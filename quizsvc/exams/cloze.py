@@ -501,13 +501,17 @@ def _blank_out(
     if _inside_a_name(shown[0], canonical.span(), card, glossary):
         return None
     before = tokens(shown[0][: canonical.start()])
-    if before and before[-1].casefold() in _PREDICATE_BEFORE:
+    if before and (
+        before[-1].casefold() in _PREDICATE_BEFORE
+        or (before[-1].casefold().endswith("ly") and len(before[-1]) > 4)
+    ):
+        # "is computationally _____" -> "inefficient": after an adverb comes a description.
         return None
     accept = accepted_forms(card, canonical.group(0), glossary)
     if any(mentions(card.prompt, form) for form in accept):
         return None
     display = pattern.sub(BLANK, " ".join(shown))
-    if _sibling_shown(canonical.group(0), display):
+    if _sibling_shown(canonical.group(0), display) or _number_shown(canonical.group(0), display):
         return None
     if _ALIAS_BLANK.search(display):
         # "precision and recall (_____)": another name of what is shown; there are several.
@@ -524,7 +528,7 @@ def _blank_out(
         return None
     display, aliases = _bracketed_aliases(display)
     display, glosses = _without_remarks(display)
-    if _list_slot(display) or _ALIAS_BLANK.search(display):
+    if _list_slot(_REMARK.sub("", display)) or _ALIAS_BLANK.search(display):
         # "_____ (continuous bag of words), skip-gram and batch skip-gram": a list once the
         # remark is out.
         return None
@@ -536,7 +540,10 @@ def _blank_out(
     aliases += _equivalents_before_head(accept, display, card.prompt, glossary)
     accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
     accept = literal_unique((*accept, *glosses, *with_head_nouns(accept, _card_text(card))))
-    if any(mentions(display, form) or mentions(card.prompt, form) for form in accept):
+    if any(
+        mentions(display, form) or mentions(card.prompt, form) or _plural_shown(form, display)
+        for form in accept
+    ):
         # Also the names found after the first check: "a _____ (sequence)" under "What does
         # a sequence-to-sequence topology do?".
         return None
@@ -556,11 +563,15 @@ def _blank_out(
 _LIST_SLOT = re.compile(
     r"(?:\b(?:such as|including|like|e\.g\.|for example)\s+(?:\S+\s+){0,2}?"
     + re.escape(BLANK)
-    + r")|(?:,\s*(?:(?:and|or)\s+)?"
+    + r")|(?:,\s*(?:(?:and|or)\s+(?:(?:a|an|the)\s+(?:[\w\-]+\s+)?)?)?"
     + re.escape(BLANK)
     + r")|(?:"
     + re.escape(BLANK)
     + r"\s*,\s*(?!(?:such|and|or|for|which|so|but|e\.g)\b)(?:[\w\-]+\s+){0,3}?[\w\-]+"
+    + r"\s*(?:,|\s(?:and|or)\s))"
+    # "embeddings, a hierarchical _____, and a bidirectional LSTM": a middle item.
+    + r"|(?:,\s*(?:(?:a|an|the)\s+)?(?:[\w\-]+\s+)?"
+    + re.escape(BLANK)
     + r"\s*(?:,|\s(?:and|or)\s))"
     # "Learning rate, batch size and number of _____": the last item after a comma list
     # without a serial comma.
@@ -607,6 +618,19 @@ def _lone_modifier(words: Iterable[str]) -> bool:
     blank, never another name of it."""
     found = tuple(words)
     return len(found) == 1 and (is_adjective(found[0]) or found[0].casefold().endswith("ed"))
+
+
+def _plural_shown(form: str, display: str) -> bool:
+    """Whether the sentence shows an abbreviation's plural ("multiple GPUs" for "GPU")."""
+    return form.isupper() and len(form) >= 2 and mentions(display, f"{form}s")
+
+
+def _number_shown(blank: str, display: str) -> bool:
+    """Whether the sentence shows the number the blank holds ("About _____ into the future;
+    avoid very large values (over 400)" for "400 data points")."""
+    numbers = [token for token in tokens(blank) if any(char.isdigit() for char in token)]
+    shown = tokens(display.replace(BLANK, " "))
+    return bool(numbers) and all(number in shown for number in numbers)
 
 
 def _cut_from_a_compound(blank: str, after: str) -> bool:

@@ -83,7 +83,7 @@ QUALIFIERS = _word_set(
 LOOSE_MODIFIERS = _word_set(
     """
     actual certain different entire given last main random related several single specific
-    whole
+    version whole
     """
 )
 #: Heads a learner may rightly leave out when the context shows what kind of thing it is
@@ -325,7 +325,7 @@ def key_term(
         return None
     if (
         len(words) == 2
-        and is_generic(words[1])
+        and (is_generic(words[1]) or _is_head_noun(words[1]))
         and (_plain_modifier(words[0]) or is_generic(words[0]))
     ):
         # "false prediction", "single machine", "larger value": the modifier carries the
@@ -381,6 +381,14 @@ def _is_adverb(word: str) -> bool:
     lowered = word.casefold()
     return (lowered.endswith("ly") and word.isalpha() and len(word) > 4) or bool(
         _INDEFINITE.match(lowered)
+    )
+
+
+def _is_head_noun(word: str) -> bool:
+    """A generic head ("instances", "layer", "format"): "small instances" names no kind."""
+    lowered = word.casefold()
+    return any(
+        lowered in (head, f"{head}s") for heads, _droppable in HEAD_NOUN_GROUPS for head in heads
     )
 
 
