@@ -14,8 +14,14 @@ parameter (``--think-scale``): the default divides it by 15 (1-3 s), so each sim
 learner makes the requests of 15 real ones. Each level reports both the directly measured
 number of simulated learners (with their own synchronized start) and the *equivalent*
 number of takers at real pacing: the measured autosave rate divided by one real taker's
-(one save per 30 s on average). A last phase starts the best level's equivalent number of
-learners within 10 s (start only), so the synchronized start is measured at the real count.
+(one save per 30 s on average).
+
+The synchronized start is measured at real counts, not scaled: a last phase starts N
+learners within 10 s (start only) for ascending N (``--bursts``; by default 250, 500, 750,
+1000, 1500, 2000 and 3000 per vCPU, up to the best level's equivalent takers) and stops at
+the first N that misses the SLO. The capacity claimed is the smaller of the best level's
+equivalent takers and the highest synchronized start meeting the SLO: a class that size can
+both start together and take the exam at real pacing.
 
 Per level: request rates, p50/p95/p99 per endpoint, errors, and the CPU used by the app
 (gunicorn masters and workers), by the PostgreSQL backends serving the benchmark database
@@ -27,7 +33,8 @@ share (all of this machine's).
 ``--instances 2`` runs two ``quizsvc serve`` processes behind Debian's nginx
 (bench/cluster.py), sharing PostgreSQL and Redis; the load goes through the proxy.
 
-Run: ``.venv/bin/python bench/capacity.py`` (about 6 minutes on 2 CPU cores);
+Run: ``.venv/bin/python bench/capacity.py`` (about 6 minutes on 2 CPU cores, and up to a minute
+per synchronized start);
 ``--levels 100,200 --think-scale 5`` for others.
 """
 
@@ -80,8 +87,11 @@ REDIS_URL = os.environ.get("QUIZSVC_BENCH_REDIS", "redis://127.0.0.1:6379")
 #: A level ends when its learners have submitted, or after this long (unfinished learners
 #: then miss the SLO).
 MAX_LEVEL_SECONDS = 600.0
-#: The start-only burst is capped: every learner needs a key made before it.
+#: The start-only bursts are capped: every learner needs a key made before it.
 MAX_BURST = 6000
+#: Synchronized starts tried by default, per vCPU (ascending; capped at the best level's
+#: equivalent takers and MAX_BURST).
+DEFAULT_BURSTS_PER_VCPU = (250, 500, 750, 1000, 1500, 2000, 3000)
 
 
 @dataclass
@@ -168,7 +178,8 @@ class Level:
 @dataclass
 class CapacityReport:
     levels: list[Level]
-    burst: Level | None
+    #: The synchronized starts measured, ascending (None: not run).
+    bursts: list[Level] | None
     instances: int
     workers: int
     cpus: int
@@ -178,6 +189,41 @@ class CapacityReport:
     def best(self) -> Level | None:
         passing = [level for level in self.levels if level.meets_slo]
         return max(passing, key=lambda level: level.learners) if passing else None
+
+    @property
+    def best_burst(self) -> Level | None:
+        """The largest synchronized start meeting the SLO (None: none did, or none ran)."""
+        passing = [level for level in self.bursts or [] if level.meets_slo]
+        return max(passing, key=lambda level: level.learners) if passing else None
+
+    @property
+    def burst(self) -> Level | None:
+        """The synchronized start to show: the largest meeting the SLO, else the smallest
+        measured (which missed it)."""
+        if self.best_burst is not None:
+            return self.best_burst
+        return self.bursts[0] if self.bursts else None
+
+    @property
+    def claimed_takers(self) -> int:
+        """Takers at real pacing the SLO holds for, synchronized start included when it was
+        measured: the smaller of the best level's equivalent takers and the largest
+        synchronized start meeting the SLO (0 when either failed)."""
+        best = self.best
+        if best is None:
+            return 0
+        if self.bursts is None:
+            return best.equivalent_takers
+        started = self.best_burst
+        return min(best.equivalent_takers, started.learners) if started is not None else 0
+
+
+def burst_counts(equivalent_takers: int, cpus: int) -> list[int]:
+    """The default synchronized starts: DEFAULT_BURSTS_PER_VCPU x cpus below the cap, and
+    the cap itself (the best level's equivalent takers, at most MAX_BURST)."""
+    cap = min(MAX_BURST, equivalent_takers)
+    counts = [per_vcpu * cpus for per_vcpu in DEFAULT_BURSTS_PER_VCPU if per_vcpu * cpus < cap]
+    return [*counts, cap] if cap > 0 else counts
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -333,7 +379,10 @@ def measure(
     burst: bool = True,
     log: Callable[[str], None] = print,
     level_seconds: float = MAX_LEVEL_SECONDS,
+    bursts: Sequence[int] | None = None,
 ) -> CapacityReport:
+    """``bursts``: the synchronized-start counts to try, ascending (default: see
+    :func:`burst_counts`); they stop at the first that misses the SLO."""
     from quizsvc.migrate import upgrade
     from quizsvc.store import Store
 
@@ -382,19 +431,27 @@ def measure(
                 if not level.meets_slo and number + 1 < len(levels):
                     log("capacity: SLO missed; the levels above are not run")
                     break
-            burst_level = None
-            report = CapacityReport(
-                measured, None, instances, workers, psutil.cpu_count() or 1, think_scale
-            )
+            cpus = psutil.cpu_count() or 1
+            report = CapacityReport(measured, None, instances, workers, cpus, think_scale)
             best = report.best
             if burst and best is not None:
-                count = min(MAX_BURST, best.equivalent_takers)
-                keys = make_keys(database_url, count, "burst")
-                burst_level = run_level(
-                    running.url, exam_id, keys, think, meters, folder, start_only=True
+                report.bursts = []
+                counts = (
+                    list(bursts)
+                    if bursts is not None
+                    else burst_counts(best.equivalent_takers, cpus)
                 )
-                log(describe_level(burst_level))
-            report.burst = burst_level
+                for number, count in enumerate(counts):
+                    keys = make_keys(database_url, count, f"burst{number}")
+                    started = run_level(
+                        running.url, exam_id, keys, think, meters, folder, start_only=True
+                    )
+                    report.bursts.append(started)
+                    log(describe_level(started))
+                    if not started.meets_slo:
+                        if number + 1 < len(counts):
+                            log("capacity: start SLO missed; the larger bursts are not run")
+                        break
         return report
 
 
@@ -428,7 +485,7 @@ def table(report: CapacityReport) -> str:
         "start p50/p95/p99 ms | autosave p50/p95/p99 ms | submit p50/p95/p99 ms | errors | "
         "CPU app / db / load | SLO |"
     )
-    levels = report.levels + ([report.burst] if report.burst else [])
+    levels = report.levels + (report.bursts or [])
     if not levels:
         return "(no level ran)"
     think = levels[0].think
@@ -474,29 +531,56 @@ def cpu_note(report: CapacityReport) -> str:
     )
 
 
+def describe_start(level: Level) -> str:
+    start = level.endpoints[START]
+    return (
+        f"{level.learners} learners starting within {SPAWN_SECONDS:g} s: start p50/p99 "
+        f"{start.percentile(0.5) * 1000:.0f}/{start.percentile(0.99) * 1000:.0f} ms, "
+        f"{level.errors} errors"
+    )
+
+
 def closing_note(report: CapacityReport) -> str:
     best = report.best
     if best is None:
         return "capacity: no level met the SLO. " + cpu_note(report)
-    per_vcpu = best.equivalent_takers / report.cpus
     direct = best.learners / report.cpus
-    burst = report.burst
-    burst_text = ""
-    if burst is not None:
-        start = burst.endpoints[START]
-        burst_text = (
-            f" A synchronized start of {burst.learners} learners within 10 s: start p99 "
-            f"{start.percentile(0.99) * 1000:.0f} ms, {burst.errors} errors "
-            f"({'meets' if burst.meets_slo else 'misses'} the 1 s start SLO)."
-        )
-    return (
+    paced = (
         f"capacity: highest level meeting the SLO: {best.learners} simulated learners at "
         f"{best.think[0]:g}-{best.think[1]:g} s think time, measured directly "
         f"({direct:.0f} per vCPU); their autosave rate ({best.autosave_rate:.1f}/s) is that of "
         f"{best.equivalent_takers} takers at real 15-45 s think time (equivalent, not "
-        f"simulated one by one) = {per_vcpu:.0f} takers per vCPU on {report.cpus} vCPUs shared "
-        f"by the app, PostgreSQL and the load generator, against Moodle's "
-        f"~{MOODLE_TAKERS_PER_VCPU} (target >= {TARGET_TAKERS_PER_VCPU}).{burst_text}"
+        "simulated one by one)."
+    )
+    claimed = report.claimed_takers
+    per_vcpu = claimed / report.cpus
+    versus = (
+        f"{per_vcpu:.0f} takers per vCPU on {report.cpus} vCPUs shared by the app, PostgreSQL "
+        f"and the load generator, against Moodle's ~{MOODLE_TAKERS_PER_VCPU} (target >= "
+        f"{TARGET_TAKERS_PER_VCPU})"
+    )
+    if report.bursts is None:
+        return (
+            f"{paced} Synchronized start not measured (--no-burst): {claimed} takers = "
+            f"{versus}, without the synchronized start."
+        )
+    started = report.best_burst
+    missed = next((level for level in report.bursts if not level.meets_slo), None)
+    if started is None:
+        assert missed is not None
+        return (
+            f"{paced} Synchronized start: none measured met the SLO (smallest: "
+            f"{describe_start(missed)}; {', '.join(missed.slo_misses())}), so no capacity "
+            f"is claimed: 0 {versus}."
+        )
+    above = (
+        f" The next, {describe_start(missed)}, missed it ({', '.join(missed.slo_misses())})."
+        if missed is not None
+        else " (No larger start was tried.)"
+    )
+    return (
+        f"{paced} Synchronized start: the largest meeting the SLO was {describe_start(started)}."
+        f"{above} Capacity, synchronized start included: {claimed} takers = {versus}."
     )
 
 
@@ -515,7 +599,17 @@ def main(argv: Sequence[str] | None = None) -> CapacityReport:
     )
     parser.add_argument("--instances", type=int, default=1, help="2+: behind nginx")
     parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers each")
-    parser.add_argument("--no-burst", action="store_true", help="skip the start-only burst")
+    parser.add_argument(
+        "--no-burst", action="store_true", help="skip the synchronized starts (start only)"
+    )
+    parser.add_argument(
+        "--bursts",
+        default=None,
+        help="synchronized-start counts to try, comma-separated (ascending; they stop at the "
+        "first missing the SLO); default: "
+        + ", ".join(str(count) for count in DEFAULT_BURSTS_PER_VCPU)
+        + " per vCPU up to the best level's equivalent takers",
+    )
     parser.add_argument(
         "--level-seconds",
         type=float,
@@ -531,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> CapacityReport:
         args.workers,
         burst=not args.no_burst,
         level_seconds=args.level_seconds,
+        bursts=[int(count) for count in args.bursts.split(",")] if args.bursts else None,
     )
     print(table(report))
     print(closing_note(report))
