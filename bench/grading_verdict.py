@@ -10,9 +10,11 @@ Data (nothing here is fitted per question):
   **by card** into a tuning half and a held-out half (the ``split`` field).
 
 Two logistic regressions over the grader's measurements (``quizsvc.grading.verdict``):
-P(correct) on all three sources, P(any credit) on Mohler and the tuning half. The review
-threshold is the lowest confidence that keeps at most 20% of the tuning half's answers
-flagged. Everything is written to ``quizsvc/grading/verdict_model.json``.
+P(correct) on all three sources, P(any credit) on Mohler and the tuning half. The card
+keys' confidence is Platt-scaled, and the review threshold chosen (the highest that keeps at
+most 20% of the tuning half's answers flagged), on the tuning half's cards each graded by a
+model fitted without them (``card_folds``). Everything is written to
+``quizsvc/grading/verdict_model.json``.
 
 Reported (each on data left out of the fit):
 - SemEval cross-validated **by question** (5 folds; every answer of a question in one fold):
@@ -23,7 +25,7 @@ Reported (each on data left out of the fit):
   Mohler's own fold (12 folds by assignment).
 
 Run: ``.venv/bin/python bench/grading_verdict.py`` to measure the shipped model,
-``--refit`` to fit and write a new one first (about 3 minutes on 2 CPU cores).
+``--refit`` to fit and write a new one first (about a minute on 2 CPU cores).
 """
 
 from __future__ import annotations
