@@ -141,8 +141,10 @@ def test_every_fill_in_of_the_bank_blanks_a_key_term(
     # Fewer than three quarters since list slots ("_____, early stopping, L1 ...") and
     # examples after "such as" are no longer blanked (review 15, independent), nor (review
     # round 3) the last item of a list without a serial comma or a blank whose synonym,
-    # opposite or "or" alternative the sentence shows: 109 of 189 cards.
-    assert made >= 0.55 * len(bank.select(DECK))
+    # opposite or "or" alternative the sentence shows, nor (review round 4) a member of an
+    # open list ("Name downstream tasks ...": "Machine translation and _____"), a generic
+    # phrase ("final result", "multiple models") or a task the prompt names: 103 of 189 cards.
+    assert made >= 0.53 * len(bank.select(DECK))
 
 
 # --- accepted variants -------------------------------------------------------------------------
@@ -339,8 +341,9 @@ def test_no_blank_is_a_predicate_an_alias_in_brackets_or_part_of_a_name(
             assert not re.search(re.escape(BLANK) + r" of words", shown), (card.id, blank)
             checked += 1
     # 146 since review round 3 drops blanks that a list, a synonym, an opposite or an "or"
-    # alternative gives away.
-    assert checked >= 140
+    # alternative gives away; 123 since review round 4 also drops members of open lists,
+    # generic phrases and a longer blank where its core term alone is blanked ("CPU nodes").
+    assert checked >= 120
 
 
 def test_a_short_exact_name_alone_answers_its_two_word_blank(

@@ -34,6 +34,7 @@ from quizsvc.exams.keyterms import (
     LOOSE_HEADS,
     LOOSE_MODIFIERS,
     STOP_WORDS,
+    TASK_NOUNS,
     facts,
     is_adjective,
     is_generic,
@@ -137,12 +138,23 @@ def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
     ]
     # The card's short answers that are names too ("Gradient explosion" for "Exploding
     # gradients"): a learner who writes one is right.
-    variants += [
-        form
+    shorts = [
+        short
         for short in card.short_answers
         if len(short.split()) <= SHORT_ANSWER_WORDS and not _LIST_MARK.search(short)
-        for form in alias_forms(short)
+    ]
+    variants += [
+        form
+        for short in shorts
+        for form in (*alias_forms(short), *_bracketed_name(short))
         if not mentions(card.prompt, form) and not _NOTE_FORM.match(form)
+    ]
+    # The core of the answer: "CPU instances only" is answered by "CPU instances" (and so
+    # "CPU"), "To prevent overfitting" by "prevent overfitting".
+    variants += [
+        core
+        for form in (*accept, *variants)
+        if (core := _core_answer(form)) and not mentions(card.prompt, core)
     ]
     heads = [
         form
@@ -160,6 +172,51 @@ def _short_answer(card: Card, glossary: Mapping[str, str]) -> FillIn | None:
 
 #: A bracketed note, not a name: "e.g. MNIST", "a GPU instance".
 _NOTE_FORM = re.compile(r"^\s*(?:e\.g\.|i\.e\.|eg|ie|for example|such as|a|an)\b", re.IGNORECASE)
+#: A restrictive word around a short answer ("CPU instances only", "only CPU instances"): the
+#: question asks which, so the core alone answers it.
+_RESTRICTIVE = re.compile(r"^(?:(?:only|just)\s+)?(.+?)(?:\s+(?:only|alone))?$", re.IGNORECASE)
+_INFINITIVE = re.compile(r"^to\s+(\w+)\b", re.IGNORECASE)
+#: "Prevent overfitting (regularization)": a one- or two-word name in brackets at the end.
+_END_BRACKET = re.compile(r"^(.+?)\s*\(([^()]+)\)\s*$")
+_PLAIN_NAME = re.compile(r"^\s*[A-Za-z0-9][\w\- ]*$")
+
+
+def shorter_forms(form: str, prompt: str) -> tuple[str, ...]:
+    """What an accepted form also accepts once a part a learner may leave out is gone: a
+    loose modifier or head ("framework containers" -> "containers"), a restrictive "only"
+    ("CPU instances only" -> "CPU instances"), a version's patch level ("version 1.2-2" ->
+    "1.2"; earlier patches where the question says "_____ and later"). The grader adds them
+    to keys built before a rule existed."""
+    found = [*loose_variants(form), *version_variants(form, prompt)]
+    if core := _core_answer(form):
+        found.extend((core, *loose_variants(core)))
+    return literal_unique(found)
+
+
+def _core_answer(form: str) -> str | None:
+    """The short answer without a restrictive "only" or an infinitive "to" ("To prevent
+    overfitting" -> "prevent overfitting"), or None when there is neither."""
+    text = form.strip().rstrip(".")
+    match = _RESTRICTIVE.match(text)
+    core = match.group(1) if match else text
+    infinitive = _INFINITIVE.match(core)
+    if infinitive and is_verb(infinitive.group(1)):
+        core = core[infinitive.end(0) - len(infinitive.group(1)) :]
+    return core if core != text and len(core) >= 2 else None
+
+
+def _bracketed_name(short: str) -> tuple[str, ...]:
+    """The name a short answer gives in brackets at its end, when it is a name (one or two
+    words, no stop word, not a lone adjective): "Prevent overfitting (regularization)" says
+    dropout's role is regularization."""
+    match = _END_BRACKET.match(short.strip())
+    if not match or _NOTE_FORM.match(match.group(2)) or not _PLAIN_NAME.match(match.group(2)):
+        # "(e.g. MNIST)" is an example, "(application/x-recordio-protobuf)" a media type.
+        return ()
+    words = tuple(tokens(match.group(2)))
+    if not 1 <= len(words) <= 2 or not is_noun_phrase(words) or _lone_modifier(words):
+        return ()
+    return (" ".join(words),)
 
 
 def _card_text(card: Card) -> str:
@@ -182,7 +239,10 @@ def with_head_nouns(forms: Iterable[str], context: str) -> tuple[str, ...]:
     neural network": "convolutional network"); a name without one ("Dense", "RecordIO
     protobuf") also with the heads the card itself uses ("Dense layer" on a card about
     layers, "RecordIO protobuf format" on one about formats). Only names get a head added:
-    "false negatives model" is no way to say anything."""
+    "false negatives model" is no way to say anything, nor is an answer that ends in a
+    remark ("CPU instances only instance") or holds a head already. Heads come only from what
+    the question asks for ("Which data format"), not from what it mentions ("How is a
+    recurrent neural network trained?" makes no "BPTT network")."""
     found: list[str] = []
     asked = _asked_heads(context)
     for form in forms:
@@ -211,22 +271,43 @@ def with_head_nouns(forms: Iterable[str], context: str) -> tuple[str, ...]:
         named = _is_name(words[0]) or (len(words) == 2 and _is_name(words[1]))
         if ended or "(" in form or not named or asked is None:
             continue
+        if words[-1].casefold() in STOP_WORDS or any(_is_head_noun(word) for word in words):
+            continue
         found.extend(
             variant for head in asked for variant in (f"{form} {head}", f"{form} {_plural(head)}")
         )
     return literal_unique(found)
 
 
+def _is_head_noun(word: str) -> bool:
+    folded = compact(word)
+    return any(folded == compact(head) for heads, _droppable in HEAD_NOUN_GROUPS for head in heads)
+
+
+#: What a question asks for: "Which data format", "What type of neural network", up to the
+#: verb ("What does the Flatten layer do" asks for no layer).
+_ASKED_PHRASE = re.compile(
+    r"\b(?:which|what|list|name)\b[\s,]+((?:(?!(?:is|are|was|were|does|do|did|can|could|"
+    r"should|would|will|has|have|that|which|who|where|when|for|to|with|from|by|as)\b)"
+    r"[\w\-]+[\s,]*){1,5})",
+    re.IGNORECASE,
+)
+
+
 def _asked_heads(context: str) -> tuple[str, ...] | None:
     """The head nouns of the kind of thing ``context`` asks for: the group named first
-    ("Which data format ... for built-in algorithms" asks for a format)."""
-    padded = f" {compact(context)} "
+    after "which" or "what" ("Which data format ... for built-in algorithms" asks for a
+    format; "How is a recurrent neural network trained?" asks for no network)."""
     first: tuple[int, tuple[str, ...]] | None = None
-    for heads, _droppable in HEAD_NOUN_GROUPS:
-        for head in heads:
-            at = padded.find(f" {compact(head)} ")
-            if at >= 0 and (first is None or at < first[0]):
-                first = (at, heads)
+    for asked in _ASKED_PHRASE.finditer(context):
+        padded = f" {compact(asked.group(1))} "
+        for heads, _droppable in HEAD_NOUN_GROUPS:
+            for head in heads:
+                at = padded.find(f" {compact(head)} ")
+                if at >= 0 and (first is None or asked.start() + at < first[0]):
+                    first = (asked.start() + at, heads)
+        if first is not None:
+            break
     return None if first is None else first[1]
 
 
@@ -240,10 +321,39 @@ def _cloze(
 ) -> FillIn | None:
     sentences = _sentences(card.answer)
     for tier in _blank_tiers(card, rarity, glossary):
-        usable = [made for blank in tier if (made := _blank_out(card, sentences, blank, glossary))]
+        made_by = {
+            blank.phrase: made
+            for blank in tier
+            if (made := _blank_out(card, sentences, blank, glossary))
+        }
+        usable = [made for phrase, made in made_by.items() if not _has_core(phrase, made_by)]
         if usable:
             return usable[0] if len(usable) == 1 else rng.choice(usable)
     return None
+
+
+def _has_core(phrase: tuple[str, ...], blanks: Mapping[tuple[str, ...], object]) -> bool:
+    """Whether another usable blank is this one's core term, the rest a head or modifier a
+    learner may leave out ("CPU" of "CPU nodes", "CPU instances"): the core is blanked and
+    the rest stays in the sentence."""
+    words = [word.casefold() for word in phrase]
+    for other in blanks:
+        size = len(other)
+        if not 0 < size < len(words):
+            continue
+        core = [word.casefold() for word in other]
+        if words[:size] == core:
+            rest = words[size:]
+        elif words[-size:] == core:
+            rest = words[:-size]
+        else:
+            continue
+        if all(
+            word in LOOSE_MODIFIERS or word in LOOSE_HEADS or word.removesuffix("s") in LOOSE_HEADS
+            for word in rest
+        ):
+            return True
+    return False
 
 
 def _sentences(text: str) -> list[str]:
@@ -376,6 +486,7 @@ def aws_prefix_variants(name: str) -> tuple[str, ...]:
 
 
 _TECHNICAL_WORD = re.compile(r"^\w+$")
+_VENDOR_WORDS = frozenset({"amazon", "aws", "sagemaker", "apache"})
 _CAPITAL_PLURAL = re.compile(r"^([A-Z][A-Z0-9]+)s$")
 
 
@@ -392,6 +503,9 @@ def _swapped_pair(name: str) -> str | None:
     (a format or product name), so "absolute values" is not turned around."""
     pair = re.split(r"[\s\-]+", name.strip())
     if len(pair) != 2 or not all(_TECHNICAL_WORD.match(word) for word in pair):
+        return None
+    if any(word.casefold() in _VENDOR_WORDS for word in pair):
+        # "Amazon S3" is no "S3 Amazon", "SageMaker Spark" no "Spark SageMaker".
         return None
     if any(word.isdigit() for word in pair):
         # "LeNet-5" is no "5 LeNet".
@@ -526,8 +640,12 @@ def _blank_out(
         return None
     if _cut_from_a_compound(canonical.group(0), shown[0][canonical.end() :]):
         return None
+    if _open_list_member(display, card.prompt) or _task_the_prompt_names(
+        canonical.group(0), card.prompt
+    ):
+        return None
     display, aliases = _bracketed_aliases(display)
-    display, glosses = _without_remarks(display)
+    display, glosses, examples = _without_remarks(display)
     if _list_slot(_REMARK.sub("", display)) or _ALIAS_BLANK.search(display):
         # "_____ (continuous bag of words), skip-gram and batch skip-gram": a list once the
         # remark is out.
@@ -538,7 +656,13 @@ def _blank_out(
         return None
     aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
     aliases += _equivalents_before_head(accept, display, card.prompt, glossary)
+    aliases += _equivalents_with_what_follows(accept, display, card.prompt, glossary)
     accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
+    if _INSTANCE_HEAD.search(canonical.group(0)):
+        # "a _____ (ml.p2.xlarge or ml.p3.2xlarge)" for "single-GPU instance": the card's own
+        # examples answer which instance.
+        accept = literal_unique((*accept, *examples))
+    accept = literal_unique((*accept, *version_variants(canonical.group(0), display)))
     accept = literal_unique((*accept, *glosses, *with_head_nouns(accept, _card_text(card))))
     if any(
         mentions(display, form) or mentions(card.prompt, form) or _plural_shown(form, display)
@@ -556,6 +680,118 @@ def _blank_out(
         else "Fill in the blanks (the same answer in each):"
     )
     return FillIn(prompt=f"{card.prompt}\n{instruction} {display}", accept=accept)
+
+
+#: A prompt that asks for some members of an open set ("Name downstream tasks ...", "What
+#: kinds of problems ...", "where is it useful?", "What can you do with ..."): any other
+#: member is right as well.
+_OPEN_SET_PROMPT = re.compile(
+    r"\b(?:kinds? of|sorts? of|what can you|useful|used for|use cases|uses|examples?|"
+    r"name (?:key|important|typical|some|downstream|common|popular))\b",
+    re.IGNORECASE,
+)
+#: A prompt that counts or closes its set ("Which two tasks", "must every record contain").
+_CLOSED_SET_PROMPT = re.compile(r"\b(?:two|three|four|five|both|every|all|must)\b", re.IGNORECASE)
+_SIBLING = r"(?:,|\b(?:and|or)\b)"
+#: The blank joined to another member by a comma, "and" or "or", a few words apart at most
+#: ("and make _____", "_____ of objects, visualize clusters").
+_LIST_MEMBER = re.compile(
+    _SIBLING
+    + r"\s+(?:[\w\-]+\s+){0,2}?"
+    + re.escape(BLANK)
+    + r"|"
+    + re.escape(BLANK)
+    + r"(?:\s+[\w\-]+){0,2}?\s*"
+    + _SIBLING,
+    re.IGNORECASE,
+)
+#: A member of what something is compared with ("deeper than LeNet and _____"): the set is
+#: the author's pick, and other members are right as well.
+_COMPARED_MEMBER = re.compile(
+    r"\b(?:than|unlike|like)\s+(?:[\w\-]+\s+){0,3}?"
+    + _SIBLING
+    + r"\s+"
+    + re.escape(BLANK)
+    + r"|\b(?:than|unlike|like)\s+"
+    + re.escape(BLANK)
+    + r"\s*"
+    + _SIBLING,
+    re.IGNORECASE,
+)
+
+
+def _open_list_member(display: str, prompt: str) -> bool:
+    """Whether the blank is one member of a list that is not closed: the prompt asks for
+    members of an open set without counting them ("Machine translation and _____" for
+    "Name downstream tasks that Word2vec embeddings are used for"), or the list is what
+    something is compared with ("even deeper than LeNet and _____"). Other members are
+    right as well, whatever the card happens to list."""
+    if _COMPARED_MEMBER.search(display):
+        return True
+    return bool(
+        _OPEN_SET_PROMPT.search(prompt)
+        and not _CLOSED_SET_PROMPT.search(prompt)
+        and _LIST_MEMBER.search(display)
+    )
+
+
+def _task_the_prompt_names(blank: str, prompt: str) -> bool:
+    """Whether the blank is a task whose kind the prompt names ("multi-class
+    classification" under "How is a multi-class confusion matrix ... useful for?"): what is
+    left to recall is a word any learner guesses."""
+    words = blank.split()
+    if len(words) < 2 or not (
+        {words[-1].casefold(), words[-1].casefold().removesuffix("s")} & TASK_NOUNS
+    ):
+        return False
+    shown = {word.casefold() for word in re.findall(r"[\w\-]+", prompt)}
+    return all(word.casefold() in shown for word in words[:-1])
+
+
+def _equivalents_with_what_follows(
+    accept: Iterable[str], display: str, prompt: str, glossary: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Other names of the blank together with the words the sentence puts after it: "by
+    _____ with replacement" (random sampling) also takes "bootstrap sampling", of the group
+    of "sampling with replacement"."""
+    following = re.search(re.escape(BLANK) + r"((?:\s+[A-Za-z][\w\-]*){1,3})", display)
+    if following is None:
+        return ()
+    after = following.group(1).split()
+    longer = [
+        variant
+        for form in accept
+        for size in range(1, len(after) + 1)
+        for whole in (f"{form} {' '.join(after[:size])}",)
+        for variant in (whole, *loose_variants(whole))
+    ]
+    found = equivalents(longer, synonym_groups(glossary), prompt)
+    return tuple(
+        name for name in found if not mentions(display, name) and not mentions(prompt, name)
+    )
+
+
+_VERSION = re.compile(r"^(?:version\s+)?(\d+\.\d+)(?:-(\d+))?$", re.IGNORECASE)
+
+
+def version_variants(blank: str, display: str) -> tuple[str, ...]:
+    """A version blank with and without "version" and its patch level ("version 1.2-2":
+    "1.2-2", "1.2", "version 1.2"); where the sentence says "_____ and later", also the
+    earlier patches of the same release ("1.2-1"), which AWS documents as the same release
+    ("version 1.2 or later")."""
+    match = _VERSION.match(blank.strip())
+    if not match:
+        return ()
+    release, patch = match.group(1), match.group(2)
+    numbers = [release]
+    if patch:
+        numbers.append(f"{release}-{patch}")
+        later = re.search(
+            re.escape(BLANK) + r"\s+(?:and|or)\s+(?:later|newer|above)\b", display, re.IGNORECASE
+        )
+        if later:
+            numbers.extend(f"{release}-{earlier}" for earlier in range(1, int(patch)))
+    return tuple(form for number in numbers for form in (number, f"version {number}"))
 
 
 #: A blank that is one slot of a list: an item between commas, after ", and"/", or", or
@@ -670,21 +906,24 @@ def _equivalents_before_head(
 def _other_alternative_shown(blank: str, display: str) -> bool:
     """Whether the sentence offers the blank as the other half of an "or" with a word a
     character away ("CPU or _____", "_____ or GPU instances"): only GPU is left."""
-    first = blank.split()[0].casefold() if blank.split() else ""
-    if not first or len(first) > 6:
+    mine = [word.casefold() for word in re.split(r"[\s\-]+", blank) if 0 < len(word) <= 6]
+    if not mine:
         return False
-    near = r"(?:[\w\-]+\s+){0,2}?"
-    # Two searches: one match of "X or ... _____" must not hide "_____ or Y".
-    before = re.findall(r"([\w\-]+)\s+or\s+" + near + re.escape(BLANK), display, re.IGNORECASE)
-    after = re.findall(re.escape(BLANK) + r"\s+or\s+" + near + r"([\w\-]+)", display, re.IGNORECASE)
-    for found in (*before, *after):
-        word = found.casefold()
-        if (
-            len(word) == len(first)
-            and word != first
-            and sum(a != b for a, b in zip(word, first, strict=True)) == 1
-        ):
-            return True
+    # Every word near the "or", both sides: "single CPU or _____" (single GPU instance) and
+    # "_____ or single GPU instance" (single CPU) offer CPU against GPU.
+    before = re.findall(
+        r"((?:[\w\-]+\s+){1,3})or\s+(?:[\w\-]+\s+){0,2}?" + re.escape(BLANK), display, re.I
+    )
+    after = re.findall(re.escape(BLANK) + r"\s+or\s+((?:[\w\-]+\s*){1,3})", display, re.I)
+    shown = [word.casefold() for found in (*before, *after) for word in re.split(r"[\s\-]+", found)]
+    for word in shown:
+        for first in mine:
+            if (
+                len(word) == len(first)
+                and word != first
+                and sum(a != b for a, b in zip(word, first, strict=True)) == 1
+            ):
+                return True
     return False
 
 
@@ -739,14 +978,18 @@ _GLOSS_LINKS = frozenset({"of", "for", "a", "an", "the"})
 MAX_GLOSS_WORDS = 5
 
 
-def _without_remarks(display: str) -> tuple[str, tuple[str, ...]]:
+def _without_remarks(display: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """The sentence without the bracketed remark beside a blank, and its gloss. A remark
     beside a blank paraphrases what is blanked ("_____ (vector representations of words)",
     "When _____ are critical (a missed positive is costly)", "sparse _____ (many of them
     exactly zero)"), which gives it away; a remark that holds a blank stays. A gloss right
     after the blank, a short phrase without a verb, is also a right answer: a learner may
-    write the definition the card itself gives."""
+    write the definition the card itself gives, and so may a name the remark gives with
+    "the" further on in the clause ("the _____ applied at each boosting step (the learning
+    rate)"). Instance types in a remark right after the blank ("(ml.p2.xlarge or
+    ml.p3.2xlarge)") are returned as its examples."""
     glosses: list[str] = []
+    examples: list[str] = []
 
     def drop(match: re.Match[str]) -> str:
         remark = match.group(1)
@@ -755,21 +998,55 @@ def _without_remarks(display: str) -> tuple[str, tuple[str, ...]]:
             return match.group(0)
         words = tokens(remark)
         after_blank = before.rstrip().endswith(BLANK)
+        # "the _____ applied at each boosting step (the learning rate)": a definite name
+        # after the blank and the participle phrase that describes it names the blank; after
+        # anything else ("from _____ to the training instances (the fleet)") it names what
+        # stands just before it.
+        between = tokens(before[before.rfind(BLANK) + len(BLANK) :])
+        definite = (
+            bool(words)
+            and words[0].casefold() == "the"
+            and bool(between)
+            and _is_participle(between[0])
+        )
+        if after_blank:
+            examples.extend(word for word in words if _INSTANCE_TYPE.match(word))
         # A lone adjective ("(unsupervised)") says something about the blank, not what it is.
         if (
-            after_blank
+            (after_blank or definite)
             and not _lone_modifier(words)
             and 0 < len(words) <= MAX_GLOSS_WORDS
-            and not any(is_verb(word) for word in words)
+            and not any(is_verb(word) and not _gerund_in_phrase(word, words) for word in words)
             and all(
-                word.casefold() in _GLOSS_LINKS or is_noun_phrase((word,)) or is_generic(word)
+                word.casefold() in _GLOSS_LINKS
+                or is_noun_phrase((word,))
+                or is_generic(word)
+                or _gerund_in_phrase(word, words)
                 for word in words
             )
         ):
-            glosses.append(" ".join(words))
+            named = words[1:] if words[0].casefold() in _ARTICLES else words
+            if named:
+                glosses.append(" ".join(named))
         return ""
 
-    return _REMARK.sub(drop, display), tuple(glosses)
+    return _REMARK.sub(drop, display), tuple(glosses), tuple(examples)
+
+
+_INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
+_INSTANCE_HEAD = re.compile(r"\binstances?(?:\s+types?)?$", re.IGNORECASE)
+
+
+def _is_participle(word: str) -> bool:
+    """A past or present participle opening a phrase ("applied", "using")."""
+    folded = word.casefold()
+    return word.isalpha() and len(folded) > 4 and folded.endswith(("ed", "ing"))
+
+
+def _gerund_in_phrase(word: str, words: Iterable[str]) -> bool:
+    """ "learning" in "the learning rate" names a kind of rate; alone it is a verb."""
+    content = [other for other in words if other.casefold() not in _GLOSS_LINKS]
+    return len(content) > 1 and word.casefold().endswith("ing")
 
 
 #: Words after which a blank is a predicate, a verb or an adjective ("training is _____",

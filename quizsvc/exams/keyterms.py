@@ -63,8 +63,8 @@ VERBS = _word_set(
 #: Nouns too general to test anything when blanked alone ("fraud _____" -> "detection").
 GENERIC_WORDS = _word_set(
     """
-    amount answer approach case choice code data dataset detection direction example form
-    information input kind object
+    amount answer approach case choice code data dataset detection direction essence example
+    form information input kind object
     fraction level machine measure method model number opposite option order output part
     percent percentage prediction problem process proportion ratio result setting share size
     solution step task technique thing time training type value version way
@@ -82,8 +82,8 @@ QUALIFIERS = _word_set(
 #: "vector"; "related time series" or "time series").
 LOOSE_MODIFIERS = _word_set(
     """
-    actual certain different entire given last main random related several single specific
-    version whole
+    actual certain different entire framework given last main random related sample several
+    single specific version whole
     """
 )
 #: Heads a learner may rightly leave out when the context shows what kind of thing it is
@@ -125,18 +125,27 @@ COMPARATIVES = _word_set(
 #: "slight", "tiny"). Alone, an adjective has synonyms; in a phrase it names a kind.
 ADJECTIVES = _word_set(
     """
-    arbitrary bad big correct deep easy false fast few good great hard high incorrect large
+    arbitrary bad bare big correct deep easy false fast few good great hard high incorrect large
     long low new old optimal right short simple slow small true wrong equal available
     lower necessary needed possible required upper
     """
 )
 #: Modifiers that point at something else in the sentence ("the errors of the _____" ->
 #: "previous trees", or "earlier", "prior", "preceding" trees; "_____ use pickle" -> "older
-#: versions", or "old", "earlier" versions): the blank then names no term.
+#: versions", or "old", "earlier" versions) or at a place in a process ("vote on the _____" ->
+#: "final result", or "prediction", "output", "outcome"): the blank then names no term.
 RELATIVE_MODIFIERS = _word_set(
     """
-    corresponding earlier following former later latter newer next older preceding previous
-    prior remaining resulting same subsequent withheld
+    corresponding earlier final following former initial later latter newer next older overall
+    preceding previous prior remaining resulting same subsequent withheld
+    """
+)
+#: Nouns of a task, which a prompt naming the task's kind gives away: "How is a multi-class
+#: confusion matrix ... useful for?" -> "evaluating _____" is "multi-class classification".
+TASK_NOUNS = _word_set(
+    """
+    classification classifier clustering detection forecasting prediction problem recognition
+    regression task
     """
 )
 #: A compound adjective ("low-dimensional", "GZIP-compressed", "fully-connected"): a phrase
@@ -398,6 +407,8 @@ def _plain_modifier(word: str) -> bool:
         lowered in ADJECTIVES
         or lowered in COMPARATIVES
         or lowered in LOOSE_MODIFIERS
+        # "multiple models": "several", "many" or "a number of" models say the same.
+        or lowered in QUALIFIERS
         or bool(_COMPOUND_ADJECTIVE.match(word))
     )
 

@@ -64,10 +64,12 @@ def glossary_variants(name: str, glossary: Mapping[str, str]) -> tuple[str, ...]
 
 def hyphen_variants(name: str) -> tuple[str, ...]:
     """A hyphenated name spaced: "skip-gram" gives "skip gram". (Not closed up: "skipgram"
-    is right, "useritem" is not, and no rule tells them apart.)"""
+    is right, "useritem" is not, and no rule tells them apart.) A hyphen between digits
+    stays: "1.2-2" is a version, "1.2 2" none."""
     if "-" not in name or "(" in name:
         return ()
-    return (re.sub(r"(?<=\w)-(?=\w)", " ", name),)
+    spaced = re.sub(r"(?<=\w)-(?=\w)(?<!\d-(?=\d))", " ", name)
+    return (spaced,) if spaced != name else ()
 
 
 def alias_forms(name: str) -> tuple[str, ...]:

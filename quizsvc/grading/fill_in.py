@@ -15,7 +15,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from quizsvc.exams.cloze import aws_prefix_variants, loose_variants
+from quizsvc.exams.cloze import aws_prefix_variants, shorter_forms
 from quizsvc.exams.model import QuestionKey, QuestionType
 from quizsvc.grading.config import GradingConfig
 from quizsvc.grading.contradiction import DEFAULT_CONTRAST_GROUPS, contrast_groups
@@ -212,8 +212,16 @@ def grade_fill_in(
     # The other names of the blank's term (the deck's synonym groups: "sensitivity" for
     # "recall"), also for keys built before a group was added; never a name the question
     # itself shows, and none where it asks what an abbreviation stands for.
-    shorter = [variant for form in forms for variant in loose_variants(form)]
-    others = glossary.synonyms_of([*forms, *shorter], key.prompt)
+    # The forms without a part a learner may leave out ("containers" for "framework
+    # containers", "1.2" for "version 1.2-2"), as exam building now accepts them, so keys
+    # built before stay fair; and their other names.
+    shorter = [variant for form in forms for variant in shorter_forms(form, key.prompt)]
+    forms += [
+        form
+        for form in shorter
+        if not _shown_in(key.prompt, form) and _canonical_tokens(form) not in named
+    ]
+    others = glossary.synonyms_of(forms, key.prompt)
     forms += [
         name
         for name in (*others, *(form for other in others for form in aws_prefix_variants(other)))
