@@ -186,8 +186,10 @@ def test_a_list_of_values_is_never_offered_other_kinds(
     exam = largest_exam(bank, hashing, glossaries, "multiple_response")
     assert values.id not in {q.key.card_id for q in exam.questions}
     # Multiple response draws only items known to be wrong for the card (its topic's other
-    # lists, or items its misconceptions name), so fewer lists make a question than before.
-    assert len(exam.questions) >= 10
+    # lists, or items its misconceptions name), so fewer lists make a question than before;
+    # and none shows an item of several lists as right, or right and wrong items each in
+    # their own register (review 15, round 4).
+    assert len(exam.questions) >= 7
 
 
 # --- reuse and prompts -------------------------------------------------------------------------
@@ -200,7 +202,7 @@ def test_no_wrong_option_in_more_than_the_allowed_questions(
     """'Softmax' was a wrong option in four of six reverse questions."""
     config = DistractorConfig(min_plausibility=-1.0, max_option_reuse=cap)
     for seed in (1, 2, 3):
-        exam = build(bank, hashing, glossaries, seed, config, counts={MC: 30, MR: 8}, reverse=12)
+        exam = build(bank, hashing, glossaries, seed, config, counts={MC: 30, MR: 6}, reverse=12)
         uses = Counter(compact(text) for _, _, text, _ in wrong_options(exam, bank))
         assert max(uses.values()) <= cap, uses.most_common(3)
 
@@ -211,7 +213,7 @@ def test_no_prompt_names_its_answer(
 ) -> None:
     glossary = merged_glossary(bank.glossary(DECK))
     exam = largest_exam(bank, hashing, glossaries, kind)
-    assert len(exam.questions) >= (10 if kind == "multiple_response" else 20)
+    assert len(exam.questions) >= (7 if kind == "multiple_response" else 20)
     for question in exam.questions:
         assert not names_its_answer(question.key, glossary), question.key.prompt
 
@@ -391,20 +393,24 @@ def test_a_suppressed_distractor_is_not_drawn_for_its_card_and_nothing_else_chan
     bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
 ) -> None:
     before = build(bank, hashing, glossaries, 4, **REVIEW)
-    question = next(q for q in before.questions if q.key.type is MC)
-    wrong = next(
-        o.text for o in question.key.options if o.id not in question.key.correct_option_ids
-    )
-    after = build_exam(
-        bank.cards,
-        Blueprint(seed=4, **REVIEW),
-        hashing,
-        NO_FLOOR,
-        glossaries=glossaries,
-        # Case and punctuation do not matter.
-        suppressed_distractors={question.key.card_id: [wrong.upper() + "."]},
-    )
-    by_card = {q.key.card_id: q for q in after.questions}
+    # The first question still asked with another wrong option: with one of its options
+    # gone, a card may give its key away among the next ones and not be asked at all.
+    for question in (q for q in before.questions if q.key.type is MC):
+        wrong = next(
+            o.text for o in question.key.options if o.id not in question.key.correct_option_ids
+        )
+        after = build_exam(
+            bank.cards,
+            Blueprint(seed=4, **REVIEW),
+            hashing,
+            NO_FLOOR,
+            glossaries=glossaries,
+            # Case and punctuation do not matter.
+            suppressed_distractors={question.key.card_id: [wrong.upper() + "."]},
+        )
+        by_card = {q.key.card_id: q for q in after.questions}
+        if question.key.card_id in by_card:
+            break
     redrafted = by_card[question.key.card_id]
     assert wrong not in {option.text for option in redrafted.key.options}
     assert len(redrafted.key.options) == len(question.key.options)

@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
 import numpy as np
+import Stemmer
 from numpy.typing import NDArray
 
 from quizsvc.bank.model import Card
@@ -769,3 +770,337 @@ class ChoicePlan:
                 return tuple(c.text for c in self.candidates[:index])
             passed += self._passes_alone(index)
         return tuple(c.text for c in self.candidates)
+
+
+# --- cues a test-wise learner reads -------------------------------------------------------
+#
+# A question is too easy when the key stands out by its words or form rather than by what it
+# says (review 15, round 4: 13 of 30 choice questions "too easy"). Each check below looks
+# only at the texts of one question, so its verdict is the same in every exam and is
+# remembered with the draft it judges.
+
+#: Words that tie no option to a prompt: function words, question words, and the words
+#: every prompt of the deck uses ("SageMaker", "algorithm").
+_CUE_STOP_TEXT = """
+    a an the of to in on for and or but not no nor is are was were be been being it its
+    this that these those there their they them what which who whom whose when where why
+    how do does did can could should would will shall may might must with without by from as
+    at into onto than then so such each every any all some one two three four five six seven
+    eight nine ten use used using you your we our if about also only just very more most less
+    least many much other another same own typical typically usually main key important name
+    sagemaker amazon aws algorithm algorithms built e g i ie eg"""
+_CUE_STOP_WORDS = frozenset(_CUE_STOP_TEXT.split())
+_IDENTIFIER_PART = re.compile(r"[A-Za-z]+")
+
+
+_stemmers = threading.local()
+
+
+@cache
+def stem(word: str) -> str:
+    """The Porter stem of a lower-case word, as :func:`quizsvc.grading.stemmer.stem` gives
+    it (PyStemmer's Porter; a Stemmer object per thread, as they are not thread-safe). Not
+    imported from there: the grading package imports this one at load time."""
+    if len(word) <= 2 or not word.isalpha():
+        return word
+    stemmer = getattr(_stemmers, "stemmer", None)
+    if stemmer is None:
+        stemmer = _stemmers.stemmer = Stemmer.Stemmer("porter")
+    result: str = stemmer.stemWord(word)
+    return result
+
+
+def _content_stems(text: str, glossary: Mapping[str, str] | None = None) -> list[str]:
+    """Stems of the content words of ``text`` in order, repeats kept. Identifiers count by
+    their parts (``num_layers_encoder``: num, layer, encoder; ``Seq2Seq``: seq, seq), and a
+    word the glossary expands counts by its expansion too (Seq2Seq: sequence to sequence),
+    so a name explains itself the way a learner reads it."""
+    return [found for found, _ in _stems_and_names(text, glossary)]
+
+
+def _is_name(token: str, first: bool) -> bool:
+    """A token naming something: an identifier (``num_cells``, Seq2Seq, CNN) or a
+    capitalised word inside the sentence (Flatten, Dense)."""
+    if "_" in token or any(char.isdigit() for char in token):
+        return True
+    if len(token) >= 2 and token.isupper():
+        return True
+    return not first and token[:1].isupper()
+
+
+def _stems_and_names(
+    text: str, glossary: Mapping[str, str] | None = None
+) -> list[tuple[str, bool]]:
+    found: list[tuple[str, bool]] = []
+    for index, token in enumerate(_WORD.findall(unicodedata.normalize("NFKC", text))):
+        name = _is_name(token, index == 0)
+        parts = _IDENTIFIER_PART.findall(token)
+        # A compressed name reads as its expansion (Seq2Seq: sequence to sequence); an
+        # acronym of the setting does not (CNN is no echo of "convolution layer").
+        if glossary and any(char.isdigit() or char == "_" for char in token):
+            expansion = glossary.get(token) or glossary.get(token.casefold())
+            if expansion:
+                parts = [*parts, *_IDENTIFIER_PART.findall(expansion)]
+        for part in parts:
+            word = part.casefold()
+            if len(word) > 2 and word not in _CUE_STOP_WORDS:
+                found.append((stem(word), name))
+    return found
+
+
+#: Head nouns so common in the deck's prompts and answers that sharing one is no cue.
+_COMMON_STEMS = frozenset(
+    stem(word)
+    for word in ("layer", "model", "network", "neural", "data", "training", "value", "number")
+)
+
+
+def echo_counts(
+    prompt: str, options: Sequence[str], glossary: Mapping[str, str] | None = None
+) -> list[int]:
+    """For each option, how much of it repeats the prompt: one per content word of the
+    prompt it uses, and one per use of a word of a name the prompt asks about (Flatten,
+    Seq2Seq, ``num_layers_encoder``), so "sequence in, sequence out" echoes Seq2Seq twice."""
+    asked = _stems_and_names(prompt, glossary)
+    names = {word for word, name in asked if name} - _COMMON_STEMS
+    plain = {word for word, _ in asked} - _COMMON_STEMS
+    counts = []
+    for option in options:
+        used = _content_stems(option)
+        counts.append(
+            len(plain & set(used)) + sum(word in names for word in used) - len(names & set(used))
+        )
+    return counts
+
+
+def echoes_prompt(
+    prompt: str, key: str, wrong: Sequence[str], glossary: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the key repeats the prompt's words more than every wrong option does: "It
+    flattens ..." for the Flatten layer, "sequence in, sequence out" for Seq2Seq (review 15,
+    pattern 1). A learner picks it by word matching alone. An expansion the glossary gives
+    for a prompt's abbreviation is the question itself ("What does GRU stand for?"), not an
+    echo."""
+    if glossary and any(
+        compact(expansion) == compact(key)
+        for token in _WORD.findall(prompt)
+        if (expansion := glossary.get(token) or glossary.get(token.casefold()))
+    ):
+        return False
+    key_count, *wrong_counts = echo_counts(prompt, (key, *wrong), glossary)
+    if key_count > max(wrong_counts, default=0):
+        return True
+    # The name asked about on its own: "It flattens ..." for the Flatten layer echoes it
+    # even when a wrong option shares a word of the prompt's setting ("image").
+    key_names, *wrong_names = name_echo_counts(prompt, (key, *wrong), glossary)
+    return key_names > max(wrong_names, default=0)
+
+
+def name_echo_counts(
+    prompt: str, options: Sequence[str], glossary: Mapping[str, str] | None = None
+) -> list[int]:
+    """For each option, its uses of a word of a name the prompt asks about."""
+    names = {word for word, name in _stems_and_names(prompt, glossary) if name}
+    names -= _COMMON_STEMS
+    return [sum(word in names for word in _content_stems(option)) for option in options]
+
+
+#: Word pairs that are each other's opposite; a word beginning with one prefix of a pair
+#: is the opposite of the same word with the other (overshoot, undershoot).
+_OPPOSITE_PREFIXES = (("over", "under"), ("up", "down"), ("in", "out"))
+_OPPOSITE_WORDS = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("high", "low"),
+        ("higher", "lower"),
+        ("more", "fewer"),
+        ("more", "less"),
+        ("increase", "decrease"),
+        ("increases", "decreases"),
+        ("large", "small"),
+        ("larger", "smaller"),
+        ("maximum", "minimum"),
+        ("fast", "slow"),
+        ("faster", "slower"),
+        ("long", "short"),
+        ("longer", "shorter"),
+        ("simpler", "complex"),
+        ("overfitting", "underfitting"),
+    )
+)
+
+
+def _opposite(left: str, right: str) -> bool:
+    if frozenset((left, right)) in _OPPOSITE_WORDS:
+        return True
+    for first, second in _OPPOSITE_PREFIXES:
+        for a, b in ((left, right), (right, left)):
+            if (
+                a.startswith(first)
+                and b.startswith(second)
+                and len(a) - len(first) >= 4
+                and stem(a[len(first) :]) == stem(b[len(second) :])
+            ):
+                return True
+    return False
+
+
+def _opposes(left: str, right: str) -> bool:
+    """Whether the two texts differ by a word and its opposite (and perhaps a few words
+    around it): "Training can overshoot the optimal solution" against "Training undershoots
+    the optimal solution, stopping short of it"."""
+    left_words = {w.casefold() for w in _WORD.findall(left)}
+    right_words = {w.casefold() for w in _WORD.findall(right)}
+    return any(_opposite(a, b) for a in left_words - right_words for b in right_words - left_words)
+
+
+def _closeness(left: str, right: str) -> float:
+    """Shared content words over the shorter text's: how much of a twin two options are."""
+    left_stems, right_stems = set(_content_stems(left)), set(_content_stems(right))
+    return len(left_stems & right_stems) / max(1, min(len(left_stems), len(right_stems)))
+
+
+def opposite_twin(key: str, wrong: Sequence[str]) -> bool:
+    """Whether a wrong option is the key's opposite (overshoot for undershoot, overfitting
+    for underfitting) while no two wrong options are as close a pair of opposites: the pair
+    halves the choice and a word association settles it (review 15, pattern 4)."""
+    twins = [_closeness(key, text) for text in wrong if _opposes(key, text)]
+    if not twins:
+        return False
+    return not any(
+        _opposes(left, right) and _closeness(left, right) >= max(twins)
+        for i, left in enumerate(wrong)
+        for right in wrong[i + 1 :]
+    )
+
+
+_ELEMENT_SEPARATOR = re.compile(r"[,;:]\s*|\s+(?:and|or)\s+")
+
+
+def _elements(text: str) -> list[frozenset[str]]:
+    """The parts of an option, each as its content stems ("JSON Lines format, with the
+    records shuffled": {json, line, format}, {record, shuffl})."""
+    parts = (_content_stems(part) for part in _ELEMENT_SEPARATOR.split(without_brackets(text)))
+    return [frozenset(part) for part in parts if part]
+
+
+def _same_element(left: frozenset[str], right: frozenset[str]) -> bool:
+    return left <= right or right <= left or len(left & right) / len(left | right) >= 0.6
+
+
+def element_support(options: Sequence[str]) -> list[int]:
+    """For each option, how many (part, other option) pairs share that part: the options'
+    common core scores highest."""
+    parts = [_elements(text) for text in options]
+    return [
+        sum(
+            any(_same_element(element, other) for other in elements)
+            for element in parts[i]
+            for j, elements in enumerate(parts)
+            if j != i
+        )
+        for i in range(len(parts))
+    ]
+
+
+def convergent_key(key: str, wrong: Sequence[str]) -> bool:
+    """Whether the key is the options' common core: its parts recur in the wrong options
+    more than any wrong option's parts recur, by at least two ("JSON Lines format, with the
+    records shuffled" beside "JSON Lines, sorted by label"; "A sequence of tokens in, and a
+    sequence of tokens out" among three options that each keep one of its halves). A
+    learner picks the option whose parts recur without knowing anything (review 15,
+    pattern 4)."""
+    key_support, *wrong_support = element_support((key, *wrong))
+    return key_support >= 2 and key_support >= max(wrong_support, default=0) + 2
+
+
+def paired_key(key: str, wrong: Sequence[str]) -> bool:
+    """Whether the only options sharing a part all pair with the key: "JSON Lines format,
+    with the records shuffled" and "JSON Lines, sorted by label ..." among two unrelated
+    formats leave a two-way choice between the twins, and the twin pair holds the key
+    (review 15, pattern 4). Options of one part are compared whole elsewhere."""
+    parts = [_elements(text) for text in (key, *wrong)]
+    if len(parts[0]) < 2:
+        return False
+    pairs = [
+        (i, j)
+        for i in range(len(parts))
+        for j in range(i + 1, len(parts))
+        if any(_same_element(left, right) for left in parts[i] for right in parts[j])
+    ]
+    return bool(pairs) and all(0 in pair for pair in pairs)
+
+
+#: A restricted scope: "X only", "but not Y", "cannot".
+_RESTRICTED = re.compile(r"\b(?:only|but not|cannot|never)\b", re.IGNORECASE)
+
+
+def restricted(text: str) -> bool:
+    return bool(_RESTRICTED.search(text))
+
+
+def key_is_superset(key: str, wrong: Sequence[str]) -> bool:
+    """Whether every wrong option restricts its scope ("Regression only", "... but not
+    multi-class") while the key does not: the inclusive option is picked unread (review 15,
+    pattern 2)."""
+    return bool(wrong) and not restricted(key) and all(restricted(text) for text in wrong)
+
+
+#: A number the prompt asks for ("In which two ways ...", "Name the three ...").
+_PROMPT_COUNT = re.compile(r"\b(?:two|three|four|five|both)\b", re.IGNORECASE)
+
+
+def excluded_by_count(prompt: str, wrong: Sequence[str]) -> bool:
+    """Whether the prompt asks for several things and a wrong option offers one thing
+    "only": the prompt's own number rules it out ("In which two ways ..." against "As a
+    built-in algorithm only"; review 15, pattern 2)."""
+    return bool(_PROMPT_COUNT.search(prompt)) and any(
+        re.search(r"\bonly\b", text, re.IGNORECASE) for text in wrong
+    )
+
+
+_BRACKETED_REMARK = re.compile(r"\s*\([^()]*\)")
+
+
+def bracketed(text: str) -> bool:
+    return bool(_BRACKETED_REMARK.search(text))
+
+
+def without_brackets(text: str) -> str:
+    """The text without its bracketed remarks, spacing before punctuation mended."""
+    return re.sub(r"\s+([,.;:])", r"\1", _BRACKETED_REMARK.sub("", text)).strip()
+
+
+_LIST_SEPARATOR = re.compile(r",\s*|\s+and\s+|\s+or\s+")
+
+
+def list_length(text: str) -> int:
+    """Items of a list option ("a, b, c and d": 4)."""
+    return len([part for part in _LIST_SEPARATOR.split(text.rstrip(". ")) if part.strip()])
+
+
+#: First words of an item that is an instruction ("Use fewer layers", "Try a simpler model").
+_INSTRUCTION_TEXT = """
+    use try add remove reduce increase decrease apply train stop drop choose set make
+    lower raise collect get shuffle normalize scale"""
+_INSTRUCTION_VERBS = frozenset(_INSTRUCTION_TEXT.split())
+
+
+def item_register(text: str) -> str:
+    """How a list item is written: code (``max_depth``), an instruction ("Use fewer
+    layers") or a plain phrase ("Sparse weights"). Right and wrong items of one register
+    each are sorted by it alone (review 15, pattern 3)."""
+    if identifier_like(text):
+        return "code"
+    first = _WORD.findall(text)[:1]
+    if first and first[0].casefold() in _INSTRUCTION_VERBS:
+        return "instruction"
+    return "phrase"
+
+
+def identifier_like(text: str) -> bool:
+    """Whether an item reads as code (``max_depth``, ``eta``) rather than prose ("Weight
+    decay", "Epochs"): the two registers tell right items from wrong ones when each side
+    keeps to one (review 15, pattern 3)."""
+    head = without_brackets(text).strip()
+    return "_" in head or bool(re.fullmatch(r"[a-z][a-z0-9]*", head))
