@@ -124,7 +124,7 @@ def test_a_start_and_a_submit_take_few_statements(
     assert submitted.status_code == 200, submitted.get_json()
     if postgresql:
         # Key; BEGIN with the advisory lock; one read of window + accommodation + attempts;
-        # the insert with its COMMIT (asynchronous). Before: 6 (BEGIN, the lock, the insert
+        # the insert with its COMMIT. Before: 6 (BEGIN, the lock, the insert
         # and the COMMIT each waited for).
         assert start_round_trips == [4], start_statements
         assert len(start_statements) <= 7, start_statements

@@ -240,7 +240,6 @@ _ADVISORY_LOCK = select(
     )
 )
 _BEGIN = text("BEGIN ISOLATION LEVEL READ COMMITTED")
-_ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO off")
 _COMMIT = text("COMMIT")
 _ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns)
 _INSERT_ATTEMPT = insert_into(Attempt)
@@ -401,12 +400,8 @@ class AttemptStore(StoreBase):
         committed before it began, so only a read that begins once the lock is held sees
         the attempt that the start holding it before has just committed.
 
-        The COMMIT is asynchronous (``synchronous_commit`` off for this transaction only):
-        the start does not wait for the WAL flush. A crash of PostgreSQL (not a restart)
-        within the WAL writer's delay (200 ms by default) after a start may lose the
-        attempt row, before the learner saved anything in it: every autosave commits
-        synchronously, which flushes the WAL up to and including the start, so no
-        acknowledged answer can point to a lost attempt. The learner then starts again.
+        The COMMIT stays synchronous: an acknowledged start (its deadline running) is not
+        lost in a crash of PostgreSQL any more than an acknowledged answer is.
         """
         with (
             unavailable_on_outage(),
@@ -429,7 +424,6 @@ class AttemptStore(StoreBase):
             if created is None:
                 return None, False
             with _pipelined(connection):
-                connection.execute(_ASYNCHRONOUS_COMMIT)
                 connection.execute(
                     _INSERT_ATTEMPT,
                     {column: getattr(created, column) for column in _ATTEMPT_COLUMNS},
