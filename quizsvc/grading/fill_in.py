@@ -74,6 +74,10 @@ def allowed_edits(letters: int, config: GradingConfig) -> int:
     return min(config.typo_max_edits, 1 + extra)
 
 
+#: An instance type or a dotted version ("ml.p3.2xlarge", "1.2-2"): a code, not a word.
+_DOTTED_CODE = re.compile(r"^(?=.*\d)(?=.*\.)\w+(?:[.\-]\w+)+$")
+
+
 def _typo_edits(
     answer: tuple[str, ...], form: tuple[str, ...], config: GradingConfig
 ) -> int | None:
@@ -83,6 +87,10 @@ def _typo_edits(
     budget, so "gradient ascent" is not "gradient descent" even though the whole phrase is long.
     """
     if _numbers(answer) != _numbers(form):
+        return None
+    if any(_DOTTED_CODE.match(token) for token in (*answer, *form)) and answer != form:
+        # "ml.c5.xlarge" is another instance than "ml.p2.xlarge", "1.3-1" another version
+        # than "1.2-1": a code is right only as written.
         return None
     total_letters = sum(len(token) for token in form)
     budget = allowed_edits(total_letters, config)
