@@ -45,9 +45,10 @@ class ExamExport(MethodView):
     @blp.arguments(ExportQuerySchema, location="query")
     @blp.doc(responses={"200": _FILE_RESPONSE})
     def get(self, query: dict[str, Any], exam_id: str) -> Response:
-        """The exam as QTI 1.2 (zip), GIFT or Moodle XML, for import into an LMS. Each
-        question pool comes as a group the LMS draws from (a QTI section selecting N of its
-        items; a GIFT / Moodle XML category to add N random questions from).
+        """The exam as QTI 1.2 (zip), GIFT or Moodle XML, for import into an LMS.
+
+        Each question pool comes as a group the LMS draws from (a QTI section selecting N of
+        its items; a GIFT / Moodle XML category to add N random questions from).
 
         Instructors and admins only: an export carries the answer key.
         """
