@@ -374,6 +374,7 @@ def test_no_head_noun_or_word_order_junk_in_accept_lists(
         ("sm-spark-integration", "SageMaker Spark library"): "Spark SageMaker",
         ("cnn-layer-dropout-role", "To prevent overfitting"): "To prevent overfitting layer",
         ("xgb-gpu-support", "version 1.2-2"): "1.2 2",
+        ("xgb-hyperparameter-alpha", "L1 regularization term"): "regularization L1",
     }
     for (card_id, blank), form in junk.items():
         made = fill_ins(bank, card_id, rarity, glossary)[blank]
@@ -498,6 +499,8 @@ def test_prebuilt_containers_are_right_for_a_framework_containers_key(grader: Gr
         ("s2s-data-preparation", "sample code"),  # "script", "tool"
         # The prompt says "multi-class": "classification" is all that is left.
         ("metrics-multiclass-confusion-matrix", "multi-class classification"),
+        # "in an _____, MaxPooling2D shrinks the image" under "... in a CNN?": every word shown.
+        ("cnn-max-pooling-layers", "image CNN"),
         # Members of an open list: any other member is right too.
         ("o2v-uses", "recommendations"),  # "..., and make _____"
         ("o2v-uses", "nearest neighbors"),

@@ -487,6 +487,8 @@ def aws_prefix_variants(name: str) -> tuple[str, ...]:
 
 _TECHNICAL_WORD = re.compile(r"^\w+$")
 _VENDOR_WORDS = frozenset({"amazon", "aws", "sagemaker", "apache"})
+#: An English noun, not a product or format name ("regularization", "penalty").
+_PLAIN_NOUN = re.compile(r"^[a-z]+(?:tion|sion|ty|ment|ance|ence|ness|ing|ity)$")
 _CAPITAL_PLURAL = re.compile(r"^([A-Z][A-Z0-9]+)s$")
 
 
@@ -504,8 +506,9 @@ def _swapped_pair(name: str) -> str | None:
     pair = re.split(r"[\s\-]+", name.strip())
     if len(pair) != 2 or not all(_TECHNICAL_WORD.match(word) for word in pair):
         return None
-    if any(word.casefold() in _VENDOR_WORDS for word in pair):
-        # "Amazon S3" is no "S3 Amazon", "SageMaker Spark" no "Spark SageMaker".
+    if any(word.casefold() in _VENDOR_WORDS or _PLAIN_NOUN.search(word) for word in pair):
+        # "Amazon S3" is no "S3 Amazon", "SageMaker Spark" no "Spark SageMaker", "L1
+        # regularization" no "regularization L1".
         return None
     if any(word.isdigit() for word in pair):
         # "LeNet-5" is no "5 LeNet".
@@ -641,7 +644,7 @@ def _blank_out(
     if _cut_from_a_compound(canonical.group(0), shown[0][canonical.end() :]):
         return None
     if _open_list_member(display, card.prompt) or _task_the_prompt_names(
-        canonical.group(0), card.prompt
+        canonical.group(0), card.prompt, display
     ):
         return None
     display, aliases = _bracketed_aliases(display)
@@ -735,17 +738,23 @@ def _open_list_member(display: str, prompt: str) -> bool:
     )
 
 
-def _task_the_prompt_names(blank: str, prompt: str) -> bool:
+def _task_the_prompt_names(blank: str, prompt: str, display: str = "") -> bool:
     """Whether the blank is a task whose kind the prompt names ("multi-class
     classification" under "How is a multi-class confusion matrix ... useful for?"): what is
-    left to recall is a word any learner guesses."""
+    left to recall is a word any learner guesses. So is a phrase whose every word the
+    question shows ("in an _____, MaxPooling2D shrinks the image" under "... in a CNN?" for
+    "image CNN"), where "2D CNN" or "CNN" would be as right."""
     words = blank.split()
-    if len(words) < 2 or not (
-        {words[-1].casefold(), words[-1].casefold().removesuffix("s")} & TASK_NOUNS
-    ):
+    if len(words) < 2:
         return False
-    shown = {word.casefold() for word in re.findall(r"[\w\-]+", prompt)}
-    return all(word.casefold() in shown for word in words[:-1])
+    shown_text = f"{prompt} {display.replace(BLANK, ' ')}"
+    shown = {compact(word) for word in re.findall(r"[\w\-]+", shown_text)}
+    if all(compact(word) in shown for word in words):
+        return True
+    if not ({words[-1].casefold(), words[-1].casefold().removesuffix("s")} & TASK_NOUNS):
+        return False
+    asked = {word.casefold() for word in re.findall(r"[\w\-]+", prompt)}
+    return all(word.casefold() in asked for word in words[:-1])
 
 
 def _equivalents_with_what_follows(
