@@ -509,6 +509,8 @@ def test_prebuilt_containers_are_right_for_a_framework_containers_key(grader: Gr
         ("bt-text-classification", "information retrieval"),
         ("cnn-use-cases", "text tasks"),
         ("cnn-architecture-googlenet", "AlexNet"),  # "deeper than LeNet and _____"
+        # "What does AWS offer ...?": custom containers or script mode would be as right.
+        ("train-aws-deep-learning-options", "built-in algorithms"),
         # The core term is blanked instead, its head left in the sentence ("many _____ nodes").
         ("bt-mode-batch-skipgram", "CPU nodes"),
         ("bt-instances-batch-skipgram", "CPU instances"),

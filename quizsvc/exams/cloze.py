@@ -690,7 +690,8 @@ def _blank_out(
 #: member is right as well.
 _OPEN_SET_PROMPT = re.compile(
     r"\b(?:kinds? of|sorts? of|what can you|useful|used for|use cases|uses|examples?|"
-    r"name (?:key|important|typical|some|downstream|common|popular))\b",
+    r"name (?:key|important|typical|some|downstream|common|popular)|"
+    r"what (?:does|do|can) [\w\- ]{1,30}? (?:offer|provide))\b",
     re.IGNORECASE,
 )
 #: A prompt that counts or closes its set ("Which two tasks", "must every record contain").
