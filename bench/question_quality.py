@@ -26,6 +26,7 @@ CPU cores once the embedding cache is warm).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -47,6 +48,7 @@ from quizsvc.exams import (
     QuestionType,
     build_exam,
 )
+from quizsvc.exams.builder import card_list_items
 from quizsvc.exams.distractors import compact
 from quizsvc.exams.keyterms import key_term
 from quizsvc.exams.kinds import OptionKind, answer_option_kind, term_option_kind
@@ -98,6 +100,10 @@ class QualityResult:
     longest_chance: float = 0.0
     #: Those whose key is strictly the shortest option (the opposite cue).
     key_shortest: int = 0
+    #: Cues a test-wise learner reads (review 15, round 4), counted over the choice
+    #: questions of seeds 1-10 (see :func:`measure_cues`), and how many were looked at.
+    cues: tuple[tuple[str, int], ...] = ()
+    cue_questions: int = 0
 
     @property
     def wrong_options(self) -> int:
@@ -264,7 +270,96 @@ def measure(
         results.append(figures)
     checked, named = check_whole_bank(bank, encoder, glossaries, given, config)
     single, longest, chance, shortest = measure_key_longest(bank, encoder, given, config)
-    return QualityResult(tuple(results), checked, tuple(named), single, longest, chance, shortest)
+    cues, cue_questions = measure_cues(bank, encoder, glossaries, given, config)
+    return QualityResult(
+        tuple(results),
+        checked,
+        tuple(named),
+        single,
+        longest,
+        chance,
+        shortest,
+        tuple(cues.items()),
+        cue_questions,
+    )
+
+
+#: The cues :func:`measure_cues` counts, in the order printed.
+CUES = (
+    "key echoes the prompt",
+    "opposite twin of the key",
+    "key is the options' common core",
+    "key in the only twin pair",
+    "inclusive key among restricted options",
+    "'only' option against the prompt's count",
+    "remark only in the key",
+    "list key longer or shorter than every wrong list",
+    "MR right item of several lists",
+    "MR right and wrong items in separate registers",
+    "MR option naming its owner by a value list",
+)
+
+
+def measure_cues(
+    bank: Bank,
+    encoder: Encoder,
+    glossaries: Mapping[str, Mapping[str, str]],
+    given: Mapping[str, Mapping[str, str]] | None,
+    config: DistractorConfig | None = None,
+    seeds: Sequence[int] = LENGTH_SEEDS,
+) -> tuple[dict[str, int], int]:
+    """Over the choice exams of ``seeds``: how many questions show each cue of
+    :data:`CUES` (proxies of the review's "too easy" patterns 1-5), and how many choice
+    questions there were. Each is a text rule, so 0 means the rule holds, not that every
+    question is hard."""
+    from quizsvc.exams import distractors as cue
+
+    counts = dict.fromkeys(CUES, 0)
+    holders: dict[str, set[str]] = {}
+    for card in bank.cards:
+        for item in card_list_items(card):
+            holders.setdefault(compact(item), set()).add(card.id)
+    remark = re.compile(r"\(([^()]*)\)")
+    value_list = re.compile(r"\([^()]*,[^()]*\)")
+    questions = 0
+    for seed in seeds:
+        exam = build_exam(
+            bank.cards,
+            Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
+            encoder,
+            config,
+            **_glossary_argument(given),
+        )
+        for question in exam.questions:
+            key = question.key
+            card = bank.get(key.card_id)
+            if card is None:
+                continue
+            questions += 1
+            right = [o.text for o in key.options if o.id in key.correct_option_ids]
+            wrong = [o.text for o in key.options if o.id not in key.correct_option_ids]
+            if key.type is QuestionType.MULTIPLE_RESPONSE:
+                counts[CUES[8]] += any(len(holders.get(compact(t), ())) > 1 for t in right)
+                registers = {cue.item_register(t) for t in right}
+                counts[CUES[9]] += registers.isdisjoint(cue.item_register(t) for t in wrong)
+                counts[CUES[10]] += any(value_list.search(t) for t in (*right, *wrong))
+                continue
+            if is_reverse(key):
+                continue
+            (text,) = right
+            glossary = glossaries[card.deck]
+            counts[CUES[0]] += cue.echoes_prompt(key.prompt, text, wrong, glossary)
+            counts[CUES[1]] += cue.opposite_twin(text, wrong)
+            counts[CUES[2]] += cue.convergent_key(text, wrong)
+            counts[CUES[3]] += cue.paired_key(text, wrong)
+            counts[CUES[4]] += cue.key_is_superset(text, wrong)
+            counts[CUES[5]] += cue.excluded_by_count(key.prompt, wrong)
+            remarks = remark.findall(text)
+            counts[CUES[6]] += bool(remarks) and not any(remark.search(t) for t in wrong)
+            if card_list_items(card):
+                lengths = [cue.list_length(t) for t in wrong]
+                counts[CUES[7]] += not min(lengths) <= cue.list_length(text) <= max(lengths)
+    return counts, questions
 
 
 def measure_key_longest(
@@ -401,6 +496,13 @@ def report(result: QualityResult) -> None:
         f"{LENGTH_SEEDS[0]}-{LENGTH_SEEDS[-1]} (chance {result.longest_chance:.0%}); "
         f"the shortest: {result.key_shortest / max(1, result.single_answer):.0%}"
     )
+    if result.cue_questions:
+        print(
+            f"cues a test-wise learner reads, in {result.cue_questions} choice questions of "
+            f"seeds {LENGTH_SEEDS[0]}-{LENGTH_SEEDS[-1]}:"
+        )
+        for name, count in result.cues:
+            print(f"  {name}: {count}")
     print(
         f"fill-in blanks on key terms: {result.key_blanks:.1%} of {result.blanks}; "
         f"mean accepted answers per blank: {result.mean_accept:.2f}"

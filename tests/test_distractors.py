@@ -329,10 +329,10 @@ def test_no_multiple_choice_key_is_spotted_by_its_length(bank: Bank, bank_encode
 
 def plain(text: str) -> str:
     """A right form as compared with the key shown: no bracketed remark, no final full
-    stop, list items joined by commas alone, case-folded."""
+    stop, list items joined by commas alone (no serial comma), case-folded."""
     bare = re.sub(r"\s*\([^()]*\)", "", text)
     bare = re.sub(r"\s+([,.;:])", r"\1", bare).strip().rstrip(".")
-    return bare.replace(" and ", ", ").casefold()
+    return bare.replace(", and ", " and ").replace(" and ", ", ").casefold()
 
 
 def test_a_long_answer_is_asked_in_the_cards_shorter_right_form(

@@ -8,6 +8,7 @@ checks are rules, not similarities. One test repeats the checks with the real mo
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from quizsvc.exams import (
     QuestionType,
     build_exam,
 )
-from quizsvc.exams.builder import REVERSE_PROMPT
+from quizsvc.exams.builder import REVERSE_PROMPT, card_list_items
 from quizsvc.exams.distractors import (
     CandidatePool,
     OptionSource,
@@ -32,6 +33,16 @@ from quizsvc.exams.distractors import (
     SimilarityTable,
     Target,
     compact,
+    convergent_key,
+    echoes_prompt,
+    excluded_by_count,
+    item_register,
+    key_is_superset,
+    list_length,
+    names_a_word_of,
+    odd_frame,
+    opposite_twin,
+    paired_key,
 )
 from quizsvc.exams.kinds import AnswerKind, OptionKind, answer_option_kind, term_option_kind
 from quizsvc.exams.model import QuestionKey
@@ -292,8 +303,13 @@ def test_the_bench_measures_and_reports(
     question_quality.report(result)
     out = capsys.readouterr().out
     assert "wrong options of the key's kind: 100.0% (target >= 90%) pass" in out
-    assert result.bank_questions >= 150
+    # Fewer since review 15, round 4: a card whose key a cue gives away is not asked.
+    assert result.bank_questions >= 130
     assert result.blanks == 10
+    # The cues the builder rules out are counted, and none is found.
+    assert result.cue_questions > 0
+    assert dict(result.cues)["key echoes the prompt"] == 0
+    assert "cues a test-wise learner reads" in out
     # The length cue over seeds 1-10: counted, printed against chance.
     assert result.single_answer > 0
     assert 0.2 < result.longest_chance <= 0.25
@@ -495,3 +511,265 @@ def test_a_multiple_response_item_is_never_the_genus_of_a_right_one(
         key = exam.questions[0].key
         wrong = {o.text for o in key.options if o.id not in key.correct_option_ids}
         assert not wrong & {"Recurrent neural network (RNN)", "Long Short-Term Memory", "LSTM"}
+
+
+# --- cues a test-wise learner reads (review 15, round 4) --------------------------------------
+
+
+def choice_texts(key: QuestionKey) -> tuple[str, list[str]]:
+    """The key's text and the wrong options' texts of a single-answer choice question."""
+    right = next(o.text for o in key.options if o.id in key.correct_option_ids)
+    return right, [o.text for o in key.options if o.id not in key.correct_option_ids]
+
+
+@pytest.fixture(scope="module")
+def every_multiple_choice(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> Exam:
+    return largest_exam(bank, hashing, glossaries, "multiple_choice")
+
+
+def test_a_key_that_echoes_the_tested_name_is_not_asked(
+    bank: Bank, every_multiple_choice: Exam
+) -> None:
+    glossary = merged_glossary(bank.glossary(DECK))
+    # The reviewed questions (pattern 1): Seq2Seq -> "sequence in, sequence out", Flatten ->
+    # "It flattens ...", num_cells -> "The number of cells (units) ...".
+    assert echoes_prompt(
+        "What does the SageMaker Seq2Seq algorithm take as input and produce as output?",
+        "A sequence of tokens in, and a sequence of tokens out.",
+        [
+            "A sequence of tokens in, and a single class label out.",
+            "A sequence of tokens in, and a fixed-length embedding vector out.",
+            "Floating-point feature vectors in, and a sequence of tokens out.",
+        ],
+        glossary,
+    )
+    assert echoes_prompt(
+        "What does the Flatten layer do in a typical image-classification CNN?",
+        "It flattens the multi-dimensional feature maps into a one-dimensional vector.",
+        [
+            "It reshapes the one-dimensional vector back into 2D feature maps.",
+            "It downsamples the feature maps to their bare essence.",
+            "It converts a color image to grayscale.",
+        ],
+        glossary,
+    )
+    # Every option as close to the prompt: no cue.
+    assert not echoes_prompt(
+        "What do the Seq2Seq hyperparameters num_layers_encoder and num_layers_decoder set?",
+        "The number of layers in the encoder and in the decoder, respectively.",
+        ["The number of hidden units in each encoder and decoder layer."],
+        glossary,
+    )
+    # Asking what an abbreviation stands for is no echo of it.
+    assert not echoes_prompt(
+        "What does the abbreviation GRU stand for?",
+        "Gated Recurrent Unit",
+        ["Generalized Recurrent Unit", "Gradient Recurrent Unit"],
+        glossary,
+    )
+    asked = set()
+    for question in every_multiple_choice.questions:
+        right, wrong = choice_texts(question.key)
+        assert not echoes_prompt(question.key.prompt, right, wrong, glossary), question.key
+        asked.add(question.key.card_id)
+    assert {"s2s-input-output", "cnn-layer-flatten-role", "deepar-num-cells"}.isdisjoint(asked)
+    assert len(asked) >= 80
+
+
+def test_a_key_beside_its_mere_opposite_is_not_asked(every_multiple_choice: Exam) -> None:
+    # Pattern 4: "overshoot" against "undershoots" halves the choice, and "too high" settles
+    # it; two wrong options as close a pair of opposites would balance it.
+    assert opposite_twin(
+        "Training can overshoot the optimal solution.",
+        [
+            "Training takes too long to find the optimal solution.",
+            "Training undershoots the optimal solution, stopping short of it.",
+            "Training gets stuck in a local minimum.",
+        ],
+    )
+    assert opposite_twin("To prevent overfitting.", ["To prevent underfitting.", "To add noise."])
+    assert not opposite_twin(
+        "It sets a higher bound.",
+        ["It sets a lower bound.", "It sets a larger bound.", "It sets a smaller bound."],
+    )
+    asked = set()
+    for question in every_multiple_choice.questions:
+        assert not opposite_twin(*choice_texts(question.key)), question.key
+        asked.add(question.key.card_id)
+    assert {"train-learning-rate-too-high", "cnn-layer-dropout-role"}.isdisjoint(asked)
+
+
+def test_a_key_that_is_the_options_common_core_or_in_the_only_twin_pair_is_not_asked(
+    every_multiple_choice: Exam,
+) -> None:
+    # Pattern 4: each wrong option keeps one half of the key; two JSON Lines options.
+    assert convergent_key(
+        "A sequence of tokens in, and a sequence of tokens out.",
+        [
+            "A sequence of tokens in, and a single class label out.",
+            "A sequence of tokens in, and a fixed-length embedding vector out.",
+            "Floating-point feature vectors in, and a sequence of tokens out.",
+        ],
+    )
+    assert paired_key(
+        "JSON Lines format, with the records shuffled.",
+        [
+            "JSON Lines, sorted by label so that similar pairs stay together.",
+            "A text file with one sentence per line, each starting with __label__.",
+            "RecordIO-protobuf, with the features normalized.",
+        ],
+    )
+    assert not paired_key(
+        "JSON Lines, with the records shuffled.",
+        ["JSON Lines, sorted by label.", "CSV, sorted by label.", "CSV, with the records cut."],
+    )
+    asked = set()
+    for question in every_multiple_choice.questions:
+        right, wrong = choice_texts(question.key)
+        assert not convergent_key(right, wrong), question.key
+        assert not paired_key(right, wrong), question.key
+        asked.add(question.key.card_id)
+    assert {"s2s-input-output", "o2v-data-preparation"}.isdisjoint(asked)
+
+
+def test_no_wrong_option_is_ruled_out_by_the_prompts_own_scope(
+    every_multiple_choice: Exam,
+) -> None:
+    # Pattern 2: "In which two ways ..." against "... only"; the inclusive key among "X
+    # only" and "but not Y" subsets.
+    assert excluded_by_count(
+        "In which two ways can you use XGBoost in SageMaker?",
+        ["As a built-in algorithm only; you cannot run your own XGBoost script."],
+    )
+    assert key_is_superset(
+        "It fits linear models for regression and for classification, binary or multi-class.",
+        [
+            "Regression and binary classification, but not multi-class classification.",
+            "Binary and multi-class classification only; it cannot predict numeric values.",
+            "Regression only; for classification you need a different algorithm.",
+        ],
+    )
+    asked = set()
+    for question in every_multiple_choice.questions:
+        right, wrong = choice_texts(question.key)
+        assert not excluded_by_count(question.key.prompt, wrong), question.key
+        assert not key_is_superset(right, wrong), question.key
+        asked.add(question.key.card_id)
+    assert {"xgb-usage-modes", "ll-what-it-does"}.isdisjoint(asked)
+
+
+def test_the_key_has_the_form_of_the_wrong_options(bank: Bank, every_multiple_choice: Exam) -> None:
+    # Pattern 3: no remark only the key has ("optimal (correct) solution", "(e.g. a sign
+    # anywhere in an image)"), unless it lists values the question asks about; a list key
+    # has as many items as the wrong lists, and joins them alike (not the one list without
+    # a final "and").
+    remark = re.compile(r"\(([^()]*)\)")
+    lists = 0
+    for question in every_multiple_choice.questions:
+        key = question.key
+        right, wrong = choice_texts(key)
+        remarks = remark.findall(right)
+        if remarks and not any(remark.search(text) for text in wrong):
+            assert all("," in found for found in remarks), key
+        if card_list_items(bank.card(key.card_id)):
+            lists += 1
+            assert (
+                min(map(list_length, wrong)) <= list_length(right) <= max(map(list_length, wrong))
+            ), key
+            if sum(" and " in text for text in wrong) > len(wrong) / 2 and "," in right:
+                assert " and " in right or " or " in right, key
+    assert lists >= 10
+
+
+def test_a_reverse_question_offers_no_kind_of_its_key(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    # Pattern 6: bagging and boosting are kinds of ensemble learning, and bagging's own
+    # definition says so ("... combines them into an ensemble").
+    exam = largest_exam(bank, hashing, glossaries, "reverse")
+    assert len(exam.questions) >= 30
+    for question in exam.questions:
+        card = bank.card(question.key.card_id)
+        assert card.term is not None
+        for option, source in zip(question.key.options, question.key.option_sources, strict=True):
+            if option.id not in question.key.correct_option_ids:
+                assert not names_a_word_of(bank.card(source).answer, card.term), (card.id, source)
+    assert "ens-ensemble-learning" not in {q.key.card_id for q in exam.questions}
+
+
+def test_multiple_response_right_items_are_telling_and_written_like_the_wrong_ones(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    # Pattern 5: learning_rate and epochs belong to most hyperparameter lists, so they are
+    # safe picks; "mode (batch_skipgram, skipgram, cbow)" names Word2vec. Pattern 3: right
+    # items in prose ("Weight decay") among wrong ones in code ("max_depth"), or right
+    # instructions ("Use fewer layers") among properties ("Sparse weights").
+    holders: dict[str, set[str]] = {}
+    for card in bank.cards:
+        for item in card_list_items(card):
+            holders.setdefault(compact(item), set()).add(card.id)
+    asked = set()
+    for seed in range(1, 11):
+        exam = build(bank, hashing, glossaries, seed, counts={MR: 6})
+        for question in exam.questions:
+            key = question.key
+            right = [o.text for o in key.options if o.id in key.correct_option_ids]
+            wrong = [o.text for o in key.options if o.id not in key.correct_option_ids]
+            for text in right:
+                assert len(holders[compact(text)]) == 1, (key.card_id, text)
+            for text in (*right, *wrong):
+                assert not re.search(r"\([^()]*,[^()]*\)", text), (key.card_id, text)
+            assert {item_register(text) for text in right} & {
+                item_register(text) for text in wrong
+            }, key
+            asked.add(key.card_id)
+    assert {
+        "o2v-hyperparameters-general",
+        "bt-hyperparameters-text-classification",
+        "reg-overfitting-simplify",
+        "bt-word2vec-uses",
+    }.isdisjoint(asked)
+    assert len(asked) >= 6
+
+
+def test_a_key_written_outside_the_wrong_options_frame_is_not_asked(
+    bank: Bank,
+    hashing: CachedEncoder,
+    glossaries: dict[str, dict[str, str]],
+    every_multiple_choice: Exam,
+) -> None:
+    # Pattern 3: every wrong option opens with "It means ..." and the key does not; three
+    # "... topology" terms against "GRU" (pattern 2: another kind by its name alone).
+    assert odd_frame(
+        "Feature position does not matter, and CNNs find it anywhere.",
+        [
+            "It means the feature always appears at the same location in the input.",
+            "It means the model output does not change when the input changes slightly.",
+            "It means the order of the inputs does not matter.",
+        ],
+    )
+    assert odd_frame(
+        "GRU (Gated Recurrent Unit)",
+        [
+            "Encoder-decoder topology",
+            "Sequence-to-vector topology",
+            "Sequence-to-sequence topology",
+        ],
+    )
+    assert not odd_frame("It sets the L2 term.", ["It sets the L1 term.", "It sets the rate."])
+    asked = set()
+    for question in every_multiple_choice.questions:
+        right, wrong = choice_texts(question.key)
+        assert not odd_frame(right, wrong), question.key
+        # A serial comma only the key has is dropped like the wrong options have it.
+        if ", and " in right:
+            assert any(", and " in text for text in wrong), question.key
+        asked.add(question.key.card_id)
+    assert "cnn-feature-location-invariance" not in asked
+    reverse = largest_exam(bank, hashing, glossaries, "reverse")
+    for question in reverse.questions:
+        right, wrong = choice_texts(question.key)
+        assert not odd_frame(right, wrong), question.key
+    assert "rnn-gru-vs-lstm" not in {q.key.card_id for q in reverse.questions}

@@ -25,7 +25,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any, TypeVar, overload
 
 from quizsvc.bank.model import AuthoredQuestion, Card
 from quizsvc.embedding.base import Encoder
@@ -43,11 +44,21 @@ from quizsvc.exams.distractors import (
     SimilarityTable,
     Target,
     answer_forms,
+    bracketed,
     compact,
+    convergent_key,
+    echoes_prompt,
+    excluded_by_count,
+    item_register,
+    key_is_superset,
+    list_length,
     mentions,
     misconception_sources,
     names_a_word_of,
+    odd_frame,
+    opposite_twin,
     overlaps,
+    paired_key,
     term_forms,
     words,
 )
@@ -314,7 +325,19 @@ def check_blueprint(
     cards: Iterable[Card], blueprint: Blueprint, authored: Sequence[AuthoredQuestion] = ()
 ) -> None:
     """Raise :class:`BlueprintError` if the blueprint names what the bank does not have."""
-    cards = list(cards)
+    if blueprint.deck is not None or blueprint.topics:
+        _check_names(list(cards), blueprint, authored)
+    if blueprint.total == 0:
+        raise BlueprintError(
+            "the blueprint asks for no questions: give a count for at least one question type"
+        )
+
+
+def _check_names(
+    cards: list[Card], blueprint: Blueprint, authored: Sequence[AuthoredQuestion]
+) -> None:
+    """The deck and topics the blueprint names are in the bank (a scan of every card, so
+    only when it names some)."""
     decks = sorted({card.deck for card in cards} | {question.deck for question in authored})
     if blueprint.deck is not None and blueprint.deck not in decks:
         raise BlueprintError(
@@ -337,10 +360,6 @@ def check_blueprint(
     if unknown:
         raise BlueprintError(
             f"unknown topic(s) {', '.join(unknown)}; known topics: {', '.join(known)}"
-        )
-    if blueprint.total == 0:
-        raise BlueprintError(
-            "the blueprint asks for no questions: give a count for at least one question type"
         )
 
 
@@ -383,15 +402,16 @@ def build_exam(
 
     asked = None if question_card_ids is None else frozenset(question_card_ids)
     scope = _scope(cards, source, blueprint, asked)
-    decks = {card.deck for card in scope}
+    decks = _decks(scope)
     drafter = _drafter_for(
-        [card for card in cards if card.deck in decks],
+        _deck_cards(cards, source, scope, decks),
         bank_encoder,
         config,
         {deck: merged_glossary((glossaries or {}).get(deck)) for deck in sorted(decks)},
     ).for_seed(seed)
     requested = blueprint.requested()
-    drafts = {kind: drafter.eligible(kind, scope) for kind in requested}
+    scope_ids = tuple([card.id for card in scope])
+    drafts = {kind: drafter.eligible(kind, scope, scope_ids) for kind in requested}
     drafter.prepare(drafts)
 
     preferred = {kind: by_card.preferred for kind, by_card in drafts.items()}
@@ -431,8 +451,11 @@ def build_exam(
             _suppressed_by_card(suppressed_distractors),
         )
         if final is not None:
+            # One generator shuffles every question's options, in question order: seeding
+            # one per question (sha256 and a Mersenne Twister each) was a sixth of a build.
+            shuffler = _rng(seed, "options")
             questions = tuple(
-                _finalize(f"q{number}", draft, seed) for number, draft in enumerate(final, 1)
+                _finalize(f"q{number}", draft, shuffler) for number, draft in enumerate(final, 1)
             )
             scenarios = authored_questions(authored, blueprint, len(questions) + 1)
             return Exam(blueprint=blueprint, questions=questions + scenarios)
@@ -473,18 +496,21 @@ def _settle(
     #: The texts of ``uses`` at the reuse cap, kept as they get there.
     overused: set[str] = set()
     in_exam = {card_id for _, card_id in slots}
-    spares: dict[QuestionKind, list[str]] = {}
+    spares: dict[QuestionKind, _Shuffled] = {}
 
     def revealed(draft: _Draft) -> tuple[QuestionKind, str] | None:
         """The open question whose answer this choice question's right side shows."""
         # The first answer asked (in asked_answers' order) that a shown text mentions.
         found = [
             asked_needles[needle]
-            for text in _shown(draft)
-            for needle in drafter.phrases.found_in(text)
+            for needle in drafter.shown_phrases(draft)
             if needle in asked_needles
         ]
         return min(found)[1] if found else None
+
+    # What fit() avoids, per reuse-capped texts (by count: the set only grows) and
+    # suppressed texts: Avoid indexes its answers when made, so each is made once.
+    avoiding: dict[tuple[int, frozenset[str]], Avoid] = {}
 
     def fit(draft: _Draft) -> _Draft | None:
         """The draft, or a redraft of its card without what the exam rules out."""
@@ -492,13 +518,14 @@ def _settle(
         if (
             draft.sources & avoid.cards
             or any(avoid.reveals(w.text) for w in draft.wrong)
-            or any(compact(w.text) in overused or compact(w.text) in taken_out for w in draft.wrong)
+            or not draft.wrong_compact.isdisjoint(overused)
+            or not draft.wrong_compact.isdisjoint(taken_out)
         ):
-            return drafter.draft(
-                draft.kind,
-                draft.card,
-                replace(avoid, overused=frozenset(overused), suppressed=taken_out),
-            )
+            limits = avoiding.get((len(overused), taken_out))
+            if limits is None:
+                limits = replace(avoid, overused=frozenset(overused), suppressed=taken_out)
+                avoiding[len(overused), taken_out] = limits
+            return drafter.draft(draft.kind, draft.card, limits)
         return draft
 
     def spare(kind: QuestionKind) -> _Draft | None:
@@ -506,7 +533,7 @@ def _settle(
             by_card = drafts[kind]
             best = [card_id for card_id in by_card if card_id in by_card.preferred]
             rest = [card_id for card_id in by_card if card_id not in by_card.preferred]
-            spares[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
+            spares[kind] = _Shuffled(rng, best, rest)
         for card_id in spares[kind]:
             if card_id in in_exam or (kind, card_id) in excluded:
                 continue
@@ -535,7 +562,7 @@ def _settle(
                 excluded.add((kind, card_id))
                 return None
             draft = fitted
-            for text in {compact(w.text) for w in draft.wrong}:
+            for text in draft.wrong_compact:
                 uses[text] += 1
                 if uses[text] >= drafter.config.max_option_reuse:
                     overused.add(text)
@@ -578,8 +605,7 @@ class _Clashes:
         pair = (kind, card_id)
         found = self._needles.get(pair)
         if found is None:
-            secrets = self.drafter.secrets(self.drafts[kind][card_id])
-            found = self._needles[pair] = self.drafter.phrases.add(secrets)
+            found = self._needles[pair] = self.drafter.needles(self.drafts[kind][card_id])
         return found
 
     def shown(self, kind: QuestionKind, card_id: str) -> frozenset[str]:
@@ -587,9 +613,7 @@ class _Clashes:
         pair = (kind, card_id)
         found = self._shown.get(pair)
         if found is None:
-            texts = _shown(self.drafts[kind][card_id])
-            found = frozenset().union(*(self.drafter.phrases.found_in(t) for t in texts))
-            self._shown[pair] = found
+            found = self._shown[pair] = self.drafter.shown_phrases(self.drafts[kind][card_id])
         return found
 
     def __call__(
@@ -709,6 +733,24 @@ def _scope(
     return _cached_cards(key, source, make)
 
 
+def _decks(scope: list[Card]) -> set[str]:
+    return {card.deck for card in scope}
+
+
+def _deck_cards(
+    cards: list[Card], source: tuple[Card, ...] | None, scope: list[Card], decks: set[str]
+) -> list[Card]:
+    """The cards of the scope's decks, in id order (remembered per scope when the cards came
+    from a tuple: the scope list is then itself remembered, and pinned by the entry)."""
+
+    def make() -> list[Card]:
+        return [card for card in cards if card.deck in decks]
+
+    if source is None:
+        return make()
+    return _cached_cards(("decks", id(scope)), scope, make)
+
+
 def _in_scope(card: Card, blueprint: Blueprint) -> bool:
     return (
         (blueprint.deck is None or card.deck == blueprint.deck)
@@ -744,6 +786,56 @@ def _rng(seed: int, *parts: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+class _Shuffled(Sequence[str]):
+    """A random order of ``first`` then of ``then``, drawn only as far as it is read (a
+    Fisher-Yates shuffle done step by step): a build reads a few dozen of each kind's
+    hundreds of eligible cards, and shuffling them all was a fifth of a cached build."""
+
+    def __init__(self, rng: random.Random, first: Sequence[str], then: Sequence[str] = ()):
+        self._draw = rng.random
+        self._items = [*first, *then]
+        #: Where the second group starts: its cards are drawn only after the first's.
+        self._split = len(first)
+        self._drawn = 0
+
+    def _upto(self, count: int) -> None:
+        items, draw = self._items, self._draw
+        for position in range(self._drawn, min(count, len(items))):
+            end = self._split if position < self._split else len(items)
+            # int(random() * n) rather than randrange(n): a third of the cost; the bias is
+            # below n / 2**53.
+            other = position + int(draw() * (end - position))
+            items[position], items[other] = items[other], items[position]
+            self._drawn = position + 1
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            self._upto(len(self._items))
+            return self._items[index]
+        if index < 0:
+            index += len(self._items)
+        if index >= self._drawn:
+            self._upto(index + 1)
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[str]:
+        position = 0
+        while position < len(self._items):
+            if position >= self._drawn:
+                self._upto(position + 1)
+            yield self._items[position]
+            position += 1
+
+
 def _assign(
     requested: Mapping[QuestionKind, int],
     eligible: Mapping[QuestionKind, Sequence[str]],
@@ -757,23 +849,34 @@ def _assign(
     answer another question asks for); a slot left empty then takes a card from another
     slot that can move (an augmenting path), so the only failure is a real one."""
     slots = [kind for kind, count in requested.items() for _ in range(count)]
-    order: dict[QuestionKind, list[str]] = {}
+    order: dict[QuestionKind, _Shuffled] = {}
     for kind in requested:
         first = (preferred or {}).get(kind)
-        best = [card_id for card_id in eligible[kind] if first is None or card_id in first]
-        rest = [card_id for card_id in eligible[kind] if first is not None and card_id not in first]
-        order[kind] = rng.sample(best, len(best)) + rng.sample(rest, len(rest))
+        if first is None:
+            order[kind] = _Shuffled(rng, eligible[kind])
+        else:
+            best = [card_id for card_id in eligible[kind] if card_id in first]
+            rest = [card_id for card_id in eligible[kind] if card_id not in first]
+            order[kind] = _Shuffled(rng, best, rest)
     holder: dict[str, int] = {}
     taken: list[str | None] = [None] * len(slots)
     filled_so_far: list[tuple[QuestionKind, str]] = []
+    # Where each kind's greedy pass goes on: a card passed over stays out for the later
+    # slots of its kind (it stays held, and what clashes only grows as slots fill).
+    reached = dict.fromkeys(requested, 0)
     for slot, kind in enumerate(slots):
-        for card_id in order[kind]:
+        cards = order[kind]
+        position = reached[kind]
+        while position < len(cards):
+            card_id = cards[position]
+            position += 1
             if card_id not in holder and (
                 clashes is None or not clashes(filled_so_far, kind, card_id)
             ):
                 holder[card_id], taken[slot] = slot, card_id
                 filled_so_far.append((kind, card_id))
                 break
+        reached[kind] = position
 
     def augment(slot: int, visited: set[str]) -> bool:
         for card_id in order[slots[slot]]:
@@ -809,9 +912,34 @@ class _Draft:
     #: Assigned before cards that are not (see DistractorConfig.preferred_same_topic).
     preferred: bool = True
 
-    @property
+    # Cached: a seed-free draft is the same object in every build that asks its card, and
+    # settling and finalizing look these up once or more per question and build.
+    @cached_property
     def sources(self) -> frozenset[str]:
         return frozenset(source.card.id for source in self.wrong)
+
+    @cached_property
+    def wrong_compact(self) -> frozenset[str]:
+        """The wrong options' texts in compact form (as reuse and suppression count them)."""
+        return frozenset(compact(source.text) for source in self.wrong)
+
+    @cached_property
+    def entries(self) -> tuple[tuple[str, str, bool, str], ...]:
+        """The options before shuffling: text, source card id, right or not, rationale."""
+        card = self.card
+        right = _right_rationale(card)
+        return (
+            *((text, card.id, True, right) for text in self.right),
+            *(
+                (
+                    source.text,
+                    source.card.id,
+                    False,
+                    source.rationale or _wrong_rationale(source.card),
+                )
+                for source in self.wrong
+            ),
+        )
 
 
 #: Kinds whose draft of a card no seed changes (multiple response draws its shown items,
@@ -841,13 +969,17 @@ class _Eligible(Mapping[str, "_Draft"]):
         preferred: frozenset[str],
         make: Callable[[str], _Draft | None],
         cards: Mapping[str, Card],
+        made: dict[str, _Draft] | None = None,
+        known: frozenset[str] | None = None,
     ) -> None:
         self.ids = ids
         self.preferred = preferred
         self._make = make
         self._cards = cards
-        self._known = frozenset(ids)
-        self._made: dict[str, _Draft] = {}
+        self._known = known if known is not None else frozenset(ids)
+        #: Drafts made so far: this build's, or (``made``) those of every build, where no
+        #: seed changes them.
+        self._made = {} if made is None else made
 
     def __getitem__(self, card_id: str) -> _Draft:
         made = self._made.get(card_id)
@@ -969,10 +1101,21 @@ class _Drafter:
         #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
         self._memo: dict[tuple[Any, ...], Any] = {}  # values: what each key's make gives
         #: Eligible card ids and preferred ones per (kind, scope), most recent last.
-        self._eligible: OrderedDict[tuple[Any, ...], tuple[tuple[str, ...], frozenset[str]]]
+        self._eligible: OrderedDict[
+            tuple[Any, ...],
+            tuple[
+                tuple[str, ...],
+                frozenset[str],
+                dict[str, Card],
+                dict[str, _Draft] | None,
+                frozenset[str],
+            ],
+        ]
         self._eligible = OrderedDict()
         #: The answers open questions ask for, found in option texts by set lookups.
         self.phrases = PhraseIndex()
+        #: :meth:`shown_phrases` by shown texts, with the index state they were found in.
+        self._shown_phrases: dict[tuple[str, ...], tuple[object, frozenset[str]]] = {}
         #: Sets of eligible-card lists already prepared (see :meth:`prepare`), most recent
         #: last: bounded, as learners' practice exams each have a scope of their own.
         self._prepared: OrderedDict[tuple[Any, ...], None] = OrderedDict()
@@ -1090,30 +1233,36 @@ class _Drafter:
             if len(words(source.text)) <= MAX_ITEM_WORDS and not _LISTED.search(source.text)
         )
 
-    def eligible(self, kind: QuestionKind, scope: Sequence[Card]) -> _Eligible:
-        """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``.
+    def eligible(
+        self, kind: QuestionKind, scope: Sequence[Card], scope_ids: tuple[str, ...] = ()
+    ) -> _Eligible:
+        """Card id -> draft, for the cards in ``scope`` that make a good question of ``kind``
+        (``scope_ids``, where given, are the ids of the scope's cards, in order).
 
         Which cards are eligible (and preferred) no seed changes, so it is remembered per
         scope; the drafts themselves are made when the build first needs them (a seeded
         draft costs a seeded generator, and most eligible cards are never drawn)."""
-        key = (kind.value, tuple(card.id for card in scope))
+        key = (kind.value, scope_ids or tuple([card.id for card in scope]))
         found = self._eligible.get(key)
         if found is None:
-            ids, preferred = [], set()
+            listed, best = [], set()
             for card in scope:
                 draft = self.draft(kind, card)
                 if draft is not None:
-                    ids.append(card.id)
+                    listed.append(card.id)
                     if draft.preferred:
-                        preferred.add(card.id)
-            found = (tuple(ids), frozenset(preferred))
+                        best.add(card.id)
+            by_id = {card.id: card for card in scope}
+            # A seed-free kind's drafts are the same in every build: made once for all.
+            shared: dict[str, _Draft] | None = {} if kind in _SEED_FREE_KINDS else None
+            found = (tuple(listed), frozenset(best), by_id, shared, frozenset(listed))
             with _drafters_lock:
                 self._eligible[key] = found
                 while len(self._eligible) > ELIGIBLE_CACHE_SIZE:
                     self._eligible.popitem(last=False)
-        by_id = {card.id: card for card in scope}
+        ids, preferred, by_id, shared, known = found
         return _Eligible(
-            found[0], found[1], lambda card_id: self.draft(kind, by_id[card_id]), by_id
+            ids, preferred, lambda card_id: self.draft(kind, by_id[card_id]), by_id, shared, known
         )
 
     def prepare(self, drafts: Mapping[QuestionKind, _Eligible]) -> None:
@@ -1196,6 +1345,29 @@ class _Drafter:
             "secrets", draft.kind, draft.card, lambda: _secrets(draft), draft.accept
         )
 
+    def shown_phrases(self, draft: _Draft) -> frozenset[str]:
+        """The indexed phrases a choice draft shows as right (see :func:`_shown`), as of the
+        index's present phrases: remembered per shown texts across builds."""
+        texts = _shown(draft)
+        state = self.phrases.state
+        found = self._shown_phrases.get(texts)
+        if found is None or found[0] is not state:
+            found_in = self.phrases.found_in
+            found = (state, frozenset().union(*map(found_in, texts)))
+            self._shown_phrases[texts] = found
+        return found[1]
+
+    def needles(self, draft: _Draft) -> frozenset[str]:
+        """The open draft's secrets in compact form, indexed in :attr:`phrases` (once per
+        card and blank: the index only grows, so they stay indexed)."""
+        return self._remembered(
+            "needles",
+            draft.kind,
+            draft.card,
+            lambda: self.phrases.add(self.secrets(draft)),
+            draft.accept,
+        )
+
     def draft(
         self, kind: QuestionKind, card: Card, avoid: Avoid = NOTHING_TO_AVOID
     ) -> _Draft | None:
@@ -1273,10 +1445,54 @@ class _Drafter:
         )
 
     def _key_of_fair_length(self, card: Card, wrong: Sequence[OptionSource]) -> str | None:
-        """The key to show among ``wrong``: the answer, unless it is clearly the longest
-        option (a test-wise learner picks the longest); then the card's shorter right form
-        nearest the wrong options' length (a short answer, or the answer without its
-        bracketed gloss); None when the answer is far the longest and no such form fits."""
+        """The key to show among ``wrong``, or None when every way of showing it gives it
+        away: by its length (:meth:`_key_by_length`), by a bracketed remark only it has,
+        or by a cue of its words or form (:meth:`_gives_away`)."""
+        key = self._key_by_length(card, wrong)
+        if key is None:
+            return None
+        texts = [option.text for option in wrong]
+        if bracketed(key) and not any(bracketed(text) for text in texts):
+            # Only the key explains itself ("the optimal (correct) solution", "(e.g. a sign
+            # anywhere in an image)"; review 15, pattern 3): shown without the remark,
+            # unless the remark is a list of values the question is about.
+            bare = _without_remarks(key)
+            if bare != key and (len(words(bare)) < 2 or overlaps_any(bare, texts)):
+                # Without it the key says what a wrong option says: not asked.
+                return None
+            key = bare
+        return None if self._gives_away(card, key, texts) else key
+
+    def _gives_away(self, card: Card, key: str, wrong: Sequence[str]) -> bool:
+        """Whether the key is found without knowing the answer (review 15, round 4: 13 of
+        30 choice questions too easy): it echoes the prompt's words more than any wrong
+        option, a wrong option is its mere opposite, its parts are the options' common
+        core or form the only twin pair, it is the one inclusive option among restricted
+        ones, the prompt's own count rules a wrong option out, or it is a list longer or
+        shorter than every wrong one. These look at the question's texts alone, so the
+        verdict is remembered with the draft for every exam."""
+        glossary = self.glossaries[card.deck]
+        if self.list_items[card.id]:
+            count = list_length(key)
+            counts = [list_length(text) for text in wrong]
+            if count > max(counts) or count < min(counts):
+                return True
+        return (
+            echoes_prompt(card.prompt, key, wrong, glossary)
+            or opposite_twin(key, wrong)
+            or convergent_key(key, wrong)
+            or paired_key(key, wrong)
+            or key_is_superset(key, wrong)
+            or excluded_by_count(card.prompt, wrong)
+            or odd_frame(key, wrong)
+        )
+
+    def _key_by_length(self, card: Card, wrong: Sequence[OptionSource]) -> str | None:
+        """The key to show among ``wrong`` by length: the answer, unless it is clearly the
+        longest option (a test-wise learner picks the longest); then the card's shorter
+        right form nearest the wrong options' length (a short answer, or the answer without
+        its bracketed gloss); None when the answer is far the longest and no such form
+        fits."""
         longest = max(len(option.text) for option in wrong)
         if len(card.answer) <= self.config.shorten_key_ratio * longest:
             return card.answer
@@ -1310,6 +1526,15 @@ class _Drafter:
         plan, definition = planned
         wrong = plan.choose(avoid)
         if wrong is None:
+            return None
+        if odd_frame(card.term, [option.text for option in wrong]):
+            # Three "... topology" terms against "GRU": the key's kind differs by its name
+            # alone (review 15, pattern 2).
+            return None
+        if any(names_a_word_of(option.card.answer, card.term) for option in wrong):
+            # A wrong term whose own definition names the key ("Bagging: ... combines them
+            # into an ensemble" for Ensemble learning) is a kind of it, so the description
+            # fits it too (review 15, pattern 6).
             return None
         return _Draft(
             QuestionKind.REVERSE_MULTIPLE_CHOICE,
@@ -1390,8 +1615,42 @@ class _Drafter:
         if wrong is None:
             return None
         items = self.list_items[card.id]
+        # An item of several lists (learning_rate, epochs) is a safe pick without knowing
+        # the algorithm, so it is never shown as a right item (review 15, pattern 5); a
+        # prompt that states its count needs them all.
+        # An item with a list of values names its owner ("mode (batch_skipgram, skipgram,
+        # cbow)" is Word2vec's): not shown as right either, and shown without the list as
+        # a wrong item.
+        telling = [
+            item
+            for item in items
+            if len(self.item_cards.get(compact(item), ())) < self.config.generic_item_cards
+            and _without_value_list(item) == item
+        ]
+        if len(telling) < len(items) and _STATED_COUNT.search(card.prompt):
+            return None
+        select = min(select, len(telling))
+        if select < 2:
+            return None
         rng = _rng(self.seed, "select", card.id)
-        shown = tuple(items[i] for i in sorted(rng.sample(range(len(items)), select)))
+        shown = tuple(telling[i] for i in sorted(rng.sample(range(len(telling)), select)))
+        wrong = tuple(
+            option
+            if _without_value_list(option.text) == option.text
+            else replace(option, text=_without_value_list(option.text))
+            for option in wrong
+        )
+        if {item_register(item) for item in shown}.isdisjoint(
+            item_register(option.text) for option in wrong
+        ):
+            # Right items in prose, wrong ones in code, or right ones instructions ("Use
+            # fewer layers") and wrong ones properties ("Sparse weights"): the register
+            # alone sorts them (review 15, patterns 2 and 3).
+            return None
+        if any(_echoes_only(card.prompt, option.text) for option in wrong):
+            # "Word2vec word embeddings" for Word2vec's downstream tasks: no task, only the
+            # prompt's words, so ruled out unread (review 15, pattern 6).
+            return None
         return _Draft(
             QuestionKind.MULTIPLE_RESPONSE,
             card,
@@ -1554,19 +1813,35 @@ def _mask(definition: str, forms: Sequence[str]) -> str | None:
     return masked if len(content) >= 3 else None
 
 
-def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
+#: Options by (label, text): immutable, and the same few thousand recur in every exam.
+_OPTIONS: dict[tuple[str, str], Option] = {}
+_OPTIONS_SIZE = 65536
+
+
+def _option(label: str, text: str) -> Option:
+    found = _OPTIONS.get((label, text))
+    if found is None:
+        if len(_OPTIONS) >= _OPTIONS_SIZE:
+            _OPTIONS.clear()
+        found = _OPTIONS[label, text] = Option(id=label, text=text)
+    return found
+
+
+def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Question:
     card = draft.card
-    entries = [(text, card.id, True, _right_rationale(card)) for text in draft.right]
-    entries += [
-        (source.text, source.card.id, False, source.rationale or _wrong_rationale(source.card))
-        for source in draft.wrong
-    ]
-    _rng(seed, "options", draft.kind.value, card.id).shuffle(entries)
-    options = tuple(
-        Option(id=label, text=text)
-        for label, (text, _, _, _) in zip(_OPTION_LABELS, entries, strict=False)
-    )
-    correct = tuple(option.id for option, entry in zip(options, entries, strict=True) if entry[2])
+    options: tuple[Option, ...] = ()
+    correct: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    rationales: tuple[str, ...] = ()
+    if draft.entries:
+        entries = list(draft.entries)
+        shuffler.shuffle(entries)
+        options = tuple(map(_option, _OPTION_LABELS, (entry[0] for entry in entries)))
+        correct = tuple(
+            option.id for option, entry in zip(options, entries, strict=True) if entry[2]
+        )
+        sources = tuple(entry[1] for entry in entries)
+        rationales = tuple(entry[3] for entry in entries)
     question_type = draft.kind.question_type
     delivery = DeliveredQuestion(
         id=question_id,
@@ -1589,8 +1864,8 @@ def _finalize(question_id: str, draft: _Draft, seed: int) -> Question:
         accept=draft.accept,
         key_points=card.key_points,
         explanation=card.explanation,
-        option_sources=tuple(source for _, source, _, _ in entries),
-        option_rationales=tuple(rationale for _, _, _, rationale in entries) if options else (),
+        option_sources=sources,
+        option_rationales=rationales,
         **_free_answer_knowledge(card, question_type),
     )
     return Question(delivery=delivery, key=key)
@@ -1623,12 +1898,32 @@ def _reads_like(form: str, wrong: Sequence[OptionSource]) -> bool:
     return _is_sentence(form) or (not _NOTE_FORM.search(bare) and len(words(bare)) >= 4)
 
 
+#: A list of three or more items joined by commas alone ("Train sub-networks separately,
+#: LSTM cells, residual nets, ReLU activation"), and one whose last item follows "and".
+_LIST_WITHOUT_AND = re.compile(r"(?:(?! and | or )[^,;:()])+(?:, (?:(?! and | or )[^,;:()])+){2,}")
+_LIST_WITH_AND = re.compile(r"[^;:]+, [^;:]+ and [^,;:]+")
+
+
 def _in_one_style(key: str, wrong: Sequence[OptionSource]) -> tuple[str, tuple[OptionSource, ...]]:
     """Every option ending alike: with a full stop when most options are sentences, else
     none; a sentence begins with a capital. Which options end with a full stop would
     otherwise tell the key from wrong options drawn from other cards."""
     texts = [key, *(option.text for option in wrong)]
     as_sentences = 2 * sum(_is_sentence(text) for text in texts) > len(texts)
+    if _LIST_WITHOUT_AND.fullmatch(key.rstrip(". ")) and (
+        2 * sum(bool(_LIST_WITH_AND.fullmatch(o.text.rstrip(". "))) for o in wrong) > len(wrong)
+    ):
+        # "eta, gamma, alpha, lambda" among "subsample, eta, gamma, l1 and wd" (review 15,
+        # pattern 3): the one list without a final "and" is the key.
+        head, _, last = key.rstrip().rstrip(".").rpartition(", ")
+        key = f"{head} and {last}" + ("." if key.rstrip().endswith(".") else "")
+    if (
+        ", and " in key
+        and not any(", and " in o.text for o in wrong)
+        and 2 * sum(" and " in o.text for o in wrong) > len(wrong)
+    ):
+        # A serial comma only the key has ("vector to sequence, and encoder-decoder").
+        key = key.replace(", and ", " and ")
 
     def styled(text: str) -> str:
         text = text.rstrip()
@@ -1647,6 +1942,33 @@ def _in_one_style(key: str, wrong: Sequence[OptionSource]) -> tuple[str, tuple[O
         option if styled(option.text) == option.text else replace(option, text=styled(option.text))
         for option in wrong
     )
+
+
+_REMARK = re.compile(r"\s*\(([^()]*)\)")
+
+
+def _without_remarks(text: str) -> str:
+    """The text without its bracketed remarks, except those listing values ("(auto, SGD,
+    Adam, RMSProp)"), which are what the question asks about."""
+    bare = _REMARK.sub(lambda found: found.group(0) if "," in found.group(1) else "", text)
+    return re.sub(r"\s+([,.;:])", r"\1", bare).strip()
+
+
+def overlaps_any(text: str, others: Sequence[str]) -> bool:
+    return any(overlaps(text, other) for other in others)
+
+
+def _without_value_list(item: str) -> str:
+    """A list item without a bracketed list of values ("mode (batch_skipgram, skipgram,
+    cbow)": "mode")."""
+    bare = _REMARK.sub(lambda found: "" if "," in found.group(1) else found.group(0), item)
+    return bare.strip() or item
+
+
+def _echoes_only(prompt: str, item: str) -> bool:
+    """Whether every word of ``item`` is a word of the prompt."""
+    found = words(item)
+    return bool(found) and set(found) <= set(words(prompt))
 
 
 def _without_gloss(answer: str) -> str:
