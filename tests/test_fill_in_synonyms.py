@@ -444,6 +444,8 @@ def test_an_instance_blank_accepts_the_instances_the_card_names(
             ("bootstrap sampling", "bootstrapping", "random sampling"),
             ("stratified sampling", "boosting"),
         ),
+        # "deployed to _____": "edge" says it; seeds 71-76 review.
+        ("sm-neo", "edge devices", ("edge", "edge devices"), ("the cloud", "GPU instances")),
         # Dropout's role: "Prevent overfitting (regularization)" in the card's short answers.
         (
             "cnn-layer-dropout-role",

@@ -82,8 +82,8 @@ QUALIFIERS = _word_set(
 #: "vector"; "related time series" or "time series").
 LOOSE_MODIFIERS = _word_set(
     """
-    actual certain different entire framework given last main random related sample several
-    single specific version whole
+    actual certain computational different entire framework given last main random related
+    sample several single specific version whole
     """
 )
 #: Heads a learner may rightly leave out when the context shows what kind of thing it is
@@ -91,8 +91,8 @@ LOOSE_MODIFIERS = _word_set(
 #: "header row" or "header").
 LOOSE_HEADS = _word_set(
     """
-    algorithm data effect file format function hyperparameter instance library mode node
-    parameter row set setting task term type
+    algorithm data device effect file format function hyperparameter instance library mode
+    node parameter row set setting task term type
     """
 )
 #: Generic head nouns a learner adds to or leaves off a name, each with the heads that mean
