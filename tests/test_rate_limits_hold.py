@@ -165,11 +165,17 @@ def test_limits_are_shared_by_workers_through_redis(tmp_path: Path) -> None:
     store = Store(database_url)
     key, _ = store.create_key("instructor")
     # Alternating workers and routes: one budget of 5 for the key, wherever it is spent.
-    statuses = [
-        workers[n % 2].get(("/v1/decks", "/v1/exams")[n // 2 % 2], headers=bearer(key)).status_code
+    responses = [
+        workers[n % 2].get(("/v1/decks", "/v1/exams")[n // 2 % 2], headers=bearer(key))
         for n in range(7)
     ]
-    assert statuses == [200] * 5 + [429] * 2
+    assert [r.status_code for r in responses] == [200] * 5 + [429] * 2
+    # Each worker's headers tell the shared count, from the hit's own read of the window.
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == list("4321000")
+    assert {r.headers["X-RateLimit-Limit"] for r in responses} == {"5"}
+    resets = [int(r.headers["X-RateLimit-Reset"]) for r in responses]
+    assert max(resets) - min(resets) <= 1, "one window, whichever worker answers"
+    assert_too_many(responses[-1])
 
     # Failed authentications from one address add up across workers too.
     assert workers[0].get("/v1/decks", headers=bearer("qz_guess0")).status_code == 401
