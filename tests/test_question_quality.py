@@ -590,6 +590,16 @@ def test_a_key_beside_its_mere_opposite_is_not_asked(every_multiple_choice: Exam
         ],
     )
     assert opposite_twin("To prevent overfitting.", ["To prevent underfitting.", "To add noise."])
+    # Remarks do not hide a twin (ens-bagging-strengths).
+    assert opposite_twin(
+        "Avoiding overfitting (it has a regularization effect), and it is easier to parallelize.",
+        [
+            "Avoiding underfitting (it adds model capacity), and it is easier to parallelize.",
+            "Avoiding overfitting, but it is harder to parallelize because each model depends on "
+            "the previous one.",
+            "Better accuracy, and it is easier to parallelize.",
+        ],
+    )
     assert not opposite_twin(
         "It sets a higher bound.",
         ["It sets a lower bound.", "It sets a larger bound.", "It sets a smaller bound."],
@@ -598,7 +608,11 @@ def test_a_key_beside_its_mere_opposite_is_not_asked(every_multiple_choice: Exam
     for question in every_multiple_choice.questions:
         assert not opposite_twin(*choice_texts(question.key)), question.key
         asked.add(question.key.card_id)
-    assert {"train-learning-rate-too-high", "cnn-layer-dropout-role"}.isdisjoint(asked)
+    assert {
+        "train-learning-rate-too-high",
+        "cnn-layer-dropout-role",
+        "ens-bagging-strengths",
+    }.isdisjoint(asked)
 
 
 def test_a_key_that_is_the_options_common_core_or_in_the_only_twin_pair_is_not_asked(

@@ -927,6 +927,8 @@ _OPPOSITE_WORDS = frozenset(
         ("simpler", "complex"),
         ("overfitting", "underfitting"),
         ("with", "without"),
+        ("better", "worse"),
+        ("easier", "harder"),
     )
 )
 
@@ -957,7 +959,10 @@ def _opposes(left: str, right: str) -> bool:
 
 def _closeness(left: str, right: str) -> float:
     """Shared content words over the shorter text's: how much of a twin two options are."""
-    left_stems, right_stems = set(_content_stems(left)), set(_content_stems(right))
+    # Remarks aside: "(it has a regularization effect)" against "(it adds model capacity)"
+    # hides no less of a twin.
+    left_stems = set(_content_stems(without_brackets(left)))
+    right_stems = set(_content_stems(without_brackets(right)))
     return len(left_stems & right_stems) / max(1, min(len(left_stems), len(right_stems)))
 
 
