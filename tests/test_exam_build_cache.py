@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -197,8 +198,8 @@ def test_a_large_exam_settles_without_reshuffling(
 
     monkeypatch.setattr(builder, "_settle", counting)
     counts = {
-        QuestionType.MULTIPLE_CHOICE: 25,
-        QuestionType.MULTIPLE_RESPONSE: 8,
+        QuestionType.MULTIPLE_CHOICE: 29,
+        QuestionType.MULTIPLE_RESPONSE: 4,
         QuestionType.FILL_IN: 12,
         QuestionType.FREE_ANSWER: 12,
     }
@@ -207,3 +208,57 @@ def test_a_large_exam_settles_without_reshuffling(
         exam = build_exam(cards, Blueprint(counts=counts, reverse=8, seed=seed), encoder, NO_FLOOR)
         assert len(exam.questions) == 65
     assert settles <= 2 * len(seeds)
+
+
+# --- the random draws of a cached build ---------------------------------------------------
+
+
+def test_a_shuffled_order_is_uniform_and_drawn_only_as_far_as_it_is_read() -> None:
+    """_Shuffled is a lazy Fisher-Yates shuffle: the first group in random order, then the
+    second; reading part of it draws only that part, and reading on gives what reading it
+    all at once gives."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for seed in range(6000):
+        order = builder._Shuffled(random.Random(seed), ["a", "b", "c"], ["x", "y"])
+        assert order[0] in "abc"
+        assert order._drawn == 1
+        read = list(order)
+        assert sorted(read[:3]) == ["a", "b", "c"]
+        assert sorted(read[3:]) == ["x", "y"]
+        assert read == list(builder._Shuffled(random.Random(seed), ["a", "b", "c"], ["x", "y"]))
+        counts[tuple(read[:3])] += 1
+    assert len(counts) == 6
+    # Each of the 6 orders 1000 times expected; 5 standard deviations either side.
+    assert all(850 <= count <= 1150 for count in counts.values()), counts
+
+
+def test_a_cached_build_seeds_few_generators(bank: Bank, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generator per question (sha256 of a string, then seeding a Mersenne Twister) was a
+    sixth of a cached 65-question build: options are shuffled by one generator per build,
+    in question order, and the cards are drawn by one per assignment."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    counts = {
+        QuestionType.MULTIPLE_CHOICE: 29,
+        QuestionType.MULTIPLE_RESPONSE: 4,
+        QuestionType.FILL_IN: 12,
+        QuestionType.FREE_ANSWER: 12,
+    }
+    blueprint = Blueprint(counts=counts, reverse=8, seed=1000)
+    first = build_exam(cards, blueprint, encoder, NO_FLOOR)  # fills the cache
+    made = 0
+    real = random.Random
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any) -> None:
+            nonlocal made
+            made += 1
+            super().__init__(*args)
+
+    monkeypatch.setattr(random, "Random", Counting)
+    again = build_exam(cards, blueprint, encoder, NO_FLOOR)
+    assert json.dumps(again.key_dict()) == json.dumps(first.key_dict())
+    # Before: one per question (65) and one per multiple-response question (8) and more.
+    # Now: assignment, spares and options, one per multiple-response question (its shown
+    # items) and one per fill-in with several equally good blanks.
+    assert made <= 3 + counts[QuestionType.MULTIPLE_RESPONSE] + counts[QuestionType.FILL_IN]
