@@ -262,3 +262,38 @@ def test_a_cached_build_seeds_few_generators(bank: Bank, monkeypatch: pytest.Mon
     # Now: assignment, spares and options, one per multiple-response question (its shown
     # items) and one per fill-in with several equally good blanks.
     assert made <= 3 + counts[QuestionType.MULTIPLE_RESPONSE] + counts[QuestionType.FILL_IN]
+
+
+def test_wrong_option_sets_are_judged_once_and_finalized_questions_are_whole(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reverse or multiple-response question's checks of its chosen wrong options (odd
+    frame, a value list, the register, the prompt's words) run once per set of wrong
+    options, not once per build; the questions made without the dataclasses' __init__
+    equal those made with it."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    builder._drafters.clear()
+    key_json(cards, encoder, 7)
+    calls: Counter[str] = Counter()
+    odd_frame, echoes_only = builder.odd_frame, builder._echoes_only
+
+    def counted_odd_frame(*args: Any) -> bool:
+        calls["odd_frame"] += 1
+        return odd_frame(*args)
+
+    def counted_echoes_only(*args: Any) -> bool:
+        calls["echoes_only"] += 1
+        return echoes_only(*args)
+
+    monkeypatch.setattr(builder, "odd_frame", counted_odd_frame)
+    monkeypatch.setattr(builder, "_echoes_only", counted_echoes_only)
+    exam = build_exam(cards, Blueprint(counts=COUNTS, reverse=2, seed=7), encoder)
+    assert calls == Counter()  # the same seed draws the same sets: all remembered
+
+    for question in exam.questions:
+        fields = {name: getattr(question.key, name) for name in question.key.__dataclass_fields__}
+        assert question.key == builder.QuestionKey(**fields)
+        assert question.delivery == builder.DeliveredQuestion(**vars(question.delivery))
+        assert question == builder.Question(delivery=question.delivery, key=question.key)
+    assert [q.key.type for q in exam.questions].count(QuestionType.MULTIPLE_RESPONSE) == 2

@@ -517,7 +517,7 @@ def _settle(
         taken_out = suppressed.get(draft.card.id, frozenset())
         if (
             draft.sources & avoid.cards
-            or any(avoid.reveals(w.text) for w in draft.wrong)
+            or drafter.wrong_reveals(draft, avoid)
             or not draft.wrong_compact.isdisjoint(overused)
             or not draft.wrong_compact.isdisjoint(taken_out)
         ):
@@ -1357,6 +1357,21 @@ class _Drafter:
             self._shown_phrases[texts] = found
         return found[1]
 
+    def wrong_reveals(self, draft: _Draft, avoid: Avoid) -> bool:
+        """Whether a wrong option of the draft states what ``avoid`` asks for (as
+        :meth:`Avoid.reveals` of each): one set test against the indexed phrases the wrong
+        options mention, remembered per wrong texts as :meth:`shown_phrases` is."""
+        if avoid.index is not self.phrases:
+            return any(avoid.reveals(option.text) for option in draft.wrong)
+        texts = tuple([option.text for option in draft.wrong])
+        state = self.phrases.state
+        found = self._shown_phrases.get(texts)
+        if found is None or found[0] is not state:
+            found_in = self.phrases.found_in
+            found = (state, frozenset().union(*map(found_in, texts)))
+            self._shown_phrases[texts] = found
+        return not avoid.needles.isdisjoint(found[1])
+
     def needles(self, draft: _Draft) -> frozenset[str]:
         """The open draft's secrets in compact form, indexed in :attr:`phrases` (once per
         card and blank: the index only grows, so they stay indexed)."""
@@ -1527,6 +1542,19 @@ class _Drafter:
         wrong = plan.choose(avoid)
         if wrong is None:
             return None
+        # The rest depends only on the wrong options chosen: judged once per set.
+        return self._remembered(
+            "options",
+            kind,
+            card,
+            lambda: self._reverse_draft(card, definition, wrong),
+            *_option_key(wrong),
+        )
+
+    def _reverse_draft(
+        self, card: Card, definition: str, wrong: tuple[OptionSource, ...]
+    ) -> _Draft | None:
+        assert card.term is not None
         if odd_frame(card.term, [option.text for option in wrong]):
             # Three "... topology" terms against "GRU": the key's kind differs by its name
             # alone (review 15, pattern 2).
@@ -1621,12 +1649,7 @@ class _Drafter:
         # An item with a list of values names its owner ("mode (batch_skipgram, skipgram,
         # cbow)" is Word2vec's): not shown as right either, and shown without the list as
         # a wrong item.
-        telling = [
-            item
-            for item in items
-            if len(self.item_cards.get(compact(item), ())) < self.config.generic_item_cards
-            and _without_value_list(item) == item
-        ]
+        telling, registers_of = self._remembered("telling", kind, card, lambda: self._telling(card))
         if len(telling) < len(items) and _STATED_COUNT.search(card.prompt):
             return None
         select = min(select, len(telling))
@@ -1634,20 +1657,15 @@ class _Drafter:
             return None
         rng = _rng(self.seed, "select", card.id)
         shown = tuple(telling[i] for i in sorted(rng.sample(range(len(telling)), select)))
-        wrong = tuple(
-            option
-            if _without_value_list(option.text) == option.text
-            else replace(option, text=_without_value_list(option.text))
-            for option in wrong
+        wrong, registers, echoing = self._remembered(
+            "items", kind, card, lambda: self._wrong_items(card, wrong), *_option_key(wrong)
         )
-        if {item_register(item) for item in shown}.isdisjoint(
-            item_register(option.text) for option in wrong
-        ):
+        if {registers_of[item] for item in shown}.isdisjoint(registers):
             # Right items in prose, wrong ones in code, or right ones instructions ("Use
             # fewer layers") and wrong ones properties ("Sparse weights"): the register
             # alone sorts them (review 15, patterns 2 and 3).
             return None
-        if any(_echoes_only(card.prompt, option.text) for option in wrong):
+        if echoing:
             # "Word2vec word embeddings" for Word2vec's downstream tasks: no task, only the
             # prompt's words, so ruled out unread (review 15, pattern 6).
             return None
@@ -1660,6 +1678,33 @@ class _Drafter:
             answer="; ".join(shown),
             select=select,
         )
+
+    def _telling(self, card: Card) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The list card's items that may be shown as right, with their registers."""
+        telling = tuple(
+            [
+                item
+                for item in self.list_items[card.id]
+                if len(self.item_cards.get(compact(item), ())) < self.config.generic_item_cards
+                and _without_value_list(item) == item
+            ]
+        )
+        return telling, {item: item_register(item) for item in telling}
+
+    def _wrong_items(
+        self, card: Card, wrong: tuple[OptionSource, ...]
+    ) -> tuple[tuple[OptionSource, ...], frozenset[str], bool]:
+        """A multiple-response question's wrong items as shown (without a value list that
+        names their owner), their registers, and whether one is only the prompt's words."""
+        shown = tuple(
+            option
+            if _without_value_list(option.text) == option.text
+            else replace(option, text=_without_value_list(option.text))
+            for option in wrong
+        )
+        registers = frozenset(item_register(option.text) for option in shown)
+        echoing = any(_echoes_only(card.prompt, option.text) for option in shown)
+        return shown, registers, echoing
 
     def _multiple_response_plan(self, card: Card) -> tuple[ChoicePlan, int] | None:
         """The plan of a multiple-response question's wrong items and how many right items
@@ -1774,17 +1819,6 @@ def _fill_in_draft(card: Card, made: FillIn) -> _Draft:
     )
 
 
-def _free_answer_knowledge(card: Card, question_type: QuestionType) -> dict[str, Any]:
-    """What a free answer is graded with beyond the reference: the card's short answers and
-    misconceptions (other question types do not use them, so their keys stay lean)."""
-    if question_type is not QuestionType.FREE_ANSWER:
-        return {}
-    return {
-        "short_answers": card.short_answers,
-        "misconceptions": card.misconceptions,
-    }
-
-
 def card_list_items(card: Card) -> tuple[str, ...]:
     """The distinct items of a list card (tagged ``list``), else nothing."""
     if LIST_TAG not in card.tags:
@@ -1843,7 +1877,12 @@ def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Quest
         sources = tuple(entry[1] for entry in entries)
         rationales = tuple(entry[3] for entry in entries)
     question_type = draft.kind.question_type
-    delivery = DeliveredQuestion(
+    free = question_type is QuestionType.FREE_ANSWER
+    # Filled in without the frozen dataclasses' __init__ (one object.__setattr__ per
+    # field): 65 questions' worth of those was a fifth of a cached build. Every field is
+    # given, as __init__ would set it; the classes have no __post_init__.
+    delivery = _NEW(DeliveredQuestion)
+    delivery.__dict__.update(
         id=question_id,
         type=question_type,
         topic=card.topic,
@@ -1851,7 +1890,8 @@ def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Quest
         options=options,
         select=draft.select,
     )
-    key = QuestionKey(
+    key = _NEW(QuestionKey)
+    key.__dict__.update(
         question_id=question_id,
         type=question_type,
         card_id=card.id,
@@ -1865,10 +1905,17 @@ def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Quest
         key_points=card.key_points,
         explanation=card.explanation,
         option_sources=sources,
+        short_answers=card.short_answers if free else (),
+        misconceptions=card.misconceptions if free else (),
         option_rationales=rationales,
-        **_free_answer_knowledge(card, question_type),
     )
-    return Question(delivery=delivery, key=key)
+    question = _NEW(Question)
+    question.__dict__.update(delivery=delivery, key=key)
+    return question
+
+
+#: object.__new__, bound once; the builder's frozen model objects are made with it.
+_NEW = object.__new__
 
 
 _BRACKETED = re.compile(r"\s*\([^()]*\)")

@@ -21,6 +21,7 @@ has no such token and is rejected.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -447,6 +448,11 @@ class Avoid:
         if self.index is not None:
             object.__setattr__(self, "_needles", self.index.add(self.texts))
 
+    @property
+    def needles(self) -> frozenset[str]:
+        """The answers to avoid, compact, as indexed in :attr:`index` (if given)."""
+        return self._needles
+
     def reveals(self, text: str) -> bool:
         if self.index is not None:
             return not self._needles.isdisjoint(self.index.found_in(text))
@@ -810,12 +816,34 @@ def stem(word: str) -> str:
     return result
 
 
-def _content_stems(text: str, glossary: Mapping[str, str] | None = None) -> list[str]:
+def _content_stems(text: str, glossary: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Stems of the content words of ``text`` in order, repeats kept. Identifiers count by
     their parts (``num_layers_encoder``: num, layer, encoder; ``Seq2Seq``: seq, seq), and a
     word the glossary expands counts by its expansion too (Seq2Seq: sequence to sequence),
     so a name explains itself the way a learner reads it."""
-    return [found for found, _ in _stems_and_names(text, glossary)]
+    if not glossary:
+        return _plain_content_stems(text)
+    return tuple([found for found, _ in _stems_and_names(text, glossary)])
+
+
+# The choice-question rules (echo, twins, common core) read the same option texts in every
+# new set of wrong options a build draws: each text is read once per process, not per set.
+_TEXT_CACHE = 8192
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _plain_content_stems(text: str) -> tuple[str, ...]:
+    return tuple([found for found, _ in _plain_stems_and_names(text)])
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _stem_set(text: str) -> frozenset[str]:
+    return frozenset(_plain_content_stems(text))
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _plain_stems_and_names(text: str) -> tuple[tuple[str, bool], ...]:
+    return tuple(_read_stems_and_names(text, None))
 
 
 def _is_name(token: str, first: bool) -> bool:
@@ -830,7 +858,13 @@ def _is_name(token: str, first: bool) -> bool:
 
 def _stems_and_names(
     text: str, glossary: Mapping[str, str] | None = None
-) -> list[tuple[str, bool]]:
+) -> Sequence[tuple[str, bool]]:
+    if not glossary:
+        return _plain_stems_and_names(text)
+    return _read_stems_and_names(text, glossary)
+
+
+def _read_stems_and_names(text: str, glossary: Mapping[str, str] | None) -> list[tuple[str, bool]]:
     found: list[tuple[str, bool]] = []
     for index, token in enumerate(_WORD.findall(unicodedata.normalize("NFKC", text))):
         name = _is_name(token, index == 0)
@@ -867,8 +901,9 @@ def echo_counts(
     counts = []
     for option in options:
         used = _content_stems(option)
+        distinct = _stem_set(option)
         counts.append(
-            len(plain & set(used)) + sum(word in names for word in used) - len(names & set(used))
+            len(plain & distinct) + sum(word in names for word in used) - len(names & distinct)
         )
     return counts
 
@@ -952,17 +987,27 @@ def _opposes(left: str, right: str) -> bool:
     """Whether the two texts differ by a word and its opposite (and perhaps a few words
     around it): "Training can overshoot the optimal solution" against "Training undershoots
     the optimal solution, stopping short of it"."""
-    left_words = {w.casefold() for w in _WORD.findall(left)}
-    right_words = {w.casefold() for w in _WORD.findall(right)}
+    left_words = _word_set(left)
+    right_words = _word_set(right)
     return any(_opposite(a, b) for a in left_words - right_words for b in right_words - left_words)
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset({w.casefold() for w in _WORD.findall(text)})
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _bare_stem_set(text: str) -> frozenset[str]:
+    return _stem_set(without_brackets(text))
 
 
 def _closeness(left: str, right: str) -> float:
     """Shared content words over the shorter text's: how much of a twin two options are."""
     # Remarks aside: "(it has a regularization effect)" against "(it adds model capacity)"
     # hides no less of a twin.
-    left_stems = set(_content_stems(without_brackets(left)))
-    right_stems = set(_content_stems(without_brackets(right)))
+    left_stems = _bare_stem_set(left)
+    right_stems = _bare_stem_set(right)
     return len(left_stems & right_stems) / max(1, min(len(left_stems), len(right_stems)))
 
 
@@ -989,11 +1034,12 @@ def opposite_twin(key: str, wrong: Sequence[str]) -> bool:
 _ELEMENT_SEPARATOR = re.compile(r"[,;:]\s*|\s+(?:and|or)\s+")
 
 
-def _elements(text: str) -> list[frozenset[str]]:
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _elements(text: str) -> tuple[frozenset[str], ...]:
     """The parts of an option, each as its content stems ("JSON Lines format, with the
     records shuffled": {json, line, format}, {record, shuffl})."""
-    parts = (_content_stems(part) for part in _ELEMENT_SEPARATOR.split(without_brackets(text)))
-    return [frozenset(part) for part in parts if part]
+    parts = (_stem_set(part) for part in _ELEMENT_SEPARATOR.split(without_brackets(text)))
+    return tuple([part for part in parts if part])
 
 
 def _same_element(left: frozenset[str], right: frozenset[str]) -> bool:
@@ -1034,7 +1080,7 @@ def convergent_key(key: str, wrong: Sequence[str]) -> bool:
 
 def word_support(options: Sequence[str]) -> list[int]:
     """For each option, how many (content word, other option) pairs share that word."""
-    sets = [set(_content_stems(text)) for text in options]
+    sets = [_stem_set(text) for text in options]
     return [
         sum(word in other for j, other in enumerate(sets) if j != i for word in words_here)
         for i, words_here in enumerate(sets)
