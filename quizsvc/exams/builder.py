@@ -1870,12 +1870,12 @@ def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Quest
     if draft.entries:
         entries = list(draft.entries)
         shuffler.shuffle(entries)
-        options = tuple(map(_option, _OPTION_LABELS, (entry[0] for entry in entries)))
+        # The entries' columns in one transpose (texts, sources, right or not, rationales).
+        texts, sources, rights, rationales = zip(*entries, strict=True)
+        options = tuple(map(_option, _OPTION_LABELS, texts))
         correct = tuple(
-            option.id for option, entry in zip(options, entries, strict=True) if entry[2]
+            [label for label, right in zip(_OPTION_LABELS, rights, strict=False) if right]
         )
-        sources = tuple(entry[1] for entry in entries)
-        rationales = tuple(entry[3] for entry in entries)
     question_type = draft.kind.question_type
     free = question_type is QuestionType.FREE_ANSWER
     # Filled in without the frozen dataclasses' __init__ (one object.__setattr__ per
