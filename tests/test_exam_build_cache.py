@@ -297,3 +297,22 @@ def test_wrong_option_sets_are_judged_once_and_finalized_questions_are_whole(
         assert question.delivery == builder.DeliveredQuestion(**vars(question.delivery))
         assert question == builder.Question(delivery=question.delivery, key=question.key)
     assert [q.key.type for q in exam.questions].count(QuestionType.MULTIPLE_RESPONSE) == 2
+
+
+def test_a_glossary_with_synonym_groups_never_gets_the_drafter_of_one_without(bank: Bank) -> None:
+    """Once the drafter was keyed by the glossaries' abbreviations only: a build with the
+    deck's glossary (which carries its synonym groups) after one with the same
+    abbreviations as a plain mapping got the plain one's accept lists, so an exam depended
+    on what the process had built before (test_cli_exam's byte-identical check failed after
+    test_question_quality)."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    with_groups = {deck: bank.glossary(deck) for deck in bank.decks}
+    plain = {deck: dict(glossary) for deck, glossary in with_groups.items()}
+    seeds = range(1, 6)
+    builder._drafters.clear()
+    fresh = [key_json(cards, encoder, seed, glossaries=with_groups) for seed in seeds]
+    builder._drafters.clear()
+    without = [key_json(cards, encoder, seed, glossaries=plain) for seed in seeds]
+    assert without != fresh  # the groups do change what is accepted
+    assert [key_json(cards, encoder, seed, glossaries=with_groups) for seed in seeds] == fresh

@@ -25,10 +25,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, TypeVar, overload
 
 from quizsvc.bank.model import AuthoredQuestion, Card
+from quizsvc.bank.synonyms import DeckGlossary, synonym_groups
 from quizsvc.embedding.base import Encoder
 from quizsvc.exams.cloze import BLANK, STOP_WORDS, FillIn, make_fill_in, word_rarity
 from quizsvc.exams.distractors import (
@@ -407,7 +408,7 @@ def build_exam(
         _deck_cards(cards, source, scope, decks),
         bank_encoder,
         config,
-        {deck: merged_glossary((glossaries or {}).get(deck)) for deck in sorted(decks)},
+        {deck: _merged((glossaries or {}).get(deck)) for deck in sorted(decks)},
     ).for_seed(seed)
     requested = blueprint.requested()
     scope_ids = tuple([card.id for card in scope])
@@ -496,6 +497,9 @@ def _settle(
     #: The texts of ``uses`` at the reuse cap, kept as they get there.
     overused: set[str] = set()
     in_exam = {card_id for _, card_id in slots}
+    # Cards whose texts settled questions show as wrong options: asking one of them too
+    # would let a learner read one question's answer off another.
+    shown_as_wrong: set[str] = set()
     spares: dict[QuestionKind, _Shuffled] = {}
 
     def revealed(draft: _Draft) -> tuple[QuestionKind, str] | None:
@@ -508,27 +512,47 @@ def _settle(
         ]
         return min(found)[1] if found else None
 
-    # What fit() avoids, per reuse-capped texts (by count: the set only grows) and
-    # suppressed texts: Avoid indexes its answers when made, so each is made once.
-    avoiding: dict[tuple[int, frozenset[str]], Avoid] = {}
+    # What fit() avoids, per cards in the exam and reuse-capped texts (by count: both sets
+    # only grow) and suppressed texts: Avoid indexes its answers when made, so each is made
+    # once.
+    avoiding: dict[tuple[int, int, frozenset[str]], Avoid] = {}
 
-    def fit(draft: _Draft) -> _Draft | None:
-        """The draft, or a redraft of its card without what the exam rules out."""
+    def limits_for(cards: frozenset[str] | set[str], taken_out: frozenset[str]) -> Avoid:
+        limit_key = (len(cards), len(overused), taken_out)
+        limits = avoiding.get(limit_key)
+        if limits is None:
+            limits = replace(
+                avoid, cards=frozenset(cards), overused=frozenset(overused), suppressed=taken_out
+            )
+            avoiding[limit_key] = limits
+        return limits
+
+    def fit(draft: _Draft, strict: bool = True) -> _Draft | None:
+        """The draft, or a redraft of its card without what the exam rules out: no wrong
+        option from an open question's card, none stating its answer, none at the reuse cap,
+        none suppressed. ``strict``: none from any other card the exam asks about either: a
+        choice question's key offered as another's wrong option, or two sibling questions
+        swapping options, tells a learner both answers (review 15, round 5). Only when
+        neither a strict redraft nor a strict spare card exists (a large exam of a small
+        topic) is a question asked with such options."""
         taken_out = suppressed.get(draft.card.id, frozenset())
-        if (
+        ruled_out = bool(
             draft.sources & avoid.cards
             or drafter.wrong_reveals(draft, avoid)
             or not draft.wrong_compact.isdisjoint(overused)
             or not draft.wrong_compact.isdisjoint(taken_out)
-        ):
-            limits = avoiding.get((len(overused), taken_out))
-            if limits is None:
-                limits = replace(avoid, overused=frozenset(overused), suppressed=taken_out)
-                avoiding[len(overused), taken_out] = limits
-            return drafter.draft(draft.kind, draft.card, limits)
-        return draft
+        )
+        if strict:
+            if not ruled_out and (draft.sources - {draft.card.id}).isdisjoint(in_exam):
+                return draft
+            return drafter.draft(draft.kind, draft.card, limits_for(in_exam, taken_out))
+        if not ruled_out:
+            return draft
+        return drafter.draft(draft.kind, draft.card, limits_for(avoid.cards, taken_out))
 
-    def spare(kind: QuestionKind) -> _Draft | None:
+    def spare(kind: QuestionKind, strict: bool = True) -> _Draft | None:
+        """Another card of ``kind`` for a slot whose card cannot be asked (``strict``: none
+        that a settled question shows as a wrong option, and fitted strictly)."""
         if kind not in spares:
             by_card = drafts[kind]
             best = [card_id for card_id in by_card if card_id in by_card.preferred]
@@ -537,8 +561,10 @@ def _settle(
         for card_id in spares[kind]:
             if card_id in in_exam or (kind, card_id) in excluded:
                 continue
+            if strict and card_id in shown_as_wrong:
+                continue
             if revealed(drafts[kind][card_id]) is None:
-                fitted = fit(drafts[kind][card_id])
+                fitted = fit(drafts[kind][card_id], strict)
                 if fitted is not None:
                     in_exam.add(card_id)
                     return fitted
@@ -557,11 +583,14 @@ def _settle(
                 # The right answer here answers an open question: that question must go.
                 excluded.add(shows)
                 return None
-            fitted = fit(draft) or spare(kind)
+            fitted = (
+                fit(draft) or spare(kind) or fit(draft, strict=False) or spare(kind, strict=False)
+            )
             if fitted is None:
                 excluded.add((kind, card_id))
                 return None
             draft = fitted
+            shown_as_wrong.update(draft.sources - {draft.card.id})
             for text in draft.wrong_compact:
                 uses[text] += 1
                 if uses[text] >= drafter.config.max_option_reuse:
@@ -1016,6 +1045,20 @@ _drafters: OrderedDict[tuple[Any, ...], tuple[tuple[Card, ...], _Drafter]] = Ord
 _drafters_lock = threading.Lock()
 
 
+def _merged(glossary: Mapping[str, str] | None) -> DeckGlossary:
+    """:func:`merged_glossary`, made once per glossary content (every build asks for it)."""
+    if not glossary:
+        return _merged_content((), ())
+    return _merged_content(tuple(sorted(glossary.items())), synonym_groups(glossary))
+
+
+@lru_cache(maxsize=32)
+def _merged_content(
+    entries: tuple[tuple[str, str], ...], groups: tuple[tuple[str, ...], ...]
+) -> DeckGlossary:
+    return merged_glossary(DeckGlossary(dict(entries), groups) if entries or groups else None)
+
+
 def _drafter_for(
     deck_cards: Sequence[Card],
     encoder: Encoder,
@@ -1032,7 +1075,13 @@ def _drafter_for(
     same objects from build to build; the entry keeps them alive, so an id is never
     reused while it is a key), then by their content.
     """
-    glossary_key = tuple((deck, tuple(sorted(terms.items()))) for deck, terms in glossaries.items())
+    # The synonym groups too: they change fill-in accept lists, so a deck glossary with
+    # groups and a plain one with the same abbreviations are different drafters (sharing
+    # one made a build depend on which came first in the process).
+    glossary_key = tuple(
+        (deck, tuple(sorted(terms.items())), synonym_groups(terms))
+        for deck, terms in glossaries.items()
+    )
     settings = (encoder.fingerprint, config, glossary_key)
     by_identity = (*settings, tuple(map(id, deck_cards)))
     with _drafters_lock:

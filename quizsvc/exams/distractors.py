@@ -983,6 +983,7 @@ def _opposite(left: str, right: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _opposes(left: str, right: str) -> bool:
     """Whether the two texts differ by a word and its opposite (and perhaps a few words
     around it): "Training can overshoot the optimal solution" against "Training undershoots
@@ -1002,6 +1003,7 @@ def _bare_stem_set(text: str) -> frozenset[str]:
     return _stem_set(without_brackets(text))
 
 
+@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _closeness(left: str, right: str) -> float:
     """Shared content words over the shorter text's: how much of a twin two options are."""
     # Remarks aside: "(it has a regularization effect)" against "(it adds model capacity)"
