@@ -147,6 +147,18 @@ class LearnerExamState:
     closes_at: datetime | None
 
 
+def _in_progress_or_new(
+    state: LearnerExamState, new_attempt: Callable[[LearnerExamState], Attempt | None]
+) -> tuple[Attempt | None, bool]:
+    """The learner's attempt in progress (``(attempt, False)``), else a new one from
+    ``new_attempt`` (``(attempt, True)``), or ``(None, False)`` when none may be started."""
+    for attempt in state.attempts:
+        if attempt.status == "in_progress":
+            return attempt, False
+    created = new_attempt(state)
+    return created, created is not None
+
+
 def _learner_exam_state(session: Session, exam_id: str, learner_id: str) -> LearnerExamState:
     """One statement: the exam's window joined to the learner's accommodation and attempts
     (a row per attempt, or one row with none)."""
@@ -373,14 +385,11 @@ class AttemptStore(StoreBase):
             return self._start_or_resume_postgresql(exam_id, learner_id, new_attempt)
         with self.write_session() as session:
             state = _learner_exam_state(session, exam_id, learner_id)
-            for attempt in state.attempts:
-                if attempt.status == "in_progress":
-                    return attempt, False
-            created = new_attempt(state)
-            if created is None:
-                return None, False
-            session.add(created)
-        return created, True
+            attempt, created = _in_progress_or_new(state, new_attempt)
+            if not created:
+                return attempt, False
+            session.add(attempt)
+        return attempt, True
 
     def _start_or_resume_postgresql(
         self,
@@ -417,12 +426,10 @@ class AttemptStore(StoreBase):
             # The session reads the attempts as objects, inside the transaction above.
             with Session(bind=connection, expire_on_commit=False) as session:
                 state = _learner_exam_state(session, exam_id, learner_id)
-            for attempt in state.attempts:
-                if attempt.status == "in_progress":
-                    return attempt, False
-            created = new_attempt(state)
-            if created is None:
-                return None, False
+            found, new = _in_progress_or_new(state, new_attempt)
+            if not new or found is None:
+                return found, False
+            created = found
             with _pipelined(connection):
                 connection.execute(
                     _INSERT_ATTEMPT,
