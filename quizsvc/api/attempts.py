@@ -589,6 +589,59 @@ def exam_closed(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None 
     )
 
 
+def start_or_resume_attempt(exam_id: str) -> tuple[Attempt, Exam, bool]:
+    """The signed-in learner's attempt in progress at the exam, or a new one when the rules
+    allow: ``(attempt, exam, created)``. 409 when every attempt is used or the exam is not
+    open. The JSON API and the web app's start button both start attempts through it."""
+    state = services()
+    principal = current_principal()
+    assert principal.learner_id is not None
+    learner_id = principal.learner_id
+    exam = load_visible_exam(exam_id)
+    used_up: int | None = None
+    # The new attempt's id and layout before the start's lock, so that it is held for
+    # checks only; a resume throws them away.
+    attempt_id = new_id()
+    layout = make_layout(exam.questions, attempt_id)
+
+    def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
+        nonlocal used_up
+        now = state.clock()
+        # Read under the start's lock: an accommodation changed meanwhile waits for it.
+        rules = rules_in_state(exam, learner_state)
+        if rules.max_attempts is not None and len(learner_state.attempts) >= (rules.max_attempts):
+            used_up = rules.max_attempts
+            return None
+        try:
+            # An attempt in progress is resumed (it keeps its deadline); none starts.
+            rules.check_start(now)
+        except OutsideWindow as exc:
+            raise ApiError(409, str(exc)) from exc
+        return Attempt(
+            id=attempt_id,
+            exam_id=exam.id,
+            learner_id=learner_id,
+            started_at=now,
+            deadline=rules.deadline(now),
+            status="in_progress",
+            layout=layout,
+        )
+
+    # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
+    # attempt, and never more than the attempts allowed (with the learner's extra ones).
+    attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
+    if attempt is not None and not created and timing_of(attempt, exam).is_over(state.clock()):
+        # Its time is over: graded first (outside the start's lock, as grading takes a
+        # lock of its own), so it counts as used and is not resumed.
+        finalize_if_expired(attempt, exam)
+        attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
+    if attempt is None:
+        raise ApiError(409, f"All {used_up} attempt(s) at this exam are used.")
+    if created:
+        metrics_of(current_app).attempts_started.inc()
+    return attempt, exam, created
+
+
 @blp.route("/exams/<string:exam_id>/attempts")
 class ExamAttempts(MethodView):
     @roles_required("learner")
@@ -596,56 +649,10 @@ class ExamAttempts(MethodView):
     @blp.alt_response(200, schema=AttemptSchema, description="An attempt in progress, resumed")
     def post(self, exam_id: str) -> tuple[FlaskResponse, int, dict[str, str]]:
         """Start a timed attempt, or resume the one in progress."""
-        state = services()
-        principal = current_principal()
-        assert principal.learner_id is not None
-        learner_id = principal.learner_id
-        exam = load_visible_exam(exam_id)
-        used_up: int | None = None
-        # The new attempt's id and layout before the start's lock, so that it is held for
-        # checks only; a resume throws them away.
-        attempt_id = new_id()
-        layout = make_layout(exam.questions, attempt_id)
-
-        def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
-            nonlocal used_up
-            now = state.clock()
-            # Read under the start's lock: an accommodation changed meanwhile waits for it.
-            rules = rules_in_state(exam, learner_state)
-            if rules.max_attempts is not None and len(learner_state.attempts) >= (
-                rules.max_attempts
-            ):
-                used_up = rules.max_attempts
-                return None
-            try:
-                # An attempt in progress is resumed (it keeps its deadline); none starts.
-                rules.check_start(now)
-            except OutsideWindow as exc:
-                raise ApiError(409, str(exc)) from exc
-            return Attempt(
-                id=attempt_id,
-                exam_id=exam.id,
-                learner_id=learner_id,
-                started_at=now,
-                deadline=rules.deadline(now),
-                status="in_progress",
-                layout=layout,
-            )
-
-        # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
-        # attempt, and never more than the attempts allowed (with the learner's extra ones).
-        attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
-        if attempt is not None and not created and timing_of(attempt, exam).is_over(state.clock()):
-            # Its time is over: graded first (outside the start's lock, as grading takes a
-            # lock of its own), so it counts as used and is not resumed.
-            finalize_if_expired(attempt, exam)
-            attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
-        if attempt is None:
-            raise ApiError(409, f"All {used_up} attempt(s) at this exam are used.")
+        attempt, exam, created = start_or_resume_attempt(exam_id)
         location = {"Location": url_for("attempts.AttemptById", attempt_id=attempt.id)}
         if not created:
             return attempt_response(attempt, exam), 200, location
-        metrics_of(current_app).attempts_started.inc()
         # A new attempt has no answers yet: nothing to read back.
         return attempt_response(attempt, exam, responses={}), 201, location
 

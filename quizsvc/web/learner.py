@@ -20,10 +20,10 @@ from quizsvc.api.attempts import (
     AttemptResponse,
     AttemptSubmit,
     AutosaveSchema,
-    ExamAttempts,
     attempt_view,
     load_visible_attempt,
     result_view,
+    start_or_resume_attempt,
 )
 from quizsvc.api.errors import ApiError
 from quizsvc.api.exams import appeal_days
@@ -203,8 +203,8 @@ def start_exam(exam_id: str) -> BaseResponse:
 
 
 def _start(exam_id: str) -> BaseResponse:
-    view, _, _ = api_call(ExamAttempts, "post", exam_id)
-    return redirect(url_for("app_learner.attempt", attempt_id=view["id"]), 303)
+    attempt, _, _ = start_or_resume_attempt(exam_id)
+    return redirect(url_for("app_learner.attempt", attempt_id=attempt.id), 303)
 
 
 # -- the exam and its review ------------------------------------------------------------------
