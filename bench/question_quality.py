@@ -251,13 +251,7 @@ def measure(
     results = []
     for seed in seeds:
         figures = SeedFigures(seed)
-        choice = build_exam(
-            bank.cards,
-            Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
-            encoder,
-            config,
-            **_glossary_argument(given),
-        )
+        choice = _choice_exam(bank, encoder, config, given, seed)
         measure_choice(choice, bank, glossaries, figures)
         blanks = build_exam(
             bank.cards,
@@ -323,13 +317,7 @@ def measure_cues(
     value_list = re.compile(r"\([^()]*,[^()]*\)")
     questions = 0
     for seed in seeds:
-        exam = build_exam(
-            bank.cards,
-            Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
-            encoder,
-            config,
-            **_glossary_argument(given),
-        )
+        exam = _choice_exam(bank, encoder, config, given, seed)
         for question in exam.questions:
             key = question.key
             card = bank.get(key.card_id)
@@ -375,13 +363,7 @@ def measure_key_longest(
     learner picks the longest option; a generator without the cue lands near chance."""
     single, longest, chance, shortest = 0, 0, 0.0, 0
     for seed in seeds:
-        exam = build_exam(
-            bank.cards,
-            Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
-            encoder,
-            config,
-            **_glossary_argument(given),
-        )
+        exam = _choice_exam(bank, encoder, config, given, seed)
         for question in exam.questions:
             key = question.key
             if key.type is not QuestionType.MULTIPLE_CHOICE or bank.get(key.card_id) is None:
@@ -437,6 +419,23 @@ def check_whole_bank(
             if prompt_names_answer(question.key, glossaries[card.deck]):
                 named.append(f"{card.id}: {question.key.prompt!r}")
     return checked, named
+
+
+def _choice_exam(
+    bank: Bank,
+    encoder: Encoder,
+    config: DistractorConfig | None,
+    given: Mapping[str, Mapping[str, str]] | None,
+    seed: int,
+) -> Exam:
+    """The choice exam every figure here is measured on, for one seed."""
+    return build_exam(
+        bank.cards,
+        Blueprint(counts=CHOICE, reverse=REVERSE, seed=seed),
+        encoder,
+        config,
+        **_glossary_argument(given),
+    )
 
 
 def _glossary_argument(given: Mapping[str, Mapping[str, str]] | None) -> dict[str, Any]:
