@@ -24,6 +24,8 @@ from quizsvc.bank import Bank, load_bank
 from quizsvc.config import ConfigError, Settings
 from quizsvc.embedding import CachedEncoder, Encoder, HashingEncoder, SentenceTransformerEncoder
 from quizsvc.embedding.factory import build_encoder
+from quizsvc.exams.cloze import word_rarity
+from quizsvc.exams.names import merged_glossary
 from tests.lti_platform import Platform
 
 
@@ -56,6 +58,19 @@ def seed_path(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def bank(settings: Settings) -> Bank:
     return load_bank(settings.bank_dir)
+
+
+@pytest.fixture(scope="session")
+def glossary(bank: Bank) -> dict[str, str]:
+    """The bank deck's glossary under the default one, with its synonym groups, as exam
+    building and grading see it."""
+    return merged_glossary(bank.glossary("aws-ml-modeling"))
+
+
+@pytest.fixture(scope="session")
+def rarity(bank: Bank) -> dict[str, int]:
+    """How rare each word is in the bank deck (the fill-in's choice of blank)."""
+    return word_rarity(bank.select("aws-ml-modeling"))
 
 
 @pytest.fixture(scope="session")

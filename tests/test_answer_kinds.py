@@ -16,7 +16,6 @@ from quizsvc.exams.kinds import (
 )
 from quizsvc.exams.names import (
     glossary_variants,
-    merged_glossary,
     names_answer,
     shows_name,
     spelled_out,
@@ -131,11 +130,6 @@ def test_rules_read_prompt_and_answer_not_the_card_id() -> None:
 
 
 # --- names and their spellings -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def glossary(bank: Bank) -> dict[str, str]:
-    return merged_glossary(bank.glossary("aws-ml-modeling"))
 
 
 def test_glossary_maps_both_ways_plural_aside(glossary: dict[str, str]) -> None:

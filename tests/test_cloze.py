@@ -15,24 +15,12 @@ from quizsvc.exams.cloze import (
     loose_variants,
     make_fill_in,
     singular_variants,
-    word_rarity,
 )
 from quizsvc.exams.distractors import compact
 from quizsvc.exams.keyterms import key_term
-from quizsvc.exams.names import merged_glossary
 
 DECK = "aws-ml-modeling"
 SEEDS = range(60)
-
-
-@pytest.fixture(scope="module")
-def glossary(bank: Bank) -> dict[str, str]:
-    return merged_glossary(bank.glossary(DECK))
-
-
-@pytest.fixture(scope="module")
-def rarity(bank: Bank) -> dict[str, int]:
-    return word_rarity(bank.select(DECK))
 
 
 def blanks(card: Card, rarity: dict[str, int], glossary: dict[str, str]) -> set[str]:

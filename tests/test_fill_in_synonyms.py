@@ -22,24 +22,13 @@ from quizsvc.bank.loader import validate_bank
 from quizsvc.bank.synonyms import equivalents, synonym_key, synonym_problems
 from quizsvc.bank.writer import render_deck_file
 from quizsvc.embedding import CachedEncoder, Encoder
-from quizsvc.exams.cloze import BLANK, FillIn, make_fill_in, word_rarity
+from quizsvc.exams.cloze import BLANK, FillIn, make_fill_in
 from quizsvc.exams.keyterms import key_term
 from quizsvc.exams.model import QuestionKey, QuestionType
-from quizsvc.exams.names import merged_glossary
 from quizsvc.grading import Grader, Verdict
 
 DECK = "aws-ml-modeling"
 SEEDS = range(40)
-
-
-@pytest.fixture(scope="module")
-def glossary(bank: Bank) -> dict[str, str]:
-    return merged_glossary(bank.glossary(DECK))
-
-
-@pytest.fixture(scope="module")
-def rarity(bank: Bank) -> dict[str, int]:
-    return word_rarity(bank.select(DECK))
 
 
 @pytest.fixture(scope="module")
