@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 #: A prompt that asks what an abbreviation stands for accepts its expansion only: "What does
 #: LSTM stand for?" is not answered by another name of the same thing.
@@ -30,6 +31,7 @@ _WORD = re.compile(r"[\w.+/]+")
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
+@lru_cache(maxsize=8192)
 def synonym_key(text: str) -> str:
     """How names are compared: case, hyphens, spacing, a leading article and a plural "s"
     on the last word ignored ("The true-positive rates" is "true positive rate").

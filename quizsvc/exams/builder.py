@@ -33,6 +33,7 @@ from quizsvc.bank.synonyms import DeckGlossary, synonym_groups
 from quizsvc.embedding.base import Encoder
 from quizsvc.exams.cloze import BLANK, STOP_WORDS, FillIn, make_fill_in, word_rarity
 from quizsvc.exams.distractors import (
+    BRACKETED_REMARK,
     NOTHING_TO_AVOID,
     Avoid,
     CandidatePool,
@@ -1397,7 +1398,11 @@ class _Drafter:
     def shown_phrases(self, draft: _Draft) -> frozenset[str]:
         """The indexed phrases a choice draft shows as right (see :func:`_shown`), as of the
         index's present phrases: remembered per shown texts across builds."""
-        texts = _shown(draft)
+        return self._phrases_in(_shown(draft))
+
+    def _phrases_in(self, texts: tuple[str, ...]) -> frozenset[str]:
+        """The indexed phrases ``texts`` mention, as of the index's present phrases:
+        remembered per texts across builds."""
         state = self.phrases.state
         found = self._shown_phrases.get(texts)
         if found is None or found[0] is not state:
@@ -1413,13 +1418,7 @@ class _Drafter:
         if avoid.index is not self.phrases:
             return any(avoid.reveals(option.text) for option in draft.wrong)
         texts = tuple([option.text for option in draft.wrong])
-        state = self.phrases.state
-        found = self._shown_phrases.get(texts)
-        if found is None or found[0] is not state:
-            found_in = self.phrases.found_in
-            found = (state, frozenset().union(*map(found_in, texts)))
-            self._shown_phrases[texts] = found
-        return not avoid.needles.isdisjoint(found[1])
+        return not avoid.needles.isdisjoint(self._phrases_in(texts))
 
     def needles(self, draft: _Draft) -> frozenset[str]:
         """The open draft's secrets in compact form, indexed in :attr:`phrases` (once per
@@ -1532,9 +1531,10 @@ class _Drafter:
         30 choice questions too easy): it echoes the prompt's words more than any wrong
         option, a wrong option is its mere opposite, its parts are the options' common
         core or form the only twin pair, it is the one inclusive option among restricted
-        ones, the prompt's own count rules a wrong option out, or it is a list longer or
-        shorter than every wrong one. These look at the question's texts alone, so the
-        verdict is remembered with the draft for every exam."""
+        ones, the prompt's own count rules a wrong option out, it is a list longer or
+        shorter than every wrong one, or the wrong options share a frame it lacks. These
+        look at the question's texts alone, so the verdict is remembered with the draft for
+        every exam."""
         glossary = self.glossaries[card.deck]
         if self.list_items[card.id]:
             count = list_length(key)
@@ -1967,9 +1967,6 @@ def _finalize(question_id: str, draft: _Draft, shuffler: random.Random) -> Quest
 _NEW = object.__new__
 
 
-_BRACKETED = re.compile(r"\s*\([^()]*\)")
-
-
 def _is_sentence(text: str) -> bool:
     """Whether the option is written as a sentence (ends with a full stop, "?" or "!")
     rather than as a term or a note."""
@@ -1989,7 +1986,7 @@ def _reads_like(form: str, wrong: Sequence[OptionSource]) -> bool:
     sentences = sum(_is_sentence(option.text) for option in wrong)
     if 2 * sentences <= len(wrong):
         return True
-    bare = _BRACKETED.sub("", form)
+    bare = BRACKETED_REMARK.sub("", form)
     # A bare list of names ("Accuracy (validation), BLEU, perplexity") is no sentence either.
     return _is_sentence(form) or (not _NOTE_FORM.search(bare) and len(words(bare)) >= 4)
 
@@ -2070,7 +2067,7 @@ def _echoes_only(prompt: str, item: str) -> bool:
 def _without_gloss(answer: str) -> str:
     """The answer without bracketed remarks ("inception modules (groups of convolution
     layers)"), or "" when it has none or they are all it says."""
-    trimmed = _BRACKETED.sub("", answer).strip()
+    trimmed = BRACKETED_REMARK.sub("", answer).strip()
     return trimmed if trimmed != answer.strip() and len(words(trimmed)) >= 2 else ""
 
 

@@ -31,6 +31,7 @@ from quizsvc.bank.synonyms import equivalents, synonym_groups
 from quizsvc.exams.distractors import compact, mentions, term_forms
 from quizsvc.exams.keyterms import (
     HEAD_NOUN_GROUPS,
+    INSTANCE_TYPE,
     LOOSE_HEADS,
     LOOSE_MODIFIERS,
     STOP_WORDS,
@@ -1020,7 +1021,7 @@ def _without_remarks(display: str) -> tuple[str, tuple[str, ...], tuple[str, ...
             and _is_participle(between[0])
         )
         if after_blank:
-            examples.extend(word for word in words if _INSTANCE_TYPE.match(word))
+            examples.extend(word for word in words if INSTANCE_TYPE.match(word))
         # A lone adjective ("(unsupervised)") says something about the blank, not what it is.
         if (
             (after_blank or definite)
@@ -1043,7 +1044,6 @@ def _without_remarks(display: str) -> tuple[str, tuple[str, ...], tuple[str, ...
     return _REMARK.sub(drop, display), tuple(glosses), tuple(examples)
 
 
-_INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
 _INSTANCE_HEAD = re.compile(r"\binstances?(?:\s+types?)?$", re.IGNORECASE)
 
 

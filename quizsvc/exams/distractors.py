@@ -816,16 +816,6 @@ def stem(word: str) -> str:
     return result
 
 
-def _content_stems(text: str, glossary: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """Stems of the content words of ``text`` in order, repeats kept. Identifiers count by
-    their parts (``num_layers_encoder``: num, layer, encoder; ``Seq2Seq``: seq, seq), and a
-    word the glossary expands counts by its expansion too (Seq2Seq: sequence to sequence),
-    so a name explains itself the way a learner reads it."""
-    if not glossary:
-        return _plain_content_stems(text)
-    return tuple([found for found, _ in _stems_and_names(text, glossary)])
-
-
 # The choice-question rules (echo, twins, common core) read the same option texts in every
 # new set of wrong options a build draws: each text is read once per process, not per set.
 _TEXT_CACHE = 8192
@@ -900,7 +890,7 @@ def echo_counts(
     plain = {word for word, _ in asked} - _COMMON_STEMS
     counts = []
     for option in options:
-        used = _content_stems(option)
+        used = _plain_content_stems(option)
         distinct = _stem_set(option)
         counts.append(
             len(plain & distinct) + sum(word in names for word in used) - len(names & distinct)
@@ -937,7 +927,7 @@ def name_echo_counts(
     """For each option, its uses of a word of a name the prompt asks about."""
     names = {word for word, name in _stems_and_names(prompt, glossary) if name}
     names -= _COMMON_STEMS
-    return [sum(word in names for word in _content_stems(option)) for option in options]
+    return [sum(word in names for word in _plain_content_stems(option)) for option in options]
 
 
 #: Word pairs that are each other's opposite; a word beginning with one prefix of a pair
@@ -1162,16 +1152,16 @@ def excluded_by_count(prompt: str, wrong: Sequence[str]) -> bool:
     )
 
 
-_BRACKETED_REMARK = re.compile(r"\s*\([^()]*\)")
+BRACKETED_REMARK = re.compile(r"\s*\([^()]*\)")
 
 
 def bracketed(text: str) -> bool:
-    return bool(_BRACKETED_REMARK.search(text))
+    return bool(BRACKETED_REMARK.search(text))
 
 
 def without_brackets(text: str) -> str:
     """The text without its bracketed remarks, spacing before punctuation mended."""
-    return re.sub(r"\s+([,.;:])", r"\1", _BRACKETED_REMARK.sub("", text)).strip()
+    return re.sub(r"\s+([,.;:])", r"\1", BRACKETED_REMARK.sub("", text)).strip()
 
 
 _LIST_SEPARATOR = re.compile(r",\s*|\s+and\s+|\s+or\s+")

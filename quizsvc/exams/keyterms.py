@@ -156,7 +156,7 @@ _SCALE_PREFIX = re.compile(r"^(?:multi|single|non|semi|pre|post|un)-\w", re.IGNO
 NUMBER_WORDS = _word_set("two three four five six seven eight nine ten")
 _ADJECTIVE_ENDING = re.compile(r"(?:ive|ous|ful|able|ible|less)$")
 _UNITS = frozenset({"kb", "mb", "gb", "tb", "pb", "ms", "gib", "mib", "tib", "hz", "ghz"})
-_INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
+INSTANCE_TYPE = re.compile(r"^ml\.\w+\.\w+$", re.IGNORECASE)
 #: Indefinite adverbs and pronouns ("could be _____ in the input" -> "anywhere"): many
 #: words fit there.
 _INDEFINITE = re.compile(r"^(?:any|every|some|no)(?:where|thing|one|body|time|how|way)s?$")
@@ -328,7 +328,7 @@ def key_term(
     if len(words) == 1 and words[0].casefold() in _UNITS:
         # "less than 2 _____ of training data" -> "GB": a unit, not a fact.
         return None
-    if any(_INSTANCE_TYPE.match(word) for word in words):
+    if any(INSTANCE_TYPE.match(word) for word in words):
         # "start with ml.m5.2xlarge or _____": one of several instances that would do, unless
         # the card asks for it (its term or answer, above).
         return None
