@@ -197,14 +197,6 @@ class CapacityReport:
         return max(passing, key=lambda level: level.learners) if passing else None
 
     @property
-    def burst(self) -> Level | None:
-        """The synchronized start to show: the largest meeting the SLO, else the smallest
-        measured (which missed it)."""
-        if self.best_burst is not None:
-            return self.best_burst
-        return self.bursts[0] if self.bursts else None
-
-    @property
     def claimed_takers(self) -> int:
         """Takers at real pacing the SLO holds for, synchronized start included when it was
         measured: the smaller of the best level's equivalent takers and the largest

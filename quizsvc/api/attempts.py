@@ -457,7 +457,7 @@ def attempt_view(
     if responses is None:
         responses = state.store.responses(attempt.id)
     public = PublicIds.of(attempt.layout)
-    view = {
+    view: dict[str, Any] = {
         "id": attempt.id,
         "exam_id": exam.id,
         "exam_title": exam.title,
@@ -471,7 +471,6 @@ def attempt_view(
         "seconds_remaining": timing.seconds_remaining(now)
         if attempt.status == "in_progress"
         else 0,
-        "questions": delivery_in_layout(exam.questions, attempt.layout),
         "responses": {
             public.question(qid): response_view(row, public) for qid, row in responses.items()
         },
@@ -481,55 +480,29 @@ def attempt_view(
         else None,
         "passback": passback_view(attempt.id) if attempt.status == "graded" else None,
     }
-    if not with_questions:
-        del view["questions"]
+    if with_questions:
+        view["questions"] = delivery_in_layout(exam.questions, attempt.layout)
     return view
 
 
-#: Each cached exam's delivered questions as AttemptSchema dumps them, less what differs per
-#: attempt (order, public ids, position): by exam question id, the question's fields and its
-#: options by id. Weak keys: an exam the store's cache dropped (a regrade) is forgotten.
-_dumped_deliveries: weakref.WeakKeyDictionary[
-    Exam, dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]]
-] = weakref.WeakKeyDictionary()
-
-
-def _exam_deliveries(exam: Exam) -> dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
-    parts = _dumped_deliveries.get(exam)
-    if parts is None:
-        schema = DeliveredQuestionSchema()
-        parts = {}
-        for question in exam.questions:
-            dumped: dict[str, Any] = schema.dump(question["delivery"])
-            options = dumped.pop("options") if dumped.get("options") else []
-            parts[question["delivery"]["id"]] = (
-                dumped,
-                {option["id"]: option for option in options},
-            )
-        _dumped_deliveries[exam] = parts
-    return parts
+#: Each cached exam's questions with their delivery views as AttemptSchema dumps them (the
+#: layout only reorders them and renames ids). Weak keys: an exam the store's cache dropped
+#: (a regrade) is forgotten.
+_dumped_questions: weakref.WeakKeyDictionary[Exam, list[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def dumped_delivery(exam: Exam, layout: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``DeliveredQuestionSchema`` dumps of ``delivery_in_layout(exam.questions, layout)``,
     from the exam's dumps made once: a class starting together costs one marshmallow dump
     of the questions per exam and worker, not one per learner."""
-    parts = _exam_deliveries(exam)
-    public = PublicIds.of(layout)
-    delivered = []
-    for position, slot in enumerate(layout, start=1):
-        question_id = slot["question_id"]
-        fields_of, options = parts[question_id]
-        question = dict(fields_of)
-        if options:
-            question["options"] = [
-                {**options[option_id], "id": public.option(question_id, option_id)}
-                for option_id in slot["option_ids"]
-            ]
-        question["id"] = public.question(question_id)
-        question["position"] = position
-        delivered.append(question)
-    return delivered
+    questions = _dumped_questions.get(exam)
+    if questions is None:
+        schema = DeliveredQuestionSchema()
+        questions = [{"delivery": schema.dump(q["delivery"])} for q in exam.questions]
+        _dumped_questions[exam] = questions
+    return delivery_in_layout(questions, layout)
 
 
 _ATTEMPT_WITHOUT_QUESTIONS = AttemptSchema(exclude=("questions",))

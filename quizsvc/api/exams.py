@@ -331,11 +331,17 @@ def resolve_deck(state: Services, requested: str | None) -> str:
         raise ApiError(
             422, "Name a deck.", {"json": {"deck": ["Required when the bank has several decks."]}}
         )
-    if deck not in state.bank.decks:
+    known_deck(state, deck)
+    return deck
+
+
+def known_deck(state: Services, deck: str | None) -> str | None:
+    """``deck`` when the bank has it (or None); 422 naming ``deck`` otherwise."""
+    if deck is not None and deck not in state.bank.decks:
         raise ApiError(
             422,
             f"Unknown deck {deck!r}.",
-            {"json": {"deck": [f"Choose one of: {', '.join(decks)}."]}},
+            {"json": {"deck": [f"Choose one of: {', '.join(state.bank.decks)}."]}},
         )
     return deck
 

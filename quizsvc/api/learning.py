@@ -22,6 +22,7 @@ from quizsvc.api.exams import (
     build_from_bank,
     build_or_422,
     exam_view,
+    known_deck,
     personal_seed,
     resolve_deck,
     review_options,
@@ -243,16 +244,6 @@ def _memories(
     return shown, len(memories) - len(shown)
 
 
-def _known_deck(state: Services, deck: str | None) -> str | None:
-    if deck is not None and deck not in state.bank.decks:
-        raise ApiError(
-            422,
-            f"Unknown deck {deck!r}.",
-            {"json": {"deck": [f"Choose one of: {', '.join(state.bank.decks)}."]}},
-        )
-    return deck
-
-
 @blp.route("/learners/<string:learner_id>/due")
 class LearnerDue(MethodView):
     @authenticated
@@ -263,7 +254,7 @@ class LearnerDue(MethodView):
         with the scheduler's retrievability. Learners read their own only."""
         staff = _check_learner(learner_id)
         state = services()
-        deck = _known_deck(state, query["deck"])
+        deck = known_deck(state, query["deck"])
         memories, withheld = _memories(state, learner_id, deck, for_learner=not staff)
         report = due_report(
             memories,
@@ -284,7 +275,7 @@ class LearnerProgress(MethodView):
         score of every graded attempt. Learners read their own only."""
         staff = _check_learner(learner_id)
         state = services()
-        deck = _known_deck(state, query["deck"])
+        deck = known_deck(state, query["deck"])
         history = []
         attempts = state.store.list_attempts(learner_id=learner_id)
         by_exam: dict[str, list[Attempt]] = {}

@@ -413,25 +413,19 @@ class ContextMembers(MethodView):
                     "passback": passback_status(passback) if passback else None,
                 }
             )
-        # Staff may give an accommodation to a listed learner before their first launch.
-        state.store.record_members(
-            course.id,
-            (
-                learner_id_for(registration.issuer, member.user_id)
-                for member in members
-                if not any(is_staff_role(role) for role in member.roles)
-            ),
-            state.clock(),
-        )
         listed = []
+        learners = []
         for member in members:
             staff = any(is_staff_role(role) for role in member.roles)
+            learner_id = learner_id_for(registration.issuer, member.user_id)
+            if not staff:
+                learners.append(learner_id)
             if query["role"] == "learners" and staff:
                 continue
             listed.append(
                 {
                     "user_id": member.user_id,
-                    "learner_id": learner_id_for(registration.issuer, member.user_id),
+                    "learner_id": learner_id,
                     "name": member.name,
                     "email": member.email,
                     "roles": member.roles,
@@ -440,6 +434,8 @@ class ContextMembers(MethodView):
                     "results": results.get(member.user_id, []),
                 }
             )
+        # Staff may give an accommodation to a listed learner before their first launch.
+        state.store.record_members(course.id, learners, state.clock())
         return {"context": context_view(course), "members": listed}
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from quizsvc.accommodations import Accommodation
-from quizsvc.persistence.attempts import Attempt, AttemptStore, Exam
+from quizsvc.persistence.attempts import LEARNER_AT_EXAM_LOCK, Attempt, AttemptStore, Exam
 from quizsvc.persistence.base import Base, UTCDateTime
 
 #: Computes an attempt's deadline under the given accommodation (None: the exam's rules).
@@ -213,8 +213,7 @@ class AccommodationStore(AttemptStore):
     def _lock_learner_at_exam(self, session: Session, exam_id: str, learner_id: str) -> None:
         # The same advisory lock as start_attempt (SQLite: write_session's write lock).
         if self.engine.dialect.name == "postgresql":
-            lock = func.pg_advisory_xact_lock(func.hashtext(exam_id), func.hashtext(learner_id))
-            session.execute(select(lock))
+            session.execute(LEARNER_AT_EXAM_LOCK, {"exam_id": exam_id, "learner_id": learner_id})
 
     def _move_deadlines(
         self,

@@ -245,7 +245,7 @@ def upsert_open_response_statement(dialect: str) -> Executable:
 
 
 #: The per-(exam, learner) lock of a start (the accommodations' changes take the same one).
-_ADVISORY_LOCK = select(
+LEARNER_AT_EXAM_LOCK = select(
     func.pg_advisory_xact_lock(
         func.hashtext(bindparam("exam_id", type_=String())),
         func.hashtext(bindparam("learner_id", type_=String())),
@@ -422,14 +422,15 @@ class AttemptStore(StoreBase):
             with _pipelined(connection):
                 connection.execute(_BEGIN)
                 # hashtext collisions only make two pairs wait for each other.
-                connection.execute(_ADVISORY_LOCK, {"exam_id": exam_id, "learner_id": learner_id})
+                connection.execute(
+                    LEARNER_AT_EXAM_LOCK, {"exam_id": exam_id, "learner_id": learner_id}
+                )
             # The session reads the attempts as objects, inside the transaction above.
             with Session(bind=connection, expire_on_commit=False) as session:
                 state = _learner_exam_state(session, exam_id, learner_id)
-            found, new = _in_progress_or_new(state, new_attempt)
-            if not new or found is None:
-                return found, False
-            created = found
+            created, new = _in_progress_or_new(state, new_attempt)
+            if not new or created is None:
+                return created, False
             with _pipelined(connection):
                 connection.execute(
                     _INSERT_ATTEMPT,

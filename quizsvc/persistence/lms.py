@@ -20,6 +20,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -125,7 +127,8 @@ class LtiContext(Base):
 class LtiMember(Base):
     """A learner a course's roster (Names and Role Provisioning Services) listed, by their
     quizsvc learner id: staff can give them an accommodation before their first launch.
-    Nothing else about them is kept (names and emails stay in the LMS)."""
+    Nothing else about them is kept but when they were first listed (names and emails
+    stay in the LMS)."""
 
     __tablename__ = "lti_members"
 
@@ -340,26 +343,18 @@ class LmsStore(StoreBase):
             )
 
     def record_members(self, context_id: str, learner_ids: Iterable[str], now: datetime) -> None:
-        """Remember the learners a course's roster listed (see :class:`LtiMember`)."""
-        wanted = set(learner_ids)
-        for _ in range(2):  # a parallel fetch of the same roster may insert between read and ours
-            try:
-                with self.session() as session:
-                    listed = LtiMember.context_id == context_id
-                    known = set(session.scalars(select(LtiMember.learner_id).where(listed)))
-                    session.add_all(
-                        LtiMember(context_id=context_id, learner_id=learner_id, listed_at=now)
-                        for learner_id in sorted(wanted - known)
-                    )
-                    session.execute(
-                        update(LtiMember)
-                        .where(listed, LtiMember.learner_id.in_(wanted & known))
-                        .values(listed_at=now)
-                    )
-                return
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not record the LTI roster")
+        """Remember the learners a course's roster listed (see :class:`LtiMember`), each
+        with the time it was first listed; listing them again (a parallel fetch included)
+        changes nothing."""
+        rows = [
+            {"context_id": context_id, "learner_id": learner_id, "listed_at": now}
+            for learner_id in sorted(set(learner_ids))
+        ]
+        if not rows:
+            return
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.session() as session:
+            session.execute(insert(LtiMember).values(rows).on_conflict_do_nothing())
 
     def listed_in_a_roster(self, learner_id: str) -> bool:
         with self.session() as session:
