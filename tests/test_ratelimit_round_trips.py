@@ -17,32 +17,20 @@ import pytest
 from flask import Flask
 from redis.connection import AbstractConnection
 
-from quizsvc.app import create_app
-from quizsvc.config import Settings
-from quizsvc.embedding import HashingEncoder
 from quizsvc.store import Store
-
-REDIS_URL = "redis://127.0.0.1:6379"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+from tests.test_rate_limits_hold import REDIS_URL, bearer, count_lookups, worker
 
 
 def redis_worker(tmp_path: Path, **options: Any) -> Flask:
-    settings = Settings.from_env(
-        instance_dir=tmp_path / "instance",
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    """One worker on its own SQLite file with its limits in Redis, under a key prefix of its
+    own (counts of other runs stay apart)."""
+    return worker(
+        tmp_path,
+        "instance",
+        f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        prefix=uuid.uuid4().hex,
         ratelimit_storage=REDIS_URL,
         **options,
-    )
-    # The null encoder: nothing here grades free text. Counts of this run under their own keys.
-    return create_app(
-        {
-            "SETTINGS": settings,
-            "ENCODER": HashingEncoder(),
-            "RATELIMIT_KEY_PREFIX": uuid.uuid4().hex,
-        }
     )
 
 
@@ -115,9 +103,7 @@ def test_failed_authentications_through_redis_cost_one_round_trip_more_and_no_lo
     store: Store = app.extensions["quizsvc"].store
     client = app.test_client()
     client.get("/v1/decks", headers=bearer("qz_warm_up"))  # connects; a first failure
-    lookups: list[str] = []
-    original = store.principal_for
-    monkeypatch.setattr(store, "principal_for", lambda key: lookups.append(key) or original(key))
+    lookups = count_lookups(app, monkeypatch)
 
     with redis_round_trips(monkeypatch) as sent:
         refused = client.get("/v1/decks", headers=bearer("qz_guess1"))
