@@ -316,3 +316,23 @@ def test_a_glossary_with_synonym_groups_never_gets_the_drafter_of_one_without(ba
     without = [key_json(cards, encoder, seed, glossaries=plain) for seed in seeds]
     assert without != fresh  # the groups do change what is accepted
     assert [key_json(cards, encoder, seed, glossaries=with_groups) for seed in seeds] == fresh
+
+
+def test_drafts_judged_per_wrong_option_set_are_bounded_and_dropping_them_changes_nothing(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running service meets new sets of wrong options with every few builds: the
+    drafts judged per set are kept up to ``per_set_capacity``, least recently used dropped
+    first, and an exam built after its sets were dropped is the exam built with them."""
+    cards = list(bank.cards)
+    encoder = CachedEncoder(HashingEncoder())
+    builder._drafters.clear()
+    unbounded = [key_json(cards, encoder, seed) for seed in range(12)]
+    sizes = [len(drafter._per_set) for _, drafter in builder._drafters.values()]
+    assert max(sizes) > 8  # these builds met more sets than the bound below
+
+    builder._drafters.clear()
+    monkeypatch.setattr(builder._Drafter, "per_set_capacity", 8)
+    bounded = [key_json(cards, encoder, seed) for seed in range(12)]
+    assert max(len(drafter._per_set) for _, drafter in builder._drafters.values()) == 8
+    assert bounded == unbounded

@@ -14,6 +14,7 @@ any process.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
@@ -1136,6 +1137,9 @@ class _Drafter:
     over the same tables and memo.
     """
 
+    #: How many drafts judged per set of wrong options are kept (a few MiB).
+    per_set_capacity = 16_384
+
     def __init__(
         self,
         deck_cards: Sequence[Card],
@@ -1150,6 +1154,9 @@ class _Drafter:
         #: Seed-free drafts and draft parts, by (what, kind, card id); shared by every
         #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
         self._memo: dict[tuple[Any, ...], Any] = {}  # values: what each key's make gives
+        #: Drafts and draft parts judged per set of wrong options (see
+        #: :meth:`_remembered_per_set`), most recently used last.
+        self._per_set: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         #: Eligible card ids and preferred ones per (kind, scope), most recent last.
         self._eligible: OrderedDict[
             tuple[Any, ...],
@@ -1389,6 +1396,34 @@ class _Drafter:
             remembered = self._memo[key] = make()
         return remembered
 
+    def _remembered_per_set(
+        self,
+        what: str,
+        kind: QuestionKind,
+        card: Card,
+        make: Callable[[], _Remembered],
+        wrong: Sequence[OptionSource],
+    ) -> _Remembered:
+        """:meth:`_remembered` for what depends on a set of wrong options as well: the
+        sets an exam's constraints give keep coming (about two a build after a few hundred
+        builds), so these are kept apart from the bounded tables, least recently used
+        dropped first."""
+        key = (what, kind, card.id, *_option_key(wrong))
+        per_set = self._per_set
+        try:
+            remembered: _Remembered = per_set[key]
+        except KeyError:
+            remembered = per_set[key] = make()
+            if len(per_set) > self.per_set_capacity:
+                # Another thread may have emptied it meanwhile: losing the race only loses
+                # a remembered draft.
+                with contextlib.suppress(KeyError):
+                    per_set.popitem(last=False)
+        else:
+            with contextlib.suppress(KeyError):
+                per_set.move_to_end(key)
+        return remembered
+
     def secrets(self, draft: _Draft) -> list[str]:
         """:func:`_secrets` of an open draft (a fill-in's depend on its blank)."""
         return self._remembered(
@@ -1456,12 +1491,8 @@ class _Drafter:
         if wrong is None:
             return None
         # The rest depends only on the wrong options chosen.
-        return self._remembered(
-            "options",
-            kind,
-            card,
-            lambda: self._multiple_choice_draft(card, wrong),
-            *_option_key(wrong),
+        return self._remembered_per_set(
+            "options", kind, card, lambda: self._multiple_choice_draft(card, wrong), wrong
         )
 
     def _multiple_choice_plan(self, card: Card) -> ChoicePlan | None:
@@ -1592,12 +1623,8 @@ class _Drafter:
         if wrong is None:
             return None
         # The rest depends only on the wrong options chosen: judged once per set.
-        return self._remembered(
-            "options",
-            kind,
-            card,
-            lambda: self._reverse_draft(card, definition, wrong),
-            *_option_key(wrong),
+        return self._remembered_per_set(
+            "options", kind, card, lambda: self._reverse_draft(card, definition, wrong), wrong
         )
 
     def _reverse_draft(
@@ -1706,8 +1733,8 @@ class _Drafter:
             return None
         rng = _rng(self.seed, "select", card.id)
         shown = tuple(telling[i] for i in sorted(rng.sample(range(len(telling)), select)))
-        wrong, registers, echoing = self._remembered(
-            "items", kind, card, lambda: self._wrong_items(card, wrong), *_option_key(wrong)
+        wrong, registers, echoing = self._remembered_per_set(
+            "items", kind, card, lambda: self._wrong_items(card, wrong), wrong
         )
         if {registers_of[item] for item in shown}.isdisjoint(registers):
             # Right items in prose, wrong ones in code, or right ones instructions ("Use
