@@ -758,6 +758,57 @@ def test_parallel_launches_of_a_one_attempt_exam_give_one_attempt(
     assert store.list_attempts(exam_id=exam["id"], learner_id=learner) == []
 
 
+def test_a_launch_reads_an_extra_attempt_granted_just_before_its_start_lock(
+    registered: Platform,
+    live_url: str,
+    store: Store,
+    clock: FakeClock,
+    make_key: Callable[..., Headers],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A launch read the learner's attempts allowed before taking the start's lock: an extra
+    attempt an instructor granted in between was missed and the launch showed the old
+    attempt's review. It reads them under the lock now, as the JSON API's start does."""
+    platform = registered
+    staff = make_key("instructor")
+    reply = requests.post(
+        f"{live_url}/v1/exams",
+        json={"title": "One try", "counts": {"fill_in": 1}, "seed": 2, "max_attempts": 1},
+        headers=staff,
+    )
+    assert reply.status_code == 201, reply.text
+    exam = reply.json()
+    platform.custom = {"exam_id": exam["id"]}
+    platform.user = "granted-late"
+    browser = requests.Session()
+    first = post_launch(browser, platform, login(browser, live_url, platform))
+    data = page_data(browser.get(live_url + first.headers["Location"]).text)
+    submitted = browser.post(live_url + data["submit_url"], headers={"X-CSRF-Token": data["csrf"]})
+    assert submitted.status_code == 200, submitted.text
+    learner = lti.learner_id_for(platform.issuer, platform.user)
+
+    start_or_resume = store.start_or_resume
+
+    def granted_first(*args: Any, **kwargs: Any) -> Any:
+        # The instructor's grant lands after the launch began and before its lock.
+        granted = requests.put(
+            f"{live_url}/v1/exams/{exam['id']}/accommodations/{learner}",
+            json={"extra_attempts": 1},
+            headers=staff,
+        )
+        assert granted.status_code == 201, granted.text
+        monkeypatch.setattr(store, "start_or_resume", start_or_resume)
+        return start_or_resume(*args, **kwargs)
+
+    monkeypatch.setattr(store, "start_or_resume", granted_first)
+    second = post_launch(browser, platform, login(browser, live_url, platform))
+    assert second.status_code == 303, second.text
+    attempts = {a.id: a for a in store.list_attempts(exam_id=exam["id"], learner_id=learner)}
+    assert len(attempts) == 2
+    (new,) = [a for a in attempts.values() if a.status == "in_progress"]
+    assert second.headers["Location"] == f"/lti/attempts/{new.id}"
+
+
 def test_a_queued_answer_is_passed_back_pending_manual_then_fully_graded(
     registered: Platform,
     live_url: str,

@@ -37,9 +37,9 @@ from quizsvc.api.attempts import (
     attempt_view,
     finalize_if_expired,
     grade_callback,
-    learner_rules,
     passback_view,
     result_view,
+    rules_in_state,
     time_is_up,
     timing_of,
 )
@@ -68,6 +68,7 @@ from quizsvc.lms.lti import (
 )
 from quizsvc.lms.nrps import MembershipError, fetch_members
 from quizsvc.lms.outbound import OutboundPolicy
+from quizsvc.persistence.attempts import LearnerExamState
 from quizsvc.persistence.lms import LtiContext
 from quizsvc.store import (
     AGS_SCORE_SCOPE,
@@ -808,7 +809,7 @@ def linked_exam(verified: Launch) -> Exam:
 
 
 class ExamClosed(Exception):
-    """Raised inside :meth:`Store.start_attempt` to start no attempt outside the exam's
+    """Raised inside :meth:`Store.start_or_resume` to start no attempt outside the exam's
     window (before ``opens_at``, from ``closes_at``); the message says which."""
 
 
@@ -840,19 +841,23 @@ def start_or_resume(
     for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner):
         finalize_if_expired(earlier, exam)
 
-    max_attempts = learner_rules(exam, learner).max_attempts
+    # The new attempt's id and layout before the start's lock, as the JSON API makes them.
+    attempt_id = new_id()
+    layout = make_layout(exam.questions, attempt_id)
 
-    def new_attempt() -> Attempt:
+    def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
         now = state.clock()
-        # The window, time limit and attempts with the learner's accommodation, as the JSON
-        # API starts attempts.
-        rules = learner_rules(exam, learner)
+        # The window, time limit and attempts with the learner's accommodation, read under
+        # the start's lock as the JSON API reads them: an accommodation granted meanwhile
+        # waits for it rather than being missed.
+        rules = rules_in_state(exam, learner_state)
+        if rules.max_attempts is not None and len(learner_state.attempts) >= rules.max_attempts:
+            return None
         try:
-            # An attempt in progress is resumed (start_attempt returns it without asking).
+            # An attempt in progress is resumed (it keeps its deadline); none starts.
             rules.check_start(now)
         except OutsideWindow as exc:
             raise ExamClosed(str(exc)) from exc
-        attempt_id = new_id()
         return Attempt(
             id=attempt_id,
             exam_id=exam.id,
@@ -860,7 +865,7 @@ def start_or_resume(
             started_at=now,
             deadline=rules.deadline(now),
             status="in_progress",
-            layout=make_layout(exam.questions, attempt_id),
+            layout=layout,
         )
 
     # Resume-or-create under the store's per-(exam, learner) lock, as the JSON API starts
@@ -868,7 +873,7 @@ def start_or_resume(
     # than max_attempts.
     outside_window = None
     try:
-        attempt, _ = state.store.start_attempt(exam.id, learner, max_attempts, new_attempt)
+        attempt, _ = state.store.start_or_resume(exam.id, learner, new_attempt)
     except ExamClosed as exc:
         attempt = None
         outside_window = str(exc)
@@ -881,7 +886,7 @@ def start_or_resume(
         return used[-1]
     # The launch context (for the grade passback) is saved on each launch into an attempt in
     # progress, so the newest launch's line item and scopes are the ones in force. Not in
-    # start_attempt's transaction: the redirect to the page comes only after it is saved.
+    # start_or_resume's transaction: the redirect to the page comes only after it is saved.
     launch_context = context(attempt.id)
     try:
         state.store.save_launch(launch_context)

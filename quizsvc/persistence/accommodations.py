@@ -128,7 +128,7 @@ class AccommodationStore(AttemptStore):
         record the change and move the deadlines of their attempts in progress, all in one
         transaction. ``(row, change)``; the change is None when removing what is not there.
 
-        Serialised with :meth:`start_attempt` for the same (exam, learner), so an attempt
+        Serialised with :meth:`start_or_resume` for the same (exam, learner), so an attempt
         starting meanwhile is either seen and moved here, or starts with the new values.
         """
         with self.write_session() as session:
@@ -211,7 +211,7 @@ class AccommodationStore(AttemptStore):
         return moved
 
     def _lock_learner_at_exam(self, session: Session, exam_id: str, learner_id: str) -> None:
-        # The same advisory lock as start_attempt (SQLite: write_session's write lock).
+        # The same advisory lock as start_or_resume (SQLite: write_session's write lock).
         if self.engine.dialect.name == "postgresql":
             session.execute(LEARNER_AT_EXAM_LOCK, {"exam_id": exam_id, "learner_id": learner_id})
 

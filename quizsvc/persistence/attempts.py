@@ -345,24 +345,6 @@ class AttemptStore(StoreBase):
             session.add(attempt)
         return attempt
 
-    def start_attempt(
-        self,
-        exam_id: str,
-        learner_id: str,
-        max_attempts: int | None,
-        new_attempt: Callable[[], Attempt],
-    ) -> tuple[Attempt | None, bool]:
-        """The learner's attempt in progress at this exam, or a new one from ``new_attempt``
-        while ``max_attempts`` allows: ``(attempt, created)``, ``(None, False)`` when all
-        are used (see :meth:`start_or_resume`)."""
-
-        def within_max_attempts(state: LearnerExamState) -> Attempt | None:
-            if max_attempts is not None and len(state.attempts) >= max_attempts:
-                return None
-            return new_attempt()
-
-        return self.start_or_resume(exam_id, learner_id, within_max_attempts)
-
     def start_or_resume(
         self,
         exam_id: str,
