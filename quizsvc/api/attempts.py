@@ -562,6 +562,44 @@ def exam_closed(exam: Exam, learner_id: str, attempts: Sequence[Attempt] | None 
     )
 
 
+class NewAttempt:
+    """Makes a learner's new attempt at an exam for :meth:`Store.start_or_resume`, which
+    calls it under the start's per-(exam, learner) lock with what is stored now, so an
+    accommodation or window changed meanwhile is seen: None when every attempt allowed is
+    used (``used_up`` then says how many), :class:`OutsideWindow` when the exam is not
+    open. The JSON API, the web app and LTI launches all start attempts with it.
+
+    The attempt's id and layout are made here, before the lock, so that the lock is held
+    for the checks only; a resume throws them away.
+    """
+
+    def __init__(self, exam: Exam, learner_id: str, clock: Callable[[], datetime]) -> None:
+        self.exam = exam
+        self.learner_id = learner_id
+        self.clock = clock
+        self.attempt_id = new_id()
+        self.layout = make_layout(exam.questions, self.attempt_id)
+        self.used_up: int | None = None
+
+    def __call__(self, learner_state: LearnerExamState) -> Attempt | None:
+        now = self.clock()
+        rules = rules_in_state(self.exam, learner_state)
+        if rules.max_attempts is not None and len(learner_state.attempts) >= rules.max_attempts:
+            self.used_up = rules.max_attempts
+            return None
+        # An attempt in progress is resumed (it keeps its deadline) before this is called.
+        rules.check_start(now)
+        return Attempt(
+            id=self.attempt_id,
+            exam_id=self.exam.id,
+            learner_id=self.learner_id,
+            started_at=now,
+            deadline=rules.deadline(now),
+            status="in_progress",
+            layout=self.layout,
+        )
+
+
 def start_or_resume_attempt(exam_id: str) -> tuple[Attempt, Exam, bool]:
     """The signed-in learner's attempt in progress at the exam, or a new one when the rules
     allow: ``(attempt, exam, created)``. 409 when every attempt is used or the exam is not
@@ -571,45 +609,25 @@ def start_or_resume_attempt(exam_id: str) -> tuple[Attempt, Exam, bool]:
     assert principal.learner_id is not None
     learner_id = principal.learner_id
     exam = load_visible_exam(exam_id)
-    used_up: int | None = None
-    # The new attempt's id and layout before the start's lock, so that it is held for
-    # checks only; a resume throws them away.
-    attempt_id = new_id()
-    layout = make_layout(exam.questions, attempt_id)
+    new_attempt = NewAttempt(exam, learner_id, state.clock)
 
-    def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
-        nonlocal used_up
-        now = state.clock()
-        # Read under the start's lock: an accommodation changed meanwhile waits for it.
-        rules = rules_in_state(exam, learner_state)
-        if rules.max_attempts is not None and len(learner_state.attempts) >= (rules.max_attempts):
-            used_up = rules.max_attempts
-            return None
+    def start() -> tuple[Attempt | None, bool]:
         try:
-            # An attempt in progress is resumed (it keeps its deadline); none starts.
-            rules.check_start(now)
+            # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give
+            # one attempt, and never more than the attempts allowed (with the learner's
+            # extra ones).
+            return state.store.start_or_resume(exam.id, learner_id, new_attempt)
         except OutsideWindow as exc:
             raise ApiError(409, str(exc)) from exc
-        return Attempt(
-            id=attempt_id,
-            exam_id=exam.id,
-            learner_id=learner_id,
-            started_at=now,
-            deadline=rules.deadline(now),
-            status="in_progress",
-            layout=layout,
-        )
 
-    # Resume-or-create runs under a per-(exam, learner) lock: parallel starts give one
-    # attempt, and never more than the attempts allowed (with the learner's extra ones).
-    attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
+    attempt, created = start()
     if attempt is not None and not created and timing_of(attempt, exam).is_over(state.clock()):
         # Its time is over: graded first (outside the start's lock, as grading takes a
         # lock of its own), so it counts as used and is not resumed.
         finalize_if_expired(attempt, exam)
-        attempt, created = state.store.start_or_resume(exam.id, learner_id, new_attempt)
+        attempt, created = start()
     if attempt is None:
-        raise ApiError(409, f"All {used_up} attempt(s) at this exam are used.")
+        raise ApiError(409, f"All {new_attempt.used_up} attempt(s) at this exam are used.")
     if created:
         metrics_of(current_app).attempts_started.inc()
     return attempt, exam, created

@@ -34,12 +34,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from quizsvc.accommodations import OutsideWindow
 from quizsvc.api.attempts import (
+    NewAttempt,
     attempt_view,
     finalize_if_expired,
     grade_callback,
     passback_view,
     result_view,
-    rules_in_state,
     time_is_up,
     timing_of,
 )
@@ -47,7 +47,7 @@ from quizsvc.api.auth import STAFF, roles_required
 from quizsvc.api.errors import ApiError, error_response
 from quizsvc.api.headers import LOCATION, page_content_security_policy
 from quizsvc.api.services import services
-from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer, make_layout
+from quizsvc.attempts import InvalidAnswer, PublicIds, check_answer
 from quizsvc.exams.pools import questions_per_attempt
 from quizsvc.lms.lti import (
     DEEP_LINKING_REQUEST,
@@ -68,7 +68,6 @@ from quizsvc.lms.lti import (
 )
 from quizsvc.lms.nrps import MembershipError, fetch_members
 from quizsvc.lms.outbound import OutboundPolicy
-from quizsvc.persistence.attempts import LearnerExamState
 from quizsvc.persistence.lms import LtiContext
 from quizsvc.store import (
     AGS_SCORE_SCOPE,
@@ -808,11 +807,6 @@ def linked_exam(verified: Launch) -> Exam:
     return exam
 
 
-class ExamClosed(Exception):
-    """Raised inside :meth:`Store.start_or_resume` to start no attempt outside the exam's
-    window (before ``opens_at``, from ``closes_at``); the message says which."""
-
-
 def start_or_resume(
     verified: Launch, registration: LtiRegistration, course: LtiContext | None = None
 ) -> Attempt:
@@ -841,40 +835,15 @@ def start_or_resume(
     for earlier in state.store.list_attempts(exam_id=exam.id, learner_id=learner):
         finalize_if_expired(earlier, exam)
 
-    # The new attempt's id and layout before the start's lock, as the JSON API makes them.
-    attempt_id = new_id()
-    layout = make_layout(exam.questions, attempt_id)
-
-    def new_attempt(learner_state: LearnerExamState) -> Attempt | None:
-        now = state.clock()
-        # The window, time limit and attempts with the learner's accommodation, read under
-        # the start's lock as the JSON API reads them: an accommodation granted meanwhile
-        # waits for it rather than being missed.
-        rules = rules_in_state(exam, learner_state)
-        if rules.max_attempts is not None and len(learner_state.attempts) >= rules.max_attempts:
-            return None
-        try:
-            # An attempt in progress is resumed (it keeps its deadline); none starts.
-            rules.check_start(now)
-        except OutsideWindow as exc:
-            raise ExamClosed(str(exc)) from exc
-        return Attempt(
-            id=attempt_id,
-            exam_id=exam.id,
-            learner_id=learner,
-            started_at=now,
-            deadline=rules.deadline(now),
-            status="in_progress",
-            layout=layout,
-        )
-
     # Resume-or-create under the store's per-(exam, learner) lock, as the JSON API starts
-    # attempts: parallel launches (a double click, two tabs) give one attempt, and never more
-    # than max_attempts.
+    # attempts: parallel launches (a double click, two tabs) give one attempt, never more
+    # than the attempts allowed, and the learner's accommodation is read under the lock.
     outside_window = None
     try:
-        attempt, _ = state.store.start_or_resume(exam.id, learner, new_attempt)
-    except ExamClosed as exc:
+        attempt, _ = state.store.start_or_resume(
+            exam.id, learner, NewAttempt(exam, learner, state.clock)
+        )
+    except OutsideWindow as exc:
         attempt = None
         outside_window = str(exc)
     if attempt is None:
