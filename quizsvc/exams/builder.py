@@ -1137,7 +1137,7 @@ class _Drafter:
     over the same tables and memo.
     """
 
-    #: How many drafts judged per set of wrong options are kept (a few MiB).
+    #: How many drafts judged per set of wrong options are kept.
     per_set_capacity = 16_384
 
     def __init__(
@@ -1151,7 +1151,8 @@ class _Drafter:
         self.config = config
         self.seed = seed
         self.glossaries = glossaries
-        #: Seed-free drafts and draft parts, by (what, kind, card id); shared by every
+        #: Seed-free drafts and draft parts, by (what, kind, card id, and a fill-in's
+        #: blank where it matters): bounded by the cards; shared by every
         #: :meth:`for_seed` copy. Values are immutable; a race only computes one twice.
         self._memo: dict[tuple[Any, ...], Any] = {}  # values: what each key's make gives
         #: Drafts and draft parts judged per set of wrong options (see
