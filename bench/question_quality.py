@@ -291,6 +291,7 @@ CUES = (
     "MR right item of several lists",
     "MR right and wrong items in separate registers",
     "MR option naming its owner by a value list",
+    "key opens unlike every wrong option",
 )
 
 
@@ -342,6 +343,7 @@ def measure_cues(
             counts[CUES[3]] += cue.paired_key(text, wrong)
             counts[CUES[4]] += cue.key_is_superset(text, wrong)
             counts[CUES[5]] += cue.excluded_by_count(key.prompt, wrong)
+            counts[CUES[11]] += not cue.shares_opening(text, wrong)
             remarks = remark.findall(text)
             counts[CUES[6]] += bool(remarks) and not any(remark.search(t) for t in wrong)
             if card_list_items(card):

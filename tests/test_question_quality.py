@@ -43,6 +43,7 @@ from quizsvc.exams.distractors import (
     odd_frame,
     opposite_twin,
     paired_key,
+    shares_opening,
 )
 from quizsvc.exams.kinds import AnswerKind, OptionKind, answer_option_kind, term_option_kind
 from quizsvc.exams.model import QuestionKey
@@ -746,6 +747,51 @@ def test_multiple_response_right_items_are_telling_and_written_like_the_wrong_on
         "bt-word2vec-uses",
     }.isdisjoint(asked)
     assert len(asked) >= 6
+
+
+def test_a_note_key_among_three_wrong_options_opening_alike_is_not_asked(
+    bank: Bank,
+    bank_encoder: CachedEncoder,
+    hashing: CachedEncoder,
+    glossaries: dict[str, dict[str, str]],
+    every_multiple_choice: Exam,
+) -> None:
+    # Seen in `exam build --mc 20` before the rule (seeds 401-406): "Stop overfitting so the
+    # model generalizes." among three "To ..." sentences for reg-definition, "Randomly drops
+    # neurons each training step ..." among three "It ..." sentences for reg-dropout; over
+    # the 200 choice questions of bench/question_quality.py's seeds 1-10, 102 keys opened
+    # unlike every wrong option.
+    to_frame = [
+        "To raise training accuracy, so the model fits the training data exactly.",
+        "To speed up training, so the model converges in fewer epochs.",
+        "To prevent underfitting, so the model learns the training data more closely.",
+    ]
+    assert odd_frame("Stop overfitting so the model generalizes.", to_frame)
+    assert not odd_frame("To prevent overfitting.", to_frame)
+    # Two wrong options opening alike may be chance; different openings are no frame.
+    assert not odd_frame("Dense weights.", ["It is sparse.", "It gets slow."])
+    assert shares_opening("Recall", ["Precision", "Accuracy", "Specificity"])
+    for question in every_multiple_choice.questions:
+        right, wrong = choice_texts(question.key)
+        assert shares_opening(right, wrong), question.key
+    # With the real model, over the seeds the quality bench reviews.
+    real_config = DistractorConfig()
+    for seed in (1, 2, 3, 4, 5):
+        exam = build(
+            bank,
+            bank_encoder,
+            glossaries,
+            seed,
+            real_config,
+            counts={QuestionType.MULTIPLE_CHOICE: 20},
+        )
+        for question in exam.questions:
+            if not is_reverse(question.key):
+                right, wrong = choice_texts(question.key)
+                assert shares_opening(right, wrong), question.key
+        if any(q.key.card_id == "reg-definition" for q in exam.questions):
+            key = next(q.key for q in exam.questions if q.key.card_id == "reg-definition")
+            assert choice_texts(key)[0].startswith("To "), key
 
 
 def test_a_key_written_outside_the_wrong_options_frame_is_not_asked(

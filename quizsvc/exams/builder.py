@@ -62,6 +62,7 @@ from quizsvc.exams.distractors import (
     opposite_twin,
     overlaps,
     paired_key,
+    shares_opening,
     term_forms,
     words,
 )
@@ -1605,7 +1606,13 @@ class _Drafter:
         ]
         fitting = [form for form in shorter if _reads_like(form, wrong)]
         if fitting:
-            return min(fitting, key=lambda form: (abs(len(form) - mean), form))
+            texts = [option.text for option in wrong]
+            # A form opening like the wrong options ("To prevent overfitting" among three
+            # "To ..." sentences) first: one opening otherwise is spotted unread.
+            return min(
+                fitting,
+                key=lambda form: (not shares_opening(form, texts), abs(len(form) - mean), form),
+            )
         if shorter:
             # The answer is too long and its short forms read as notes among sentences (or
             # the reverse): every way of asking it gives the key away, so it is not asked.

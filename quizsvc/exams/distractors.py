@@ -1098,9 +1098,10 @@ def paired_key(key: str, wrong: Sequence[str]) -> bool:
 
 def odd_frame(key: str, wrong: Sequence[str]) -> bool:
     """Whether every wrong option is written in one frame the key lacks: the same opening
-    words ("It means ...", review 15, pattern 3) or the same head noun ("Sequence-to-
-    sequence topology", "Encoder-decoder topology" against "GRU"), so the key is the odd
-    one out by its form."""
+    words ("It means ...", review 15, pattern 3), the same first word of three or more
+    ("To ...", "Because ...", "It ..." against a note such as "Stop overfitting so the model
+    generalizes"), or the same head noun ("Sequence-to-sequence topology", "Encoder-decoder
+    topology" against "GRU"), so the key is the odd one out by its form."""
     if len(wrong) < 2:
         return False
 
@@ -1114,6 +1115,8 @@ def odd_frame(key: str, wrong: Sequence[str]) -> bool:
     openings = {opening(text) for text in wrong}
     if len(openings) == 1 and len(next(iter(openings))) == 2 and opening(key) not in openings:
         return True
+    if len(wrong) >= 3 and not shares_opening(key, wrong):
+        return True
     heads = {head(text) for text in wrong}
     only = next(iter(heads))
     return (
@@ -1122,6 +1125,23 @@ def odd_frame(key: str, wrong: Sequence[str]) -> bool:
         and only not in _CUE_STOP_WORDS
         and all(not mentions(text, only) for text in (key,))
     )
+
+
+def shared_opening(wrong: Sequence[str]) -> str | None:
+    """The first word every wrong option opens with (casefolded), if they all share one."""
+    firsts = {found[0].casefold() if (found := _WORD.findall(text)) else "" for text in wrong}
+    only = next(iter(firsts), "")
+    return only if len(firsts) == 1 and only else None
+
+
+def shares_opening(key: str, wrong: Sequence[str]) -> bool:
+    """Whether the key opens like the wrong options do when they all open alike (three
+    sentences opening "To ..." read as one frame; a key opening otherwise stands out)."""
+    opening = shared_opening(wrong)
+    if opening is None:
+        return True
+    found = _WORD.findall(key)
+    return bool(found) and found[0].casefold() == opening
 
 
 #: A restricted scope: "X only", "but not Y", "cannot".
