@@ -18,7 +18,7 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -772,7 +772,13 @@ def test_deviation_d_rotation_publishes_the_next_key_before_signing_with_it(
     assert cache is not None
     max_age = int(cache.group(1))
     assert "next, signs from" in CliRunner().invoke(cli, ["lti", "keys", "list"], env=env).stdout
-    clock.advance(max_age - 1)
+    # The CLI stamps the wall clock at the rotation, seconds after this test set its clock on
+    # a loaded machine, so the next key's start is read back rather than assumed (the test
+    # failed once in a full run when the launches before the rotation took over a second).
+    (next_key,) = [key for key in store.lti_keys() if key.kid == new]
+    assert next_key.activates_at is not None
+    assert next_key.activates_at - clock() >= timedelta(seconds=max_age)
+    clock.now = next_key.activates_at - timedelta(seconds=1)
     still = store.signing_key(clock())
     assert still is not None
     assert still.kid == old
