@@ -2027,8 +2027,12 @@ def _reads_like(form: str, wrong: Sequence[OptionSource]) -> bool:
 
 
 #: A list of three or more items joined by commas alone ("Train sub-networks separately,
-#: LSTM cells, residual nets, ReLU activation"), and one whose last item follows "and".
-_LIST_WITHOUT_AND = re.compile(r"(?:(?! and | or )[^,;:()])+(?:, (?:(?! and | or )[^,;:()])+){2,}")
+#: LSTM cells, residual nets, ReLU activation"), and one whose last item follows "and". An
+#: item opening "or"/"and" after a serial comma ("..., or a better activation") has its
+#: conjunction already.
+_LIST_WITHOUT_AND = re.compile(
+    r"(?:(?! and | or )[^,;:()])+(?:, (?!(?:and|or) )(?:(?! and | or )[^,;:()])+){2,}"
+)
 _LIST_WITH_AND = re.compile(r"[^;:]+, [^;:]+ and [^,;:]+")
 
 

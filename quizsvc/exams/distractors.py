@@ -1127,21 +1127,18 @@ def odd_frame(key: str, wrong: Sequence[str]) -> bool:
     )
 
 
-def shared_opening(wrong: Sequence[str]) -> str | None:
-    """The first word every wrong option opens with (casefolded), if they all share one."""
-    firsts = {found[0].casefold() if (found := _WORD.findall(text)) else "" for text in wrong}
-    only = next(iter(firsts), "")
-    return only if len(firsts) == 1 and only else None
-
-
 def shares_opening(key: str, wrong: Sequence[str]) -> bool:
     """Whether the key opens like the wrong options do when they all open alike (three
     sentences opening "To ..." read as one frame; a key opening otherwise stands out)."""
-    opening = shared_opening(wrong)
-    if opening is None:
+
+    def first(text: str) -> str:
+        found = _WORD.findall(text)
+        return found[0].casefold() if found else ""
+
+    openings = {first(text) for text in wrong}
+    if len(openings) != 1 or "" in openings:
         return True
-    found = _WORD.findall(key)
-    return bool(found) and found[0].casefold() == opening
+    return first(key) in openings
 
 
 #: A restricted scope: "X only", "but not Y", "cannot".
