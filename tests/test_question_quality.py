@@ -265,6 +265,63 @@ def test_review_exams_with_the_real_model(
     assert same_topic / total >= 0.70
 
 
+LAYERS = {"Convolution layer", "Max pooling", "Flatten layer", "Dense layer", "Softmax"}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("card_id", "other_families"),
+    [
+        # Review 15, round 8: "RMSE" for the ROC curve, "BLEU score" and "Perplexity" for
+        # the F1 score, "Convolution layer" beside GoogLeNet and AlexNet for ResNet.
+        ("metrics-roc-plot", {"RMSE (root mean squared error)", "BLEU score", "Perplexity"}),
+        ("metrics-f1-meaning", {"RMSE (root mean squared error)", "BLEU score", "Perplexity"}),
+        ("cnn-architecture-resnet", LAYERS),
+    ],
+)
+def test_a_reverse_question_offers_only_terms_of_its_family(
+    bank: Bank,
+    bank_encoder: CachedEncoder,
+    glossaries: dict[str, dict[str, str]],
+    card_id: str,
+    other_families: set[str],
+) -> None:
+    """A term of the key's kind but of another family is ruled out unread: a regression or
+    a translation metric among classification ones, a layer among network architectures."""
+    key_card = bank.card(card_id)
+    offered: set[str] = set()
+    for seed in (1, 2, 3, 4):
+        exam = build_exam(
+            bank.cards,
+            Blueprint(seed=seed, reverse=1),
+            bank_encoder,
+            question_card_ids=[card_id],
+            glossaries=glossaries,
+        )
+        for _, _, text, source in wrong_options(exam, bank):
+            offered.add(text)
+            assert term_option_kind(source) == term_option_kind(key_card), (seed, text)
+    assert len(offered) >= 3
+    assert not offered & other_families
+
+
+def test_terms_of_too_small_a_family_are_not_asked_in_reverse(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    """RMSE is the deck's only regression metric and SageMaker Neo its only deployment
+    service: no three wrong terms of their family exist, so neither is asked in reverse
+    rather than be offered terms of another family."""
+    for card_id in ("metrics-rmse", "sm-neo", "s2s-bleu-score"):
+        with pytest.raises(InsufficientQuestionsError):
+            build_exam(
+                bank.cards,
+                Blueprint(seed=1, reverse=1),
+                hashing,
+                question_card_ids=[card_id],
+                glossaries=glossaries,
+            )
+
+
 @pytest.mark.model
 def test_neo_is_offered_only_definitions_of_services_and_features(
     bank: Bank, bank_encoder: CachedEncoder, glossaries: dict[str, dict[str, str]]
@@ -304,8 +361,10 @@ def test_the_bench_measures_and_reports(
     question_quality.report(result)
     out = capsys.readouterr().out
     assert "wrong options of the key's kind: 100.0% (target >= 90%) pass" in out
-    # Fewer since review 15, round 4: a card whose key a cue gives away is not asked.
-    assert result.bank_questions >= 130
+    # Fewer since review 15, round 4: a card whose key a cue gives away is not asked; and
+    # since round 8, a term with fewer than three others of its family (RMSE, BLEU score,
+    # SageMaker Neo) is not asked in reverse.
+    assert result.bank_questions >= 118
     assert result.blanks == 10
     # The cues the builder rules out are counted, and none is found.
     assert result.cue_questions > 0

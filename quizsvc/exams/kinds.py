@@ -322,17 +322,56 @@ def subject_kind(card: Card) -> AnswerKind | None:
     return None
 
 
+class MetricTask(StrEnum):
+    """The task a metric scores. A regression or a translation metric among classification
+    metrics is ruled out unread: "RMSE" for "the true positive rate against the false
+    positive rate at various thresholds", "BLEU score" and "Perplexity" for "the harmonic
+    mean of precision and recall" (review 15, round 8: reverse questions of seeds 1-5)."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    SEQUENCE = "sequence generation"
+
+
+#: Read in this order on the metric's term and definition: a translation metric speaks of
+#: sequences or translations, a regression metric of squared or absolute errors, a
+#: classification metric of positives, negatives, classes or thresholds.
+_METRIC_TASKS: tuple[tuple[MetricTask, Callable[[str], bool]], ...] = (
+    (MetricTask.SEQUENCE, _search(r"\btranslations?\b|\bsequences?\b|\bBLEU\b|\bperplexity\b")),
+    (
+        MetricTask.REGRESSION,
+        _search(r"\b(?:squared|absolute) (?:error|difference)s?\b|\bregression\b|\bR-?squared\b"),
+    ),
+    (
+        MetricTask.CLASSIFICATION,
+        _search(
+            r"\bpositives?\b|\bnegatives?\b|\bclass(?:es|ification)?\b|\bthresholds?\b"
+            r"|\bprecision\b|\brecall\b|\b[TF][PN]\b"
+        ),
+    ),
+)
+
+
+def metric_task(card: Card) -> MetricTask | None:
+    """The task the card's metric scores, when its term or definition says so."""
+    text = f"{card.term or ''}: {card.answer}"
+    return next((task for task, says in _METRIC_TASKS if says(text)), None)
+
+
 @dataclass(frozen=True, order=True)
 class OptionKind:
     """What a wrong option must share with the key. A definition also shares its subject:
     a sentence defining a deployment service is no plausible wrong answer to "What is
-    SageMaker Neo used for?" if it defines a debugging technique."""
+    SageMaker Neo used for?" if it defines a debugging technique. A term also shares its
+    family (:func:`term_family`): "" where none is known."""
 
     kind: AnswerKind
     subject: AnswerKind | None = None
+    family: str = ""
 
     def __str__(self) -> str:
-        return self.kind.value + (f" of a {self.subject.value}" if self.subject else "")
+        subject = f" of a {self.subject.value}" if self.subject else ""
+        return self.kind.value + subject + (f" ({self.family})" if self.family else "")
 
 
 def answer_option_kind(card: Card) -> OptionKind:
@@ -341,6 +380,37 @@ def answer_option_kind(card: Card) -> OptionKind:
     return OptionKind(kind, subject_kind(card) if kind is AnswerKind.DEFINITION else None)
 
 
+#: The family a card's tag gives its term, by the term's kind. A layer among architectures
+#: ("Dense layer", "Softmax" beside "ResNet" for GoogLeNet) or a deployment service among
+#: training input modes ("SageMaker Neo" beside "Pipe mode" for File mode) is ruled out
+#: unread.
+_TAGGED_FAMILIES: dict[AnswerKind, dict[str, str]] = {
+    AnswerKind.MODEL_NAME: {
+        "layers": "network layer",
+        "architectures": "network architecture",
+        "topologies": "network topology",
+    },
+    AnswerKind.SERVICE: {
+        "input-mode": "training input mode",
+        "modes": "algorithm mode",
+        "deployment": "deployment",
+        "inference": "inference setting",
+    },
+}
+
+
+def term_family(card: Card, kind: AnswerKind) -> str:
+    """What the card's term shares with the other terms of its kind beyond the kind; ""
+    where none is known. A metric: its task. A model name or a service: the family its
+    tag gives (:data:`_TAGGED_FAMILIES`)."""
+    if kind is AnswerKind.METRIC:
+        task = metric_task(card)
+        return task.value if task else ""
+    families = _TAGGED_FAMILIES.get(kind, {})
+    return next((family for tag, family in families.items() if tag in card.tags), "")
+
+
 def term_option_kind(card: Card) -> OptionKind:
-    """The :class:`OptionKind` of the card's term."""
-    return OptionKind(term_kind(card))
+    """The :class:`OptionKind` of the card's term, with its family."""
+    kind = term_kind(card)
+    return OptionKind(kind, family=term_family(card, kind))
