@@ -95,8 +95,8 @@ def visible_text(question: Question) -> str:
 def test_full_exam_uses_the_whole_bank(full_exam: Exam, bank: Bank) -> None:
     kinds = Counter(question.key.type for question in full_exam.questions)
     assert set(kinds) == {MC, MR, FILL, FREE}
-    # 7/10 rather than 3/4 since review 15, round 8: a term is asked in reverse only with
-    # three wrong terms of its family (140 of 189 cards at once, 152 before).
+    # 7/10 rather than 3/4 since the family rule (f6b9fb0): a term is asked in reverse only
+    # with three wrong terms of its family (140 of 189 cards at once, 152 before).
     assert len(full_exam.questions) >= len(bank) * 7 // 10
 
 

@@ -272,8 +272,9 @@ LAYERS = {"Convolution layer", "Max pooling", "Flatten layer", "Dense layer", "S
 @pytest.mark.parametrize(
     ("card_id", "other_families"),
     [
-        # Review 15, round 8: "RMSE" for the ROC curve, "BLEU score" and "Perplexity" for
-        # the F1 score, "Convolution layer" beside GoogLeNet and AlexNet for ResNet.
+        # Seen in reverse questions of seeds 2-8: "RMSE" for the ROC curve, "BLEU score"
+        # and "Perplexity" for the F1 score, "Convolution layer" beside GoogLeNet and
+        # AlexNet for ResNet.
         ("metrics-roc-plot", {"RMSE (root mean squared error)", "BLEU score", "Perplexity"}),
         ("metrics-f1-meaning", {"RMSE (root mean squared error)", "BLEU score", "Perplexity"}),
         ("cnn-architecture-resnet", LAYERS),
@@ -362,7 +363,7 @@ def test_the_bench_measures_and_reports(
     out = capsys.readouterr().out
     assert "wrong options of the key's kind: 100.0% (target >= 90%) pass" in out
     # Fewer since review 15, round 4: a card whose key a cue gives away is not asked; and
-    # since round 8, a term with fewer than three others of its family (RMSE, BLEU score,
+    # since the family rule, a term with fewer than three others of its family (RMSE, BLEU score,
     # SageMaker Neo) is not asked in reverse.
     assert result.bank_questions >= 118
     assert result.blanks == 10

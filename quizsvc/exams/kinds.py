@@ -326,7 +326,7 @@ class MetricTask(StrEnum):
     """The task a metric scores. A regression or a translation metric among classification
     metrics is ruled out unread: "RMSE" for "the true positive rate against the false
     positive rate at various thresholds", "BLEU score" and "Perplexity" for "the harmonic
-    mean of precision and recall" (review 15, round 8: reverse questions of seeds 1-5)."""
+    mean of precision and recall" (both seen in reverse questions of seeds 1-5)."""
 
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
