@@ -266,6 +266,32 @@ def test_reg_l1_properties_says_sparse_weights(bank: Bank, bank_readme: str) -> 
     assert_review_recorded(card, bank_readme)
 
 
+def test_round_8_cards_offer_no_twin_of_the_key_nor_one_idea_twice(
+    bank: Bank, bank_readme: str
+) -> None:
+    """Review 15, round 8: the augmented-manifest question offered the answer with its two
+    field names swapped; "When should you prefer L2 over L1?" offered three wrong options
+    that all state the L1 case; the GRU question offered "an LSTM is a simplified GRU"
+    beside "a GRU is a more complex LSTM". One answer is right, so options that say the same
+    thing are all ruled out, and a twin of the key halves the choice."""
+
+    def words(text: str) -> list[str]:
+        return sorted(re.findall(r"[a-z0-9_]+", text.casefold()))
+
+    manifest = bank.card("bt-input-augmented-manifest")
+    assert all(words(m.text) != words(manifest.answer) for m in manifest.misconceptions)
+    l2 = bank.card("reg-when-l2")
+    l1_case = re.compile(r"sparse|feature selection|dimensionality|few of the features")
+    assert sum(bool(l1_case.search(m.text)) for m in l2.misconceptions) == 1
+    assert len(l2.misconceptions) >= 3
+    gru = bank.card("rnn-gru-vs-lstm")
+    simpler_lstm = re.compile(r"LSTM is a simplified|GRU is a more complex")
+    assert sum(bool(simpler_lstm.search(m.text)) for m in gru.misconceptions) == 1
+    assert len(gru.misconceptions) >= 3
+    for card in (manifest, l2, gru):
+        assert_review_recorded(card, bank_readme)
+
+
 def test_deepar_tuning_instances_prompt_does_not_give_the_answer_away(
     bank: Bank, bank_readme: str
 ) -> None:

@@ -372,6 +372,31 @@ def test_a_second_reviews_blanks_take_their_other_right_forms(
     assert "stuck" not in fill_ins(bank.card("train-large-batch-size"), rarity, glossary)
 
 
+def test_a_blank_accepts_what_is_left_once_the_sentence_supplies_its_first_word(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # Review 15, round 8: "predicts a word from its surrounding _____" (context words)
+    # marked "words" wrong, though "surrounding words" is accepted.
+    made = fill_ins(bank.card("bt-mode-cbow"), rarity, glossary)
+    assert "words" in made["context words"].accept
+    # The word before the blank must be the form's first word: "sparse weights" after
+    # "produces" does not accept "weights".
+    l1 = fill_ins(bank.card("reg-l1-properties"), rarity, glossary)
+    assert "weights" not in l1["sparse weights"].accept
+
+
+def test_a_dimensioned_layer_blank_accepts_its_plain_name_when_the_dimension_is_shown(
+    bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
+) -> None:
+    # Review 15, round 8: "Conv2D -> _____ -> Dropout -> ..." marked "max pooling" and
+    # "MaxPool2D" wrong for MaxPooling2D.
+    made = fill_ins(bank.card("cnn-image-pipeline-order"), rarity, glossary)
+    for right in ("max pooling", "MaxPool2D", "MaxPooling"):
+        assert right in made["MaxPooling2D"].accept, right
+    # The other layers keep their own names only: no "pooling" for Dense.
+    assert "max pooling" not in made["Dense"].accept
+
+
 def test_a_service_blank_accepts_aws_s_own_short_name(
     bank: Bank, rarity: dict[str, int], glossary: dict[str, str]
 ) -> None:

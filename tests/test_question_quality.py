@@ -45,7 +45,13 @@ from quizsvc.exams.distractors import (
     paired_key,
     shares_opening,
 )
-from quizsvc.exams.kinds import AnswerKind, OptionKind, answer_option_kind, term_option_kind
+from quizsvc.exams.kinds import (
+    RECALL_ONLY_TAG,
+    AnswerKind,
+    OptionKind,
+    answer_option_kind,
+    term_option_kind,
+)
 from quizsvc.exams.model import QuestionKey
 from quizsvc.exams.names import merged_glossary, names_answer, shows_name
 
@@ -214,7 +220,10 @@ def test_no_wrong_option_in_more_than_the_allowed_questions(
     """'Softmax' was a wrong option in four of six reverse questions."""
     config = DistractorConfig(min_plausibility=-1.0, max_option_reuse=cap)
     for seed in (1, 2, 3):
-        exam = build(bank, hashing, glossaries, seed, config, counts={MC: 30, MR: 6}, reverse=12)
+        # 11 reverse questions, as many as the bank makes beside 30 multiple-choice ones
+        # since round 8 (12 before: abbreviation cards are no longer asked as multiple
+        # choice, so other cards' questions take their place and rule out more terms).
+        exam = build(bank, hashing, glossaries, seed, config, counts={MC: 30, MR: 6}, reverse=11)
         uses = Counter(compact(text) for _, _, text, _ in wrong_options(exam, bank))
         assert max(uses.values()) <= cap, uses.most_common(3)
 
@@ -306,6 +315,35 @@ def test_a_reverse_question_offers_only_terms_of_its_family(
     assert not offered & other_families
 
 
+@pytest.mark.parametrize(
+    ("card_id", "owner"),
+    [
+        ("xgb-hyperparameter-lambda", "(XGBoost hyperparameter)"),
+        ("ll-hyperparameter-wd", "(Linear Learner hyperparameter)"),
+    ],
+)
+def test_a_reverse_hyperparameter_question_names_whose_hyperparameter_it_asks_for(
+    bank: Bank,
+    hashing: CachedEncoder,
+    glossaries: dict[str, dict[str, str]],
+    card_id: str,
+    owner: str,
+) -> None:
+    """Review 15, round 9: "It sets the L2 regularization term on the weights" among
+    gamma, lambda, alpha and eta is lambda in XGBoost but alpha in scikit-learn; the prompt
+    named no algorithm, so two options were defensible."""
+    exam = build_exam(
+        bank.cards,
+        Blueprint(seed=1, reverse=1),
+        hashing,
+        NO_FLOOR,
+        question_card_ids=[card_id],
+        glossaries=glossaries,
+    )
+    prompt = exam.questions[0].key.prompt
+    assert prompt.startswith(f"{REVERSE_PROMPT} {owner}\n"), prompt
+
+
 def test_terms_of_too_small_a_family_are_not_asked_in_reverse(
     bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
 ) -> None:
@@ -321,6 +359,40 @@ def test_terms_of_too_small_a_family_are_not_asked_in_reverse(
                 question_card_ids=[card_id],
                 glossaries=glossaries,
             )
+
+
+def test_a_card_asking_what_an_abbreviation_stands_for_is_never_a_choice_question(
+    bank: Bank, hashing: CachedEncoder, glossaries: dict[str, dict[str, str]]
+) -> None:
+    """Review 15, round 8: "What does the abbreviation LSTM stand for?" offered "Linear
+    Short-Term Memory", "Long-Term Short Memory" and "Long Short-Time Memory": word recall,
+    whose wrong options can only be scrambles. Such a card is asked only where the learner
+    writes the expansion."""
+    recall = [card for card in bank.select(DECK) if RECALL_ONLY_TAG in card.tags]
+    assert {"rnn-lstm-expansion", "xgb-expansion"} <= {card.id for card in recall}
+    for card in recall:
+        for blueprint in (
+            {"counts": {MC: 1}},
+            {"counts": {MR: 1}},
+            {"reverse": 1},
+        ):
+            with pytest.raises(InsufficientQuestionsError):
+                build_exam(
+                    bank.cards,
+                    Blueprint(seed=1, **blueprint),
+                    hashing,
+                    NO_FLOOR,
+                    question_card_ids=[card.id],
+                    glossaries=glossaries,
+                )
+        exam = build_exam(
+            bank.cards,
+            Blueprint(seed=1, counts={QuestionType.FREE_ANSWER: 1}),
+            hashing,
+            question_card_ids=[card.id],
+            glossaries=glossaries,
+        )
+        assert exam.questions[0].key.card_id == card.id
 
 
 @pytest.mark.model

@@ -68,6 +68,7 @@ from quizsvc.exams.distractors import (
 )
 from quizsvc.exams.kinds import (
     LIST_TAG,
+    RECALL_ONLY_TAG,
     AnswerKind,
     OptionKind,
     answer_option_kind,
@@ -93,6 +94,8 @@ _COUNT_WORDS = ("", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGH
 _ORDERED = re.compile(r"\bin (?:the )?(?:right |correct )?order\b", re.IGNORECASE)
 #: The prompt of a reverse question, before the definition it shows.
 REVERSE_PROMPT = "Which term matches this description?"
+#: "What does the XGBoost hyperparameter lambda do?": whose hyperparameter the card asks about.
+_HYPERPARAMETER_OWNER = re.compile(r"\bthe ((?:[A-Z][\w\-]*\s)+hyperparameter)\b")
 #: Longest key point of a non-list card offered as a multiple-response wrong option.
 MAX_ITEM_WORDS = 4
 #: An open question's answer this short ("TN", "GPU") is everyday vocabulary of the deck, not a
@@ -1476,6 +1479,8 @@ class _Drafter:
         return self._draft(kind, card, avoid)
 
     def _draft(self, kind: QuestionKind, card: Card, avoid: Avoid) -> _Draft | None:
+        if RECALL_ONLY_TAG in card.tags and kind.is_choice:
+            return None
         if kind is QuestionKind.MULTIPLE_CHOICE:
             return self._multiple_choice(card, avoid)
         if kind is QuestionKind.REVERSE_MULTIPLE_CHOICE:
@@ -1648,10 +1653,15 @@ class _Drafter:
             # into an ensemble" for Ensemble learning) is a kind of it, so the description
             # fits it too (review 15, pattern 6).
             return None
+        # "It sets the L2 regularization term on the weights" is lambda in XGBoost but alpha
+        # in scikit-learn: the question names whose hyperparameters it asks about (review 15,
+        # round 9 found it ambiguous without).
+        owner = _HYPERPARAMETER_OWNER.search(card.prompt)
+        heading = REVERSE_PROMPT if owner is None else f"{REVERSE_PROMPT} ({owner.group(1)})"
         return _Draft(
             QuestionKind.REVERSE_MULTIPLE_CHOICE,
             card,
-            prompt=f"{REVERSE_PROMPT}\n{definition}",
+            prompt=f"{heading}\n{definition}",
             right=(card.term,),
             wrong=wrong,
             answer=card.term,

@@ -661,6 +661,7 @@ def _blank_out(
     aliases += _stated_modifier_dropped(canonical.group(0), card.prompt, glossary)
     aliases += _equivalents_before_head(accept, display, card.prompt, glossary)
     aliases += _equivalents_with_what_follows(accept, display, card.prompt, glossary)
+    aliases += _without_a_stated_dimension(accept, display, card.prompt, glossary)
     accept = literal_unique((*accept, *(form for alias in aliases for form in _alias(alias))))
     if _INSTANCE_HEAD.search(canonical.group(0)):
         # "a _____ (ml.p2.xlarge or ml.p3.2xlarge)" for "single-GPU instance": the card's own
@@ -678,6 +679,9 @@ def _blank_out(
     context = [word for word in tokens(display) if word.casefold() not in STOP_WORDS]
     if len(context) < MIN_CONTEXT_WORDS:
         return None
+    # Only after the check above: "words" is right only beside the "surrounding" the
+    # sentence shows, so the sentence's other "words" do not give it away.
+    accept = literal_unique((*accept, *_rest_after_what_precedes(accept, display)))
     instruction = (
         "Fill in the blank:"
         if display.count(BLANK) == 1
@@ -912,6 +916,45 @@ def _equivalents_before_head(
         if len(words) > 1 and words[-1].casefold() == head:
             found.append(" ".join(words[:-1]))
     return tuple(found)
+
+
+def _rest_after_what_precedes(accept: Iterable[str], display: str) -> tuple[str, ...]:
+    """What an accepted form leaves when the sentence already puts its first word right
+    before the blank: "from its surrounding _____" (context words) also takes "words",
+    since "surrounding words" is accepted and the sentence supplies "surrounding" (review
+    15, round 8: "words" was marked wrong)."""
+    preceding = re.search(r"([A-Za-z][\w\-]*)\s+" + re.escape(BLANK), display)
+    if preceding is None:
+        return ()
+    before = preceding.group(1).casefold()
+    found = []
+    for form in accept:
+        words = form.split()
+        if len(words) > 1 and words[0].casefold() == before:
+            found.append(" ".join(words[1:]))
+    return tuple(found)
+
+
+#: A layer name ending in its dimension: "MaxPooling2D", "Conv1D".
+_DIMENSIONED = re.compile(r"^([A-Za-z]+?)([1-3]D)$")
+
+
+def _without_a_stated_dimension(
+    accept: Iterable[str], display: str, prompt: str, glossary: Mapping[str, str]
+) -> tuple[str, ...]:
+    """A dimensioned layer name without its dimension, and that name's other names, when
+    the sentence shows another layer of the same dimension: in "Conv2D -> _____ -> Dropout"
+    the blank is 2D already, so "MaxPooling" and "max pooling" answer it (review 15, round
+    8: "max pooling" was marked wrong for MaxPooling2D)."""
+    shown = {match.group(2) for word in display.split() if (match := _DIMENSIONED.match(word))}
+    bases = [
+        match.group(1)
+        for form in accept
+        if (match := _DIMENSIONED.match(form)) and match.group(2) in shown
+    ]
+    if not bases:
+        return ()
+    return tuple(literal_unique((*bases, *equivalents(bases, synonym_groups(glossary), prompt))))
 
 
 def _other_alternative_shown(blank: str, display: str) -> bool:

@@ -24,6 +24,11 @@ from quizsvc.bank.model import Card
 
 #: Tag that marks a card whose key points are a list of short items ("select TWO" material).
 LIST_TAG = "list"
+#: Tag that marks a card asking what an abbreviation stands for: recall of words, whose
+#: wrong options could only be scrambles of them ("Long-Term Short Memory" for LSTM, seen as
+#: too easy in review 15, round 8), so it is never asked as a choice question; a learner
+#: writes the expansion (fill-in or free answer).
+RECALL_ONLY_TAG = "abbreviation"
 
 
 class AnswerKind(StrEnum):
